@@ -1,0 +1,31 @@
+// Filter builder: "Add filter" copies the last row, "✖" removes a row. The
+// form works without this script (it always shows one empty row).
+(function () {
+  var form = document.getElementById("filter-form");
+  if (!form) return;
+  var rows = form.querySelector(".filter-rows");
+  var add = form.querySelector(".add-filter");
+  function wire(row) {
+    var rm = row.querySelector(".remove-filter");
+    rm.hidden = false;
+    rm.addEventListener("click", function () {
+      if (rows.querySelectorAll(".filter-row").length > 1) {
+        row.remove();
+      } else {
+        row.querySelector("select[name=_filter_column]").value = "";
+        row.querySelector("input[name=_filter_value]").value = "";
+      }
+    });
+  }
+  rows.querySelectorAll(".filter-row").forEach(wire);
+  add.hidden = false;
+  add.addEventListener("click", function () {
+    var all = rows.querySelectorAll(".filter-row");
+    var row = all[all.length - 1].cloneNode(true);
+    row.querySelector("select[name=_filter_column]").value = "";
+    row.querySelector("select[name=_filter_op]").selectedIndex = 0;
+    row.querySelector("input[name=_filter_value]").value = "";
+    rows.appendChild(row);
+    wire(row);
+  });
+})();

@@ -1,0 +1,158 @@
+package web_test
+
+import (
+	"bytes"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"lode/internal/web"
+)
+
+// evil is a value that breaks out of any context it is pasted into unescaped.
+const evil = `<script>alert("x")</script>'"&ünï☃`
+
+// evilEscaped is how html/template writes evil as element text.
+const evilEscaped = `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#39;&#34;&amp;ünï☃`
+
+func mustNew(t *testing.T) *web.Templates {
+	t.Helper()
+	tpl, err := web.New()
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	return tpl
+}
+
+func chrome() web.Chrome {
+	return web.Chrome{
+		Title:   evil + " title",
+		Heading: evil,
+		Crumbs:  []web.Link{{Label: evil, URL: "/" + evil}},
+		JSONURL: "/db/t.json?x=" + evil,
+		CSVURL:  "/db/t.csv",
+	}
+}
+
+// TestPagesEscapeEverything renders every page with hostile strings in every
+// field and checks that no raw markup from the data reaches the output.
+func TestPagesEscapeEverything(t *testing.T) {
+	tpl := mustNew(t)
+	cell := web.Cell{Value: evil, URL: "/" + evil, Label: evil}
+	pages := []struct {
+		name   string
+		render func(*bytes.Buffer) error
+	}{
+		{"index", func(b *bytes.Buffer) error {
+			return tpl.Index(b, &web.IndexPage{Chrome: chrome(), Databases: []web.IndexDatabase{{
+				Name: evil, URL: "/" + evil, Tables: 3, Size: 2048, TopTables: []web.Link{{Label: evil, URL: "/x"}}, MoreTables: 2,
+			}}})
+		}},
+		{"database", func(b *bytes.Buffer) error {
+			return tpl.Database(b, &web.DatabasePage{Chrome: chrome(), Name: evil, QueryURL: "/db/-/query",
+				Tables:       []web.DatabaseTable{{Name: evil, URL: "/db/" + evil, Count: 1234, CountKnown: true, Columns: []string{evil}, FTS: true}},
+				HiddenTables: []web.DatabaseTable{{Name: evil, URL: "/db/h"}},
+				Views:        []web.Link{{Label: evil, URL: "/v"}},
+				Queries:      []web.CannedLink{{Name: evil, Title: evil, URL: "/q", Description: evil, Write: true}},
+			})
+		}},
+		{"table", func(b *bytes.Buffer) error {
+			return tpl.Table(b, &web.TablePage{Chrome: chrome(), Database: evil, Table: evil, TableURL: "/db/" + evil,
+				Count: 2, CountKnown: true, RowLinks: true,
+				Columns:         []web.Column{{Name: evil, Sort: "asc", SortURL: "/s?" + evil}},
+				Rows:            []web.Row{{URL: "/r", Label: evil, Cells: []web.Cell{cell}}, {Cells: []web.Cell{{Null: true}}}},
+				Filters:         []web.Filter{{Column: evil, Op: "exact", Value: evil}},
+				FilterColumns:   []string{evil},
+				Operators:       []web.Option{{Value: "exact", Label: "="}, {Value: evil, Label: evil}},
+				Hidden:          []web.Param{{Name: evil, Value: evil}},
+				Searchable:      true,
+				Search:          evil,
+				Facets:          []web.Facet{{Name: evil, Type: "column", Values: []web.FacetValue{{Label: evil, Count: 5, URL: "/f?" + evil, Selected: true}}}},
+				SuggestedFacets: []web.Link{{Label: evil, URL: "/sf"}},
+				NextURL:         "/n?_next=" + evil,
+				SQL:             "select " + evil,
+			})
+		}},
+		{"row", func(b *bytes.Buffer) error {
+			return tpl.Row(b, &web.RowPage{Chrome: chrome(), Database: evil, Table: evil,
+				Fields:   []web.Field{{Name: evil, Cell: cell}},
+				Incoming: []web.IncomingLink{{Table: evil, Column: evil, Count: 3, URL: "/i?" + evil}},
+			})
+		}},
+		{"query", func(b *bytes.Buffer) error {
+			return tpl.Query(b, &web.QueryPage{Chrome: chrome(), Database: evil, Action: "/db/-/query", SQL: evil, Editable: true,
+				Params: []web.Param{{Name: evil, Value: evil}}, Ran: true, Columns: []string{evil}, Rows: [][]web.Cell{{cell}},
+				Canned: &web.CannedLink{Name: evil, Description: evil}, CSRFToken: evil, Message: evil, EditURL: "/e?" + evil,
+			})
+		}},
+		{"query error", func(b *bytes.Buffer) error {
+			return tpl.Query(b, &web.QueryPage{Chrome: chrome(), Action: "/db/-/query", SQL: evil, Editable: true, Ran: true, Error: evil})
+		}},
+		{"error", func(b *bytes.Buffer) error {
+			return tpl.Error(b, &web.ErrorPage{Chrome: chrome(), Status: 404, Message: evil})
+		}},
+	}
+	for _, p := range pages {
+		t.Run(p.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := p.render(&b); err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			out := b.String()
+			// The page's own script tag is the only one allowed.
+			if n := strings.Count(out, "<script"); n > 1 || (n == 1 && !strings.Contains(out, `<script src="/-/static/lode.js"></script>`)) {
+				t.Errorf("output has a raw <script> from the data:\n%s", out)
+			}
+			if strings.Contains(out, `alert("x")`) {
+				t.Errorf("output has the unescaped value:\n%s", out)
+			}
+			if !strings.Contains(out, evilEscaped) {
+				t.Errorf("output lacks the escaped value %q:\n%s", evilEscaped, out)
+			}
+			if !strings.Contains(out, "<title>"+evilEscaped+" title</title>") {
+				t.Errorf("title not escaped as expected:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
+	tpl := mustNew(t)
+	var b bytes.Buffer
+	err := tpl.Table(&b, &web.TablePage{
+		Chrome: web.Chrome{Title: "db: t", Heading: "t"}, TableURL: "/db/t", Count: 1234567, CountKnown: true,
+		Columns:       []web.Column{{Name: "a", Sort: "desc", SortURL: "/db/t?_sort=a"}, {Name: "b", SortURL: "/db/t?_sort=b"}},
+		Rows:          []web.Row{{Cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}}},
+		Filters:       []web.Filter{{Column: "a", Op: "gt", Value: "3"}},
+		FilterColumns: []string{"a", "b"},
+		Operators:     []web.Option{{Value: "exact", Label: "="}, {Value: "gt", Label: ">"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`1,234,567 rows where <code>a</code> &gt; "3"`,
+		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
+		`<option value="gt" selected>&gt;</option>`,
+		`<option selected>a</option>`,
+		`<td class="num">1</td>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table page lacks %q:\n%s", want, out)
+		}
+	}
+	// One row per active filter plus one empty row for a new filter.
+	if got := strings.Count(out, `class="filter-row"`); got != 2 {
+		t.Errorf("filter rows = %d; want 2", got)
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	for _, name := range []string{"lode.css", "lode.js"} {
+		b, err := fs.ReadFile(web.Static(), name)
+		if err != nil || len(b) == 0 {
+			t.Errorf("Static() %s: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
