@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+
+	"lode/internal/web"
+)
+
+func TestHTMLFilterQuery(t *testing.T) {
+	tests := []struct {
+		form string
+		want string
+		ok   bool
+	}{
+		{"_sort=pk", "", false},
+		{"_filter_column=state&_filter_op=exact&_filter_value=CA&_filter_column=&_filter_op=exact&_filter_value=",
+			"state__exact=CA", true},
+		{"_filter_column=a&_filter_op=gt&_filter_value=3&_filter_column=b&_filter_op=isnull&_filter_value=&_sort=a&_search=&_next=xyz",
+			"_sort=a&a__gt=3&b__isnull=1", true},
+		{"_filter_column=%3Cscript%3E&_filter_op=bogus&_filter_value=%22q%22&_search=dog",
+			"%3Cscript%3E__exact=%22q%22&_search=dog", true},
+		{"_filter_column=", "", true},
+	}
+	for _, tt := range tests {
+		q, err := url.ParseQuery(tt.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := htmlFilterQuery(q)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("htmlFilterQuery(%q) = %q, %v; want %q, %v", tt.form, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestHTMLActiveFilters(t *testing.T) {
+	q, _ := url.ParseQuery("state=CA&n__gt=3&n__bogus=1&_sort=n&other__exact=1&a__b__lt=2&_facet=state&_city_id__gt=1")
+	got := htmlActiveFilters(q, []string{"state", "n", "a__b", "_facet", "_city_id"})
+	want := []web.Filter{
+		{Column: "_city_id", Op: "gt", Value: "1"},
+		{Column: "a__b", Op: "lt", Value: "2"},
+		{Column: "n", Op: "gt", Value: "3"},
+		{Column: "state", Op: "exact", Value: "CA"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("htmlActiveFilters = %+v; want %+v", got, want)
+	}
+}
+
+func TestHTMLCSRF(t *testing.T) {
+	// A first visit sets the cookie; a second visit with it reuses the token.
+	rec := httptest.NewRecorder()
+	tok := htmlCSRFToken(rec, httptest.NewRequest("GET", "/db/q", nil))
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 || cookies[0].Value != tok || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode {
+		t.Fatalf("cookie = %+v; want one HttpOnly SameSite=Lax cookie with %q", cookies, tok)
+	}
+	again := httptest.NewRequest("GET", "/db/q", nil)
+	again.AddCookie(cookies[0])
+	rec2 := httptest.NewRecorder()
+	if got := htmlCSRFToken(rec2, again); got != tok || len(rec2.Result().Cookies()) != 0 {
+		t.Errorf("second visit token = %q (new cookie %v); want %q and no new cookie", got, rec2.Result().Cookies(), tok)
+	}
+
+	post := func(field string, cookie bool) *http.Request {
+		r := httptest.NewRequest("POST", "/db/q", strings.NewReader(url.Values{web.CSRFField: {field}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie {
+			r.AddCookie(cookies[0])
+		}
+		return r
+	}
+	if err := htmlCheckCSRF(post(tok, true)); err != nil {
+		t.Errorf("matching token: %v", err)
+	}
+	for name, r := range map[string]*http.Request{
+		"wrong token": post(strings.Repeat("0", 32), true),
+		"no cookie":   post(tok, false),
+		"no field":    post("", true),
+	} {
+		if err := htmlCheckCSRF(r); err != errHTMLCSRF {
+			t.Errorf("%s: htmlCheckCSRF = %v; want errHTMLCSRF", name, err)
+		}
+	}
+}
