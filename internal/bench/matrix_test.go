@@ -1,0 +1,114 @@
+package bench_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lode/internal/bench"
+)
+
+func TestDefaultMatrix(t *testing.T) {
+	m := bench.DefaultMatrix()
+	if len(m.Cells) < 15 || len(m.Cells) > 40 {
+		t.Fatalf("default study has %d cells; want 15-40 so it fits in 3 minutes", len(m.Cells))
+	}
+	budget := float64(len(m.Cells)*m.Repeat) * (m.Duration + m.Warmup).Seconds()
+	if budget > 150 {
+		t.Errorf("default study measures %.0f s of load; want ≤ 150 s so that with start-up it stays under 3 minutes", budget)
+	}
+	for i, c := range m.Cells {
+		if c.ID != i+1 {
+			t.Errorf("cell %d has ID %d", i+1, c.ID)
+		}
+	}
+}
+
+func TestParseMatrixProduct(t *testing.T) {
+	m, err := bench.ParseMatrix("m.yaml", []byte(`
+duration: 2s
+repeat: 2
+cells:
+  - {workload: write, journal_mode: [delete, wal], concurrency: [1, 8], busy_timeout: 0}
+  - workload: read
+    rate: 500/s
+    workers: 2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Repeat != 2 || m.Duration.String() != "2s" {
+		t.Errorf("repeat, duration = %d, %v; want 2, 2s", m.Repeat, m.Duration)
+	}
+	var keys []string
+	for _, c := range m.Cells {
+		keys = append(keys, c.Key())
+	}
+	want := []string{
+		"lode|delete||0s||||write|c1", "lode|delete||0s||||write|c8",
+		"lode|wal||0s||||write|c1", "lode|wal||0s||||write|c8",
+		"lode||||||2|read|r500",
+	}
+	if strings.Join(keys, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cells =\n%s\nwant\n%s", strings.Join(keys, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParseMatrixErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"empty", "", "m.yaml: empty matrix file"},
+		{"no cells", "name: x\n", "m.yaml: no cells"},
+		{"bad yaml", "cells:\n  - {workload: read\n", "m.yaml:"},
+		{"unknown top key", "cells: []\nduraton: 2s\n", "m.yaml:2: field duraton not found"},
+		{"bad journal", "cells:\n  - workload: write\n    journal_mode: wall\n", `m.yaml:3: journal_mode "wall": want one of delete, truncate, persist, wal`},
+		{"bad workload", "cells:\n  - {workload: reed}\n", `m.yaml:2: workload "reed": want one of`},
+		{"unknown dim", "cells:\n  - workload: read\n    concurency: 4\n", `m.yaml:3: unknown dimension "concurency"`},
+		{"no workload", "cells:\n  - {concurrency: 4}\n", "m.yaml:2: group has no workload"},
+		{"both models", "cells:\n  - {workload: read, concurrency: 4, rate: 10}\n", "m.yaml:2: a group sets either concurrency"},
+		{"bad busy", "cells:\n  - {workload: read, busy_timeout: soon}\n", `m.yaml:2: busy_timeout "soon"`},
+		{"bad concurrency", "cells:\n  - {workload: read, concurrency: [1, -3]}\n", `m.yaml:2: concurrency "-3"`},
+		{"bad duration", "duration: fast\ncells:\n  - {workload: read}\n", `m.yaml:1: duration "fast"`},
+		{"bad repeat", "repeat: 0\ncells:\n  - {workload: read}\n", `m.yaml:1: repeat "0"`},
+		{"undefined target", "cells:\n  - {workload: read, target: nginx}\n", `m.yaml:2: target "nginx" is not defined`},
+		{"target without port", "targets:\n  ds:\n    command: datasette serve {db}\ncells:\n  - {workload: read, target: ds}\n", `m.yaml:2: target "ds": command has no {port}`},
+		{"target cannot vary", "targets:\n  ds:\n    command: datasette {db} -p {port}\ncells:\n  - {workload: read, target: ds,\n     journal_mode: wal}\n", `m.yaml:6: target "ds" cannot vary journal_mode`},
+		{"duplicate cells", "cells:\n  - {workload: read}\n  - {workload: read, concurrency: 8}\n", "cell 2 repeats cell 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := bench.ParseMatrix("m.yaml", []byte(tt.src))
+			var me *bench.MatrixError
+			if err == nil || !errors.As(err, &me) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseMatrix(%q) = %v; want a MatrixError containing %q", tt.src, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMatrixMissingFile(t *testing.T) {
+	_, err := bench.LoadMatrix(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadMatrix(missing) = %v; want os.ErrNotExist", err)
+	}
+}
+
+func TestAddTarget(t *testing.T) {
+	m := bench.DefaultMatrix()
+	n := len(m.Cells)
+	if err := m.AddTarget("/usr/bin/datasette serve {db} -p {port} --workers {workers}", 32); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(m.Cells) - n; got != 6 {
+		t.Errorf("AddTarget with {workers} added %d cells; want 6 (read, point × 1, 2, 4 workers)", got)
+	}
+	if c := m.Cells[n]; c.Target != "datasette" || c.ID != n+1 || c.Workers != "1" {
+		t.Errorf("first added cell = %+v", c)
+	}
+	if err := m.AddTarget("datasette serve {db}", 32); err == nil || !strings.Contains(err.Error(), "{port}") {
+		t.Errorf("AddTarget without {port} = %v; want an error naming {port}", err)
+	}
+}
