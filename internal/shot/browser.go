@@ -1,0 +1,196 @@
+// Package shot takes screenshots, PDFs and snapshots of web pages in headless
+// Chromium, driven over the DevTools protocol with chromedp. It follows the
+// behaviour and option names of shot-scraper 1.x (https://shot-scraper.datasette.io)
+// where they apply: a shot loads a page, waits (--wait), runs JavaScript
+// (--javascript), waits until an expression is true (--wait-for), then
+// captures the full page, the viewport or the box around CSS selectors.
+//
+// One Browser process serves many shots. Each shot runs in its own tab inside
+// its own browser context (like an incognito window), so cookies and
+// localStorage never leak from one shot to the next, and a Browser is safe
+// for concurrent use by several goroutines.
+//
+// Other packages use it in two ways: Screenshot/Browser.Screenshot to render a
+// PNG in-process (lode bench renders its HTML report), and Browser.NewTab to
+// drive pages from tests (see the shottest package for the test helpers).
+package shot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// BrowserNames are the programs FindBrowser looks for on PATH, in order:
+// Debian's package installs "chromium", Ubuntu's "chromium-browser", and
+// Google's packages "google-chrome".
+var BrowserNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+
+// ErrNoBrowser reports that no Chromium executable was found.
+var ErrNoBrowser = errors.New(`shot: no Chromium browser found on PATH (looked for chromium, chromium-browser, google-chrome); install it with "apt-get install chromium" or pass --browser PATH`)
+
+// DefaultStartTimeout bounds how long NewBrowser waits for Chromium to start
+// and answer on the DevTools connection. A cold start on a busy 2-core
+// machine takes 1-3 s; 60 s leaves room for a very loaded CI runner.
+const DefaultStartTimeout = 60 * time.Second
+
+// FindBrowser returns the path of the browser to run. A non-empty path is
+// checked and used as given (a name is looked up on PATH); otherwise the
+// first of BrowserNames found on PATH wins. The error wraps ErrNoBrowser when
+// nothing is found.
+func FindBrowser(path string) (string, error) {
+	if path != "" {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return "", fmt.Errorf("browser %q is not an executable file (%w); install Chromium with \"apt-get install chromium\" or fix --browser", path, ErrNoBrowser)
+		}
+		return p, nil
+	}
+	for _, name := range BrowserNames {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNoBrowser
+}
+
+// BrowserOptions configure NewBrowser. The zero value starts a headless
+// Chromium found on PATH.
+type BrowserOptions struct {
+	// ExecPath is the browser executable (path or name on PATH). Empty means
+	// FindBrowser("").
+	ExecPath string
+	// Visible opens a real window instead of running headless; it needs a
+	// display ($DISPLAY). Used by `lode shot auth` so a person can sign in.
+	Visible bool
+	// Args are extra command-line flags, each like "--lang=de" or "--foo".
+	Args []string
+	// StartTimeout bounds the browser start; zero means DefaultStartTimeout.
+	StartTimeout time.Duration
+	// Output receives the browser's own stdout and stderr; nil discards it.
+	Output io.Writer
+}
+
+// Browser is one running Chromium process. It is safe for concurrent use:
+// every operation opens its own tab. Close stops the process and removes its
+// temporary profile directory.
+type Browser struct {
+	// ctx is the chromedp browser context. Browser owns it for its whole
+	// life (the CONVENTIONS exception for long-lived objects); Close cancels it.
+	ctx         context.Context
+	cancelAlloc context.CancelFunc
+	cancelCtx   context.CancelFunc
+	execPath    string
+	closeOnce   sync.Once
+}
+
+// NewBrowser starts Chromium and waits until it answers. ctx bounds only the
+// start; the browser then lives until Close.
+func NewBrowser(ctx context.Context, opts BrowserOptions) (*Browser, error) {
+	execPath, err := FindBrowser(opts.ExecPath)
+	if err != nil {
+		return nil, err
+	}
+	allocOpts := append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...)
+	allocOpts = append(allocOpts,
+		chromedp.ExecPath(execPath),
+		// Software rendering only: no GPU on servers, and stable pixels.
+		chromedp.DisableGPU,
+		// The machines we run on may have no network: keep Chromium from
+		// phoning home (QUIC probes, component updates, sync).
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("no-first-run", true),
+	)
+	if os.Geteuid() == 0 {
+		// Chromium refuses to start its sandbox as root (CI containers).
+		allocOpts = append(allocOpts, chromedp.NoSandbox)
+	}
+	if opts.Visible {
+		allocOpts = append(allocOpts, chromedp.VisibleWindow)
+	}
+	for _, a := range opts.Args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if hasValue {
+			allocOpts = append(allocOpts, chromedp.Flag(name, value))
+		} else {
+			allocOpts = append(allocOpts, chromedp.Flag(name, true))
+		}
+	}
+	out := opts.Output
+	if out == nil {
+		out = io.Discard
+	}
+	allocOpts = append(allocOpts, chromedp.CombinedOutput(out))
+
+	// The browser must outlive ctx, so its contexts derive from Background.
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
+	bctx, cancelCtx := chromedp.NewContext(allocCtx)
+	b := &Browser{ctx: bctx, cancelAlloc: cancelAlloc, cancelCtx: cancelCtx, execPath: execPath}
+
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = DefaultStartTimeout
+	}
+	startCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// The first Run binds the browser to the context it gets, so start it on
+	// bctx and give up from outside if ctx or the timeout end first.
+	stop := context.AfterFunc(startCtx, cancelCtx)
+	err = chromedp.Do(bctx)
+	if !stop() || err != nil {
+		b.Close()
+		if err == nil || startCtx.Err() != nil {
+			return nil, fmt.Errorf("start browser %s: no answer within %s: %w", execPath, timeout, context.Cause(startCtx))
+		}
+		return nil, fmt.Errorf("start browser %s: %w", execPath, err)
+	}
+	return b, nil
+}
+
+// ExecPath returns the path of the running browser executable.
+func (b *Browser) ExecPath() string { return b.execPath }
+
+// Close stops the browser and waits for the process to exit. It is safe to
+// call more than once.
+func (b *Browser) Close() error {
+	b.closeOnce.Do(func() {
+		b.cancelCtx()
+		b.cancelAlloc()
+	})
+	return nil
+}
+
+// NewTab opens a fresh tab in a fresh browser context (its own cookies and
+// storage) and returns a chromedp context for it. Use chromedp.Do/Run on the
+// returned context; derive per-action timeouts from it with
+// context.WithTimeout. The tab closes when ctx ends or when the returned
+// cancel func is called; always call it.
+func (b *Browser) NewTab(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	tctx, cancelTab := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	stop := context.AfterFunc(ctx, cancelTab)
+	cancel := func() {
+		stop()
+		cancelTab()
+	}
+	// The tab's first Run must use the untimed tab context: chromedp ties
+	// the tab's lifetime to it. ctx still bounds it through AfterFunc.
+	if err := chromedp.Do(tctx); err != nil {
+		cancel()
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("open tab: %w", context.Cause(ctx))
+		}
+		return nil, nil, fmt.Errorf("open tab: %w", err)
+	}
+	return tctx, cancel, nil
+}
