@@ -1,0 +1,277 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// NullToken is the next-token component Datasette uses for a NULL sort
+// value. A text value "$null" is tilde-encoded as "~24null", so the two
+// never collide.
+const NullToken = "$null"
+
+// ParseNextToken splits a Datasette _next token into its tilde-decoded
+// components. The first component of a sorted table's token is the sort
+// value; isNull[i] is true when component i was the literal $null.
+func ParseNextToken(token string) (parts []string, isNull []bool, err error) {
+	raw := strings.Split(token, ",")
+	parts = make([]string, len(raw))
+	isNull = make([]bool, len(raw))
+	for i, r := range raw {
+		if r == NullToken {
+			isNull[i] = true
+			continue
+		}
+		d, err := TildeDecode(r)
+		if err != nil {
+			return nil, nil, badRequest("Invalid _next token: %s", token)
+		}
+		parts[i] = d
+	}
+	return parts, isNull, nil
+}
+
+// keysetClause turns a _next token into the WHERE condition that starts the
+// page just after the row the token names, in the same order as ORDER BY:
+// sort column (NULLs first ascending, last descending, as SQLite sorts
+// them), then key columns ascending. Key columns compare as a row value,
+// which SQLite can satisfy from the primary key index.
+func (s *Select) keysetClause(token string, keys []string) (string, []any, error) {
+	parts, isNull, err := ParseNextToken(token)
+	if err != nil {
+		return "", nil, err
+	}
+	want := len(keys)
+	if s.SortColumn != "" {
+		want++
+	}
+	if len(parts) != want {
+		return "", nil, badRequest("Invalid _next token: %s (expected %d comma-separated values)", token, want)
+	}
+	var sortVal any
+	sortNull := false
+	if s.SortColumn != "" {
+		sortNull = isNull[0]
+		if !sortNull {
+			sortVal = tokenArg(s.Table, s.SortColumn, parts[0])
+		}
+		parts, isNull = parts[1:], isNull[1:]
+	}
+	keyArgs := make([]any, len(keys))
+	for i, k := range keys {
+		if isNull[i] {
+			keyArgs[i] = nil
+			continue
+		}
+		keyArgs[i] = tokenArg(s.Table, k, parts[i])
+	}
+	refs := make([]string, len(keys))
+	for i, k := range keys {
+		refs[i] = colRef(k)
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
+	after := "(" + strings.Join(refs, ", ") + ") > (" + ph + ")"
+	if s.SortColumn == "" {
+		return "(" + after + ")", keyArgs, nil
+	}
+	c := colRef(s.SortColumn)
+	var args []any
+	var clause string
+	switch {
+	case sortNull && !s.SortDesc:
+		// NULLs come first ascending: every non-NULL row is still ahead.
+		clause = "(" + c + " is not null or (" + c + " is null and " + after + "))"
+		args = keyArgs
+	case sortNull && s.SortDesc:
+		// NULLs come last descending: only NULL rows with a later key.
+		clause = "(" + c + " is null and " + after + ")"
+		args = keyArgs
+	case !s.SortDesc:
+		clause = "(" + c + " > ? or (" + c + " = ? and " + after + "))"
+		args = append([]any{sortVal, sortVal}, keyArgs...)
+	default:
+		clause = "(" + c + " < ? or " + c + " is null or (" + c + " = ? and " + after + "))"
+		args = append([]any{sortVal, sortVal}, keyArgs...)
+	}
+	return clause, args, nil
+}
+
+// tokenArg converts one decoded token component back into the value to
+// bind for column name. Tokens carry text only; for columns without TEXT
+// affinity a component that is exactly the canonical text of an integer or
+// a float (as PyStr writes it) is bound as that number, so an untyped column
+// holding numbers compares number to number as ORDER BY does. For typed
+// numeric columns SQLite's affinity would convert the text anyway.
+func tokenArg(t *Table, column, v string) any {
+	aff := "INTEGER"
+	if c := t.Column(column); c != nil {
+		aff = Affinity(c.Type)
+	}
+	if aff == "TEXT" {
+		return v
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && strconv.FormatInt(n, 10) == v {
+		return n
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && PyStr(f) == v {
+		return f
+	}
+	return v
+}
+
+// Affinity returns SQLite's column affinity for a declared type, following
+// the rules of https://sqlite.org/datatype3.html#determination_of_column_affinity:
+// "INTEGER", "TEXT", "BLOB", "REAL" or "NUMERIC".
+func Affinity(declared string) string {
+	t := strings.ToUpper(declared)
+	switch {
+	case strings.Contains(t, "INT"):
+		return "INTEGER"
+	case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
+		return "TEXT"
+	case t == "" || strings.Contains(t, "BLOB"):
+		return "BLOB"
+	case strings.Contains(t, "REAL"), strings.Contains(t, "FLOA"), strings.Contains(t, "DOUB"):
+		return "REAL"
+	}
+	return "NUMERIC"
+}
+
+// NextToken returns the Datasette-format next token for the page whose last
+// shown row is lastRow (values in Columns order, as scanned from SQL).
+// Call it only when SQL returned more than PageSize rows and PageSize > 0;
+// pass row PageSize-1. It returns "" for views (Paginated false).
+//
+// The format is Datasette's: the tilde-encoded text of each key value
+// (rowid, or the primary keys in order) joined by commas, prefixed by the
+// sort value when _sort/_sort_desc is used, with $null for a NULL sort
+// value. Text follows Python's str(): floats as repr (0.5, 1e+16), so the
+// tokens equal the ones Datasette would hand out.
+func (s *Select) NextToken(lastRow []any) string {
+	if !s.Paginated || len(s.keyIdx) == 0 {
+		return ""
+	}
+	var parts []string
+	if s.sortIdx >= 0 {
+		v := unwrapLabel(at(lastRow, s.sortIdx))
+		if v == nil {
+			parts = append(parts, NullToken)
+		} else {
+			parts = append(parts, TildeEncode(PyStr(v)))
+		}
+	}
+	for _, i := range s.keyIdx {
+		parts = append(parts, TildeEncode(PyStr(unwrapLabel(at(lastRow, i)))))
+	}
+	return strings.Join(parts, ",")
+}
+
+func at(row []any, i int) any {
+	if i < 0 || i >= len(row) {
+		return nil
+	}
+	return row[i]
+}
+
+// Label is an expanded foreign-key value ({"value": 1, "label": "San
+// Francisco"} in Datasette's JSON). NextToken unwraps it.
+type Label struct {
+	Value any `json:"value"`
+	Label any `json:"label"`
+}
+
+func unwrapLabel(v any) any {
+	switch l := v.(type) {
+	case Label:
+		return l.Value
+	case *Label:
+		if l != nil {
+			return l.Value
+		}
+	}
+	return v
+}
+
+// PyStr formats a value scanned from SQLite the way Python's str() does,
+// which is what Datasette puts in tokens, toggle URLs and labels: integers
+// in decimal, floats as repr ("1.0", "0.1", "1e+16", "inf"), text as is,
+// NULL as "None", blobs as their bytes.
+func PyStr(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case float64:
+		return pyFloat(v)
+	case float32:
+		return pyFloat(float64(v))
+	case bool:
+		if v {
+			return "True"
+		}
+		return "False"
+	case time.Time:
+		return v.Format("2006-01-02 15:04:05")
+	}
+	return fmt.Sprint(v)
+}
+
+// pyFloat is Python's float repr: the shortest digits that round-trip, in
+// fixed notation when the decimal exponent is in [-4, 16), else scientific
+// with at least two exponent digits; fixed notation always has a ".0".
+func pyFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64) // e.g. "-1.2345e+06"
+	mant, expStr, _ := strings.Cut(e, "e")
+	exp, _ := strconv.Atoi(expStr)
+	neg := strings.HasPrefix(mant, "-")
+	mant = strings.TrimPrefix(mant, "-")
+	digits := strings.Replace(mant, ".", "", 1)
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	if exp < -4 || exp >= 16 {
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		es := "+"
+		if exp < 0 {
+			es = "-"
+			exp = -exp
+		}
+		return fmt.Sprintf("%s%se%s%02d", sign, m, es, exp)
+	}
+	var out string
+	switch {
+	case exp < 0:
+		out = "0." + strings.Repeat("0", -exp-1) + digits
+	case exp+1 >= len(digits):
+		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
+	default:
+		out = digits[:exp+1] + "." + digits[exp+1:]
+	}
+	return sign + out
+}

@@ -1,0 +1,533 @@
+// Package query turns a table description plus Datasette table URL
+// parameters (?state=CA&_sort=pk&_next=...) into parameterised SQLite SQL.
+//
+// It is pure: no I/O, no HTTP, no lode imports. Values from the URL are only
+// ever bound as arguments; identifiers are double-quoted with embedded quotes
+// doubled. The one deliberate exception is _where=, whose raw SQL fragments
+// are pasted in as Datasette does; the server must run the result on a
+// read-only connection with an authorizer (and may refuse _where with
+// Options.AllowWhere=false).
+//
+// Pagination is keyset pagination (never OFFSET): the page query asks for
+// PageSize+1 rows and, when it gets them, Select.NextToken turns the last
+// shown row into a Datasette-format _next token ("sortvalue,pk1,pk2", each
+// part tilde-encoded, "$null" for a NULL sort value). Page N costs the same
+// as page 1 because the token becomes an indexable WHERE clause.
+//
+// All functions are safe for concurrent use; a *Select is read-only after
+// Build returns.
+package query
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Defaults used by Build when the matching Options field is zero. They are
+// Datasette's defaults.
+const (
+	DefaultPageSize        = 100
+	DefaultMaxReturnedRows = 1000
+	DefaultFacetSize       = 30
+	// SuggestConsider is how many rows suggested-facet queries look at
+	// (Datasette's suggest_consider).
+	SuggestConsider = 1000
+)
+
+// Column describes one column of a table as introspected from SQLite.
+type Column struct {
+	Name    string
+	Type    string // declared type, e.g. "INTEGER", "text", "" (decides affinity)
+	NotNull bool
+	PK      int  // 1-based position in the primary key, 0 = not in the PK
+	Hidden  bool // generated/hidden columns (PRAGMA table_xinfo hidden != 0)
+}
+
+// ForeignKey is an outgoing foreign key of a table: Column references
+// OtherTable.OtherColumn.
+type ForeignKey struct {
+	Column      string `json:"column"`
+	OtherTable  string `json:"other_table"`
+	OtherColumn string `json:"other_column"`
+}
+
+// Table is what Build needs to know about a table or view. The zero value is
+// not useful: Name and Columns are required.
+type Table struct {
+	Name    string
+	Columns []Column
+	// PrimaryKeys lists the primary key columns in key order. Empty means a
+	// rowid table: Build then selects rowid first and paginates by rowid.
+	PrimaryKeys []string
+	// IsView marks a view: no rowid, no keyset column, so no next token.
+	IsView bool
+	// FTSTable is the FTS virtual table that indexes this table ("" if
+	// none); FTSColumns are its columns, for _search_COL=.
+	FTSTable   string
+	FTSColumns []string
+	// ForeignKeys are the outgoing foreign keys, for _labels / _label.
+	ForeignKeys []ForeignKey
+	// LabelColumn is the column shown as the label when another table links
+	// here ("" = none); see DetectLabelColumn.
+	LabelColumn string
+}
+
+// UsesRowid reports whether rows of t are identified by rowid (a table
+// without a declared primary key, not a view).
+func (t *Table) UsesRowid() bool { return len(t.PrimaryKeys) == 0 && !t.IsView }
+
+// Column returns the column called name, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// hasColumn reports whether name can be used in a filter or sort: a real
+// column, or rowid on a rowid table.
+func (t *Table) hasColumn(name string) bool {
+	return t.Column(name) != nil || (name == "rowid" && t.UsesRowid())
+}
+
+// Options are the Datasette settings that shape a table query. Zero numeric
+// fields take the Default* constants; use DefaultOptions for Datasette's
+// defaults including the booleans.
+type Options struct {
+	DefaultPageSize  int // default_page_size
+	MaxReturnedRows  int // max_returned_rows; also the largest _size
+	DefaultFacetSize int // default_facet_size
+	AllowFacet       bool
+	AllowWhere       bool // execute-sql permission: _where= allowed
+}
+
+// DefaultOptions returns Datasette's default settings.
+func DefaultOptions() Options {
+	return Options{
+		DefaultPageSize:  DefaultPageSize,
+		MaxReturnedRows:  DefaultMaxReturnedRows,
+		DefaultFacetSize: DefaultFacetSize,
+		AllowFacet:       true,
+		AllowWhere:       true,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	if o.DefaultPageSize <= 0 {
+		o.DefaultPageSize = DefaultPageSize
+	}
+	if o.MaxReturnedRows <= 0 {
+		o.MaxReturnedRows = DefaultMaxReturnedRows
+	}
+	if o.DefaultFacetSize <= 0 {
+		o.DefaultFacetSize = DefaultFacetSize
+	}
+	return o
+}
+
+// Error is a request error with the HTTP status it should produce and a
+// message in Datasette's wording. Title is Datasette's optional error title
+// (e.g. "Invalid SQL"); it may be empty.
+type Error struct {
+	Status  int
+	Message string
+	Title   string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(format string, a ...any) *Error {
+	return &Error{Status: 400, Message: fmt.Sprintf(format, a...)}
+}
+
+// AsError returns err as an *Error if it is one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Filter is one parsed column filter such as ?state__not=CA.
+type Filter struct {
+	Column string // column name (or "rowid")
+	Op     string // lookup key: "exact", "not", "contains", ... (see Lookups)
+	Value  string // raw value from the URL ("" for no-argument lookups)
+}
+
+// Search is one parsed full-text search: ?_search= (Column "") or
+// ?_search_COL=.
+type Search struct {
+	Column string
+	Term   string
+	Raw    bool // _searchmode=raw: term passed to MATCH unescaped
+}
+
+// Select is a built table query. All SQL uses ? placeholders with the
+// matching Args, in order.
+type Select struct {
+	Table *Table
+
+	// SQL is the page query: the selected columns, filters, search, _where,
+	// the keyset condition from _next, ORDER BY, LIMIT PageSize+1.
+	SQL  string
+	Args []any
+	// CountSQL counts all rows matching the filters (ignoring _next).
+	CountSQL  string
+	CountArgs []any
+
+	// Columns are the result columns of SQL in order: rowid first for rowid
+	// tables; primary keys are always present.
+	Columns []string
+	// AllColumns are every column of the table (rowid first for rowid
+	// tables), for _extra=all_columns.
+	AllColumns []string
+	// PageSize is the number of rows to show; SQL fetches one more to know
+	// whether there is a next page.
+	PageSize int
+	// Paginated is false for views: they have no key to paginate on, so
+	// NextToken returns "" and the server reports next=null.
+	Paginated bool
+
+	Filters []Filter
+	Where   []string // raw _where fragments, in request order
+	Search  []Search
+	// SortColumn is the _sort or _sort_desc column ("" = primary key order);
+	// SortDesc is true for _sort_desc.
+	SortColumn string
+	SortDesc   bool
+	// Next is the decoded _next token's raw text ("" if none).
+	Next string
+
+	// Facets are the requested facets in Datasette's order (column facets,
+	// then date, then array), each with its own SQL.
+	Facets []*Facet
+	// FacetSize is the number of values each facet shows (_facet_size).
+	FacetSize int
+	// ExpandLabels are the foreign keys whose values should be expanded to
+	// {"value":..,"label":..} (_labels=on / _label=COL), only for selected
+	// columns.
+	ExpandLabels []ForeignKey
+
+	// fromWhere is `from "t" where ...` without the keyset condition, with
+	// whereArgs; facets and suggestions run over it.
+	fromWhere string
+	whereArgs []any
+	// keyIdx are the Columns indexes of the key parts of the next token
+	// (rowid or primary keys); sortIdx is the index of the sort column or -1.
+	keyIdx  []int
+	sortIdx int
+}
+
+// QuoteIdent returns name as an SQLite identifier in double quotes, with
+// embedded double quotes doubled.
+func QuoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// isSpecial reports whether a query-string key is a Datasette control
+// argument rather than a filter: it starts with "_" and has no "__" (so a
+// column named _city_id is still filterable as ?_city_id__exact=1).
+func isSpecial(key string) bool {
+	return strings.HasPrefix(key, "_") && !strings.Contains(key, "__")
+}
+
+// Build turns the URL parameters of a table request into SQL. Errors are
+// *Error values carrying the HTTP status and Datasette's wording.
+func Build(t *Table, params url.Values, opts Options) (*Select, error) {
+	if t == nil || t.Name == "" {
+		return nil, &Error{Status: 404, Message: "Table not found"}
+	}
+	opts = opts.withDefaults()
+	s := &Select{Table: t, sortIdx: -1, Paginated: !t.IsView}
+	get := func(k string) string {
+		if v := params[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+
+	// Page size.
+	s.PageSize = opts.DefaultPageSize
+	if raw, ok := params["_size"]; ok && len(raw) > 0 && raw[0] != "" {
+		size := raw[0]
+		if size == "max" {
+			s.PageSize = opts.MaxReturnedRows
+		} else {
+			n, err := strconv.Atoi(size)
+			if err != nil || n < 0 {
+				return nil, badRequest("_size must be a positive integer")
+			}
+			if n > opts.MaxReturnedRows {
+				return nil, badRequest("_size must be <= %d", opts.MaxReturnedRows)
+			}
+			s.PageSize = n
+		}
+	}
+	if s.PageSize > opts.MaxReturnedRows {
+		s.PageSize = opts.MaxReturnedRows
+	}
+
+	// Selected columns.
+	if t.UsesRowid() {
+		s.AllColumns = append(s.AllColumns, "rowid")
+	}
+	for _, c := range t.Columns {
+		if !c.Hidden {
+			s.AllColumns = append(s.AllColumns, c.Name)
+		}
+	}
+	cols, err := selectColumns(t, params["_col"], params["_nocol"])
+	if err != nil {
+		return nil, err
+	}
+
+	// Filters, sorted by (key, value) as Datasette does, so the SQL and the
+	// human description are deterministic.
+	type pair struct{ k, v string }
+	var pairs []pair
+	for k, vs := range params {
+		if isSpecial(k) {
+			continue
+		}
+		for _, v := range vs {
+			pairs = append(pairs, pair{k, v})
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].k != pairs[j].k {
+			return pairs[i].k < pairs[j].k
+		}
+		return pairs[i].v < pairs[j].v
+	})
+	var where []string
+	var args []any
+	for _, p := range pairs {
+		f, ok, err := parseFilter(t, p.k, p.v)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		clause, fargs, err := f.sql(t)
+		if err != nil {
+			return nil, err
+		}
+		s.Filters = append(s.Filters, f)
+		where = append(where, clause)
+		args = append(args, fargs...)
+	}
+
+	// Full-text search.
+	sw, sargs, err := s.buildSearch(t, params)
+	if err != nil {
+		return nil, err
+	}
+	where = append(where, sw...)
+	args = append(args, sargs...)
+
+	// Raw _where fragments, parenthesised so an OR inside one cannot
+	// escape the other conditions (or the keyset condition).
+	if frags, ok := params["_where"]; ok {
+		if !opts.AllowWhere {
+			return nil, &Error{Status: 403, Message: "_where= is not allowed"}
+		}
+		for _, w := range frags {
+			s.Where = append(s.Where, w)
+			where = append(where, "("+w+"\n)")
+		}
+	}
+
+	// Sort.
+	sortCol, sortDesc := get("_sort"), get("_sort_desc")
+	if sortCol != "" && !t.hasColumn(sortCol) {
+		return nil, badRequest("Cannot sort table by %s", sortCol)
+	}
+	if sortDesc != "" {
+		if !t.hasColumn(sortDesc) {
+			return nil, badRequest("Cannot sort table by %s", sortDesc)
+		}
+		if sortCol != "" {
+			return nil, badRequest("Cannot use _sort and _sort_desc at the same time")
+		}
+		s.SortColumn, s.SortDesc = sortDesc, true
+	} else {
+		s.SortColumn = sortCol
+	}
+	if s.SortColumn != "" && !contains(cols, s.SortColumn) {
+		// The next token needs the sort value of the last row.
+		cols = append(cols, s.SortColumn)
+	}
+	s.Columns = cols
+
+	// Key columns for the next token.
+	keys := keyColumns(t)
+	for _, k := range keys {
+		s.keyIdx = append(s.keyIdx, indexOf(cols, k))
+	}
+	if s.SortColumn != "" {
+		s.sortIdx = indexOf(cols, s.SortColumn)
+	}
+
+	from := "from " + QuoteIdent(t.Name)
+	fromWhere := from
+	if len(where) > 0 {
+		fromWhere += " where " + strings.Join(where, " and ")
+	}
+	s.fromWhere = fromWhere
+	s.whereArgs = args
+	s.CountSQL = "select count(*) " + fromWhere
+	s.CountArgs = args
+
+	// Keyset condition from _next.
+	pageWhere := append([]string(nil), where...)
+	pageArgs := append([]any(nil), args...)
+	if next := get("_next"); next != "" && s.Paginated {
+		s.Next = next
+		clause, nargs, err := s.keysetClause(next, keys)
+		if err != nil {
+			return nil, err
+		}
+		pageWhere = append(pageWhere, clause)
+		pageArgs = append(pageArgs, nargs...)
+	}
+
+	var b strings.Builder
+	b.WriteString("select ")
+	b.WriteString(selectList(cols))
+	b.WriteString(" ")
+	b.WriteString(from)
+	if len(pageWhere) > 0 {
+		b.WriteString(" where ")
+		b.WriteString(strings.Join(pageWhere, " and "))
+	}
+	if ob := s.orderBy(keys); ob != "" {
+		b.WriteString(" order by ")
+		b.WriteString(ob)
+	}
+	fmt.Fprintf(&b, " limit %d", s.PageSize+1)
+	s.SQL = b.String()
+	s.Args = pageArgs
+
+	if err := s.buildFacets(params, opts); err != nil {
+		return nil, err
+	}
+	s.ExpandLabels = expandLabels(t, params, cols)
+	return s, nil
+}
+
+// selectColumns applies _col / _nocol with Datasette's rules and messages.
+func selectColumns(t *Table, col, nocol []string) ([]string, error) {
+	var all []string
+	if t.UsesRowid() {
+		all = append(all, "rowid")
+	}
+	for _, c := range t.Columns {
+		if !c.Hidden {
+			all = append(all, c.Name)
+		}
+	}
+	if len(col) > 0 && len(nocol) > 0 {
+		return nil, badRequest("Cannot use _col and _nocol at the same time")
+	}
+	keys := keyColumns(t)
+	cols := all
+	if len(col) > 0 {
+		var bad []string
+		for _, c := range col {
+			if !contains(all, c) {
+				bad = append(bad, c)
+			}
+		}
+		if len(bad) > 0 {
+			return nil, badRequest("_col=%s - invalid columns", strings.Join(bad, ", "))
+		}
+		cols = append([]string(nil), keys...)
+		for _, c := range col {
+			if !contains(cols, c) {
+				cols = append(cols, c)
+			}
+		}
+	}
+	if len(nocol) > 0 {
+		var bad []string
+		for _, c := range nocol {
+			if !contains(all, c) || contains(keys, c) {
+				bad = append(bad, c)
+			}
+		}
+		if len(bad) > 0 {
+			return nil, badRequest("_nocol=%s - invalid columns", strings.Join(bad, ", "))
+		}
+		var kept []string
+		for _, c := range cols {
+			if !contains(nocol, c) {
+				kept = append(kept, c)
+			}
+		}
+		cols = kept
+	}
+	return cols, nil
+}
+
+// keyColumns returns the columns that identify a row: rowid, the primary
+// keys, or nothing for a view.
+func keyColumns(t *Table) []string {
+	if t.IsView {
+		return nil
+	}
+	if t.UsesRowid() {
+		return []string{"rowid"}
+	}
+	return t.PrimaryKeys
+}
+
+// colRef returns the SQL for a column reference; rowid stays bare so it
+// means the real rowid (a quoted "rowid" would too, unless a column has
+// that name, which is exactly when the bare word is also that column).
+func colRef(name string) string {
+	if name == "rowid" {
+		return "rowid"
+	}
+	return QuoteIdent(name)
+}
+
+func selectList(cols []string) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = colRef(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s *Select) orderBy(keys []string) string {
+	var parts []string
+	if s.SortColumn != "" {
+		o := colRef(s.SortColumn)
+		if s.SortDesc {
+			o += " desc"
+		}
+		parts = append(parts, o)
+	}
+	for _, k := range keys {
+		parts = append(parts, colRef(k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
