@@ -1,0 +1,255 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Chart is one rendered chart: a title and inline SVG markup.
+type Chart struct {
+	Title string
+	Note  string
+	SVG   string
+}
+
+// palette is a colour-blind-friendly set (Okabe-Ito).
+var palette = []color.RGBA{
+	{0, 114, 178, 255}, {230, 159, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255},
+	{86, 180, 233, 255}, {213, 94, 0, 255}, {240, 228, 66, 255}, {0, 0, 0, 255},
+}
+
+// Charts renders the report's charts from r. Cells that did not run are
+// drawn as zero-height bars so cell numbers stay aligned with the table.
+func Charts(r *Results) ([]Chart, error) {
+	if len(r.Cells) == 0 {
+		return nil, nil
+	}
+	var charts []Chart
+	add := func(title, note string, p *plot.Plot, w, h vg.Length) error {
+		svg, err := renderSVG(p, w, h)
+		if err != nil {
+			return fmt.Errorf("chart %q: %w", title, err)
+		}
+		charts = append(charts, Chart{Title: title, Note: note, SVG: svg})
+		return nil
+	}
+	width := vg.Length(max(480, 22*len(r.Cells)+120))
+
+	rps, err := barChart(r, "requests per second (median of repeats; whiskers: min–max)", "req/s",
+		func(c *Cell) float64 { return c.RPS }, func(c *Cell) (float64, float64) { return c.RPSMin, c.RPSMax })
+	if err != nil {
+		return nil, err
+	}
+	if err := add("Throughput per cell", "Bars are the median run; whiskers show the spread across repeats.", rps, width, 220); err != nil {
+		return nil, err
+	}
+	p99, err := barChart(r, "p99 latency (median of repeats)", "ms", func(c *Cell) float64 { return c.P99MS }, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := add("p99 latency per cell", "", p99, width, 220); err != nil {
+		return nil, err
+	}
+	errs, err := barChart(r, "failed requests, % of all requests (all repeats)", "%", func(c *Cell) float64 { return 100 * c.ErrorRate }, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := add("Errors per cell", "Lock errors by cause are in the table below.", errs, width, 200); err != nil {
+		return nil, err
+	}
+	if p, ok, err := percentileChart(r); err != nil {
+		return nil, err
+	} else if ok {
+		if err := add("Latency percentiles", "Each line is one cell's median run; the x axis spreads the tail (50, 90, 99, 99.9).", p, 640, 320); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok, err := concurrencyChart(r); err != nil {
+		return nil, err
+	} else if ok {
+		if err := add("Throughput vs concurrency", "Successful requests per second; one line per group of cells that differ only in concurrency.", p, 640, 320); err != nil {
+			return nil, err
+		}
+	}
+	return charts, nil
+}
+
+type cellValues struct {
+	cells []Cell
+	get   func(*Cell) float64
+}
+
+func (v cellValues) Len() int            { return len(v.cells) }
+func (v cellValues) Value(i int) float64 { return v.get(&v.cells[i]) }
+
+type cellSpread struct {
+	cells []Cell
+	get   func(*Cell) (float64, float64)
+}
+
+func (s cellSpread) Len() int { return len(s.cells) }
+func (s cellSpread) XY(i int) (float64, float64) {
+	c := &s.cells[i]
+	return float64(i), c.RPS
+}
+func (s cellSpread) YError(i int) (float64, float64) {
+	c := &s.cells[i]
+	lo, hi := s.get(c)
+	return math.Max(0, c.RPS-lo), math.Max(0, hi-c.RPS)
+}
+
+func barChart(r *Results, title, unit string, get func(*Cell) float64, spread func(*Cell) (float64, float64)) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = unit
+	p.X.Label.Text = "cell"
+	bars, err := plotter.NewBarChart(cellValues{r.Cells, get}, vg.Points(12))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = palette[0]
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	if spread != nil {
+		eb, err := plotter.NewYErrorBars(cellSpread{r.Cells, spread})
+		if err != nil {
+			return nil, err
+		}
+		eb.LineStyle.Color = color.Black
+		p.Add(eb)
+	}
+	names := make([]string, len(r.Cells))
+	for i, c := range r.Cells {
+		names[i] = strconv.Itoa(c.ID)
+	}
+	p.NominalX(names...)
+	p.Y.Min = 0
+	if p.Y.Max <= 0 {
+		p.Y.Max = 1
+	}
+	return p, nil
+}
+
+// nines maps a percentile to -log10(1-p), so 90 → 1, 99 → 2, 99.9 → 3.
+func nines(p float64) float64 {
+	if p >= 100 {
+		p = 99.99
+	}
+	return -math.Log10(1 - p/100)
+}
+
+func percentileChart(r *Results) (*plot.Plot, bool, error) {
+	p := plot.New()
+	p.Title.Text = "latency by percentile"
+	p.X.Label.Text = "percentile"
+	p.Y.Label.Text = "ms (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: nines(50), Label: "50"}, {Value: nines(90), Label: "90"},
+		{Value: nines(99), Label: "99"}, {Value: nines(99.9), Label: "99.9"}})
+	p.Legend.Top = false
+	p.Legend.Left = true
+	n := 0
+	for _, c := range r.Cells {
+		if len(c.Percentiles) == 0 {
+			continue
+		}
+		var pts plotter.XYs
+		for _, q := range c.Percentiles {
+			if q.MS > 0 && q.P >= 50 {
+				pts = append(pts, plotter.XY{X: nines(q.P), Y: q.MS})
+			}
+		}
+		if len(pts) < 2 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, false, err
+		}
+		l.Color = palette[n%len(palette)]
+		l.Width = vg.Points(1.2)
+		if n >= len(palette) {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+		}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("#%d", c.ID), l)
+		n++
+	}
+	return p, n > 0, nil
+}
+
+// concurrencyChart draws successful req/s against concurrency for every
+// group of cells that differ only in concurrency.
+func concurrencyChart(r *Results) (*plot.Plot, bool, error) {
+	groups := map[string][]Cell{}
+	var order []string
+	for _, c := range r.Cells {
+		if c.Rate > 0 || c.Status != StatusOK {
+			continue
+		}
+		k := c
+		k.Concurrency = 0
+		key := k.Label()
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], c)
+	}
+	p := plot.New()
+	p.Title.Text = "throughput vs concurrency"
+	p.X.Label.Text = "concurrent users (log scale)"
+	p.Y.Label.Text = "successful req/s"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	n := 0
+	for _, key := range order {
+		cells := groups[key]
+		if len(cells) < 2 {
+			continue
+		}
+		slices.SortFunc(cells, func(a, b Cell) int { return a.Concurrency - b.Concurrency })
+		var pts plotter.XYs
+		for _, c := range cells {
+			pts = append(pts, plotter.XY{X: float64(c.Concurrency), Y: c.OKRPS})
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, false, err
+		}
+		l.Color = palette[n%len(palette)]
+		s.Color = l.Color
+		p.Add(l, s)
+		p.Legend.Add(strings.Replace(key, " c=0", "", 1), l)
+		n++
+	}
+	p.Y.Min = 0
+	return p, n > 0, nil
+}
+
+func renderSVG(p *plot.Plot, w, h vg.Length) (string, error) {
+	wt, err := p.WriterTo(w, h, "svg")
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return "", err
+	}
+	s := buf.String()
+	// Inline SVG in HTML must not carry the XML declaration.
+	if i := strings.Index(s, "<svg"); i > 0 {
+		s = s[i:]
+	}
+	return s, nil
+}

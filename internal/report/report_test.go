@@ -1,0 +1,115 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"lode/internal/report"
+)
+
+func sample() *report.Results {
+	r := &report.Results{Name: "test study", Command: "lode bench -f m.yaml", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Duration: "1s", Warmup: "0s", Repeat: 2, Matrix: "cells:\n  - {workload: write}\n",
+		Machine: report.Machine{CPU: "Test CPU", Cores: 2, GoVersion: "go1.26", SQLiteVersion: "3.54.1", FsyncMicros: 120}}
+	for i, c := range []int{1, 8, 32} {
+		cell := report.Cell{ID: i + 1, Target: "lode", JournalMode: "delete", Workload: "write", Concurrency: c, Status: report.StatusOK,
+			RPS: float64(100 * (i + 1)), RPSMin: float64(90 * (i + 1)), RPSMax: float64(110 * (i + 1)), OKRPS: float64(90 * (i + 1)),
+			P50MS: 1, P99MS: float64(10 * (i + 1)), Requests: 1000, Errors: int64(10 * i), ErrorRate: float64(i) / 100,
+			LockErrors: int64(10 * i), ErrorsByMessage: map[string]int64{"503 database is locked": int64(10 * i)},
+			Locks:       []report.LockCause{{Cause: "timeout exhausted", Count: int64(10 * i), Buckets: []report.Bucket{{LeMS: 1, Count: 0}, {LeMS: 5000, Count: int64(10 * i)}, {LeMS: -1}}}},
+			Percentiles: []report.Percentile{{P: 50, MS: 1}, {P: 90, MS: 3}, {P: 99, MS: 10}, {P: 99.9, MS: 30}},
+			Runs:        []report.Run{{RPS: 90}, {RPS: 110}}}
+		r.Cells = append(r.Cells, cell)
+	}
+	r.Cells = append(r.Cells, report.Cell{ID: 4, Target: "datasette", Workload: "read", Concurrency: 8, Status: report.StatusSkipped,
+		Message: "datasette: not found in PATH"})
+	r.Findings = []report.Finding{{N: 1, Title: "Rollback journal locks <under> load", Verdict: report.Reproduced, Summary: "errors begin at c=8", Cells: []int{1, 2, 3}}}
+	return r
+}
+
+func TestWriteAll(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	index, err := report.WriteAll(dir, sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if index != filepath.Join(dir, "index.html") {
+		t.Errorf("index = %q", index)
+	}
+	got, err := report.ReadJSON(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Cells) != 4 || got.Cells[2].P99MS != 30 || got.Findings[0].Verdict != report.Reproduced {
+		t.Errorf("results.json round trip lost data: %+v", got.Cells)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" {
+		t.Errorf("results.csv = %q", recs)
+	}
+	html, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(html)
+	for _, want := range []string{"<svg", "Throughput per cell", "Latency percentiles", "Throughput vs concurrency",
+		"Rollback journal locks &lt;under&gt; load", "reproduced", "3.54.1", "lode bench -f m.yaml", "datasette: not found in PATH",
+		"timeout exhausted: 20", "1–5000ms: 20"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`(?i)<script|<link|(src|href)="https?:`).MatchString(page) {
+		t.Error("index.html refers to external resources or scripts; it must be self-contained")
+	}
+	if strings.Contains(page, "<?xml") {
+		t.Error("index.html embeds an XML declaration inside the page")
+	}
+}
+
+func TestReadJSONRejectsOtherFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.json")
+	os.WriteFile(path, []byte(`{"rows": []}`), 0o644)
+	if _, err := report.ReadJSON(path); err == nil || !strings.Contains(err.Error(), "not a lode bench results.json") {
+		t.Errorf("ReadJSON(other json) = %v; want a 'not a lode bench results.json' error", err)
+	}
+}
+
+func TestWriteTableAndFindings(t *testing.T) {
+	var buf bytes.Buffer
+	r := sample()
+	if err := report.WriteTable(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	report.WriteFindings(&buf, r)
+	out := buf.String()
+	for _, want := range []string{"req/s", "±10%", "cell 4 skipped: datasette: not found in PATH", "→ REPRODUCED. errors begin at c=8 (cells 1-3)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCellList(t *testing.T) {
+	for _, tt := range []struct {
+		in   []int
+		want string
+	}{{nil, "none"}, {[]int{3}, "3"}, {[]int{4, 1, 2, 3, 7, 9, 10}, "1-4, 7, 9-10"}} {
+		if got := report.CellList(tt.in); got != tt.want {
+			t.Errorf("CellList(%v) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
