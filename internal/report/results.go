@@ -39,9 +39,9 @@ type Results struct {
 	Started     time.Time `json:"started"`
 	WallSeconds float64   `json:"wall_seconds"`
 	// Duration, Warmup and Repeat are the per-cell run parameters.
-	Duration string `json:"duration"`
-	Warmup   string `json:"warmup"`
-	Repeat   int    `json:"repeat"`
+	Duration string  `json:"duration"`
+	Warmup   string  `json:"warmup"`
+	Repeat   int     `json:"repeat"`
 	Machine  Machine `json:"machine"`
 	// Matrix is the matrix file's text.
 	Matrix   string    `json:"matrix"`
