@@ -174,7 +174,9 @@ type Select struct {
 	Table *Table
 
 	// SQL is the page query: the selected columns, filters, search, _where,
-	// the keyset condition from _next, ORDER BY, LIMIT PageSize+1.
+	// the keyset condition from _next, ORDER BY, LIMIT PageSize+1 (LIMIT 0
+	// when PageSize is 0). Show at most PageSize rows; if more came back,
+	// call NextToken with row PageSize-1.
 	SQL  string
 	Args []any
 	// CountSQL counts all rows matching the filters (ignoring _next).
@@ -411,7 +413,13 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		b.WriteString(" order by ")
 		b.WriteString(ob)
 	}
-	fmt.Fprintf(&b, " limit %d", s.PageSize+1)
+	// One extra row tells whether there is a next page; _size=0 (counts
+	// and facets only) needs no rows at all.
+	limit := s.PageSize + 1
+	if s.PageSize == 0 {
+		limit = 0
+	}
+	fmt.Fprintf(&b, " limit %d", limit)
 	s.SQL = b.String()
 	s.Args = pageArgs
 
