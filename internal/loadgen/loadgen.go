@@ -1,0 +1,742 @@
+// Package loadgen is Lode's HTTP load generator: scenarios of weighted
+// requests, a closed model (a fixed number of virtual users, each sending
+// its next request when the previous one finished) and an open model
+// (arrivals on a schedule, independent of responses), HDR latency
+// histograms per request name, errors grouped by message, and outputs
+// (table, Locust-compatible CSV, mergeable JSON).
+//
+// The open model measures each request's latency from its intended start
+// on the schedule, not from when it was actually sent. A closed-loop tool
+// (wrk, hey, Locust's users) stops sending while the server stalls, so the
+// stall hits one request per user and the percentiles barely move — the
+// "coordinated omission" Gil Tene described. Measuring from the intended
+// time charges every request that should have been sent during a stall
+// with the time it waited. Arrivals that find all in-flight slots busy are
+// dropped and counted, never silently delayed.
+//
+// Use [Run] with a [Config]; it is safe to call Run from several
+// goroutines at once with different Configs.
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults used when the Config field is zero.
+const (
+	DefaultUsers            = 10
+	DefaultDuration         = 10 * time.Second
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxInFlight      = 1000
+	DefaultGracefulStop     = 5 * time.Second
+	DefaultProgressInterval = time.Second
+	// DefaultRateTolerance is the fraction of scheduled arrivals that may
+	// be dropped or missed while the open-model verdict still says the
+	// target rate was achieved.
+	DefaultRateTolerance = 0.001
+	// CPUBoundThreshold is the share of the generator's cores above which
+	// the result warns that the generator, not the server, was the limit.
+	CPUBoundThreshold = 0.90
+)
+
+// Config describes one load run. The zero value of each field means its
+// default; Scenario is required.
+type Config struct {
+	// Scenario is what to send (see URLScenario, ParseScenarioFile).
+	Scenario *Scenario
+	// Users is the number of closed-model virtual users, each with one
+	// connection (-c). Ignored when Rate is set.
+	Users int
+	// SpawnRate starts users gradually, this many per second (ramp-up);
+	// 0 starts them all at once.
+	SpawnRate float64
+	// Rate selects the open model: arrivals on this schedule.
+	Rate Schedule
+	// MaxInFlight bounds concurrent requests in the open model; an arrival
+	// that finds all slots busy is dropped and counted.
+	MaxInFlight int
+	// Duration of the measured part of the run (after Warmup). With
+	// neither Duration nor MaxRequests, DefaultDuration. With a stepped
+	// Rate and no Duration, the schedule's total.
+	Duration time.Duration
+	// MaxRequests stops the run after this many requests (or arrivals).
+	MaxRequests int64
+	// Warmup runs load for this long before measuring; its requests are
+	// not counted.
+	Warmup time.Duration
+	// Timeout bounds each request (dial, send and full response).
+	Timeout time.Duration
+	// GracefulStop is how long requests in flight at the end may finish
+	// before they are abandoned (and counted in Result.Unfinished).
+	GracefulStop time.Duration
+	// AllowHosts lists non-loopback host names or addresses that may be
+	// targeted. Loopback (127.0.0.0/8, ::1, localhost) is always allowed.
+	AllowHosts []string
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+	// RateTolerance: see DefaultRateTolerance.
+	RateTolerance float64
+	// ProgressInterval is the history (and Progress) interval.
+	ProgressInterval time.Duration
+	// Progress, if set, is called once per ProgressInterval from one
+	// goroutine with the latest interval.
+	Progress func(HistoryPoint)
+	// NoHistory turns off per-interval history in the Result.
+	NoHistory bool
+}
+
+// Result is the outcome of a run: exact counts and HDR histograms (so
+// results from several machines merge exactly with [Merge]) plus derived
+// rates and percentiles.
+type Result struct {
+	Version int    `json:"version"`
+	Model   string `json:"model"` // "closed" or "open"
+	// Target is the first request's URL (for display).
+	Target string    `json:"target"`
+	Start  time.Time `json:"start"` // start of the measured period
+	End    time.Time `json:"end"`
+	// Duration is the measured period: from the end of warm-up until the
+	// last request finished (or the run was cut).
+	Duration time.Duration `json:"duration_ns"`
+	Users    int           `json:"users,omitempty"`
+	// Requests are per request name, in scenario order.
+	Requests []*Stats `json:"requests"`
+	// Total aggregates all requests; Total.Errors groups by message only.
+	Total *Stats `json:"total"`
+	// Open is set for open-model runs.
+	Open *OpenStats `json:"open,omitempty"`
+	CPU  CPUStats   `json:"cpu"`
+	// Interrupted is set when the context was cancelled (Ctrl-C): the
+	// numbers cover the part that ran.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Unfinished counts requests abandoned in flight at the end.
+	Unfinished int64          `json:"unfinished"`
+	History    []HistoryPoint `json:"history,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
+	// Machines is 1 for one run, or the number of merged results.
+	Machines int `json:"machines"`
+}
+
+// OpenStats is the open model's account of its schedule and its verdict.
+type OpenStats struct {
+	Schedule string `json:"schedule"`
+	// TargetRate is Scheduled per second of the measured period.
+	TargetRate float64 `json:"target_rate"`
+	// Scheduled arrivals fell in the measured period.
+	Scheduled int64 `json:"scheduled"`
+	// Sent arrivals got an in-flight slot and were sent.
+	Sent int64 `json:"sent"`
+	// Dropped arrivals found all MaxInFlight slots busy.
+	Dropped int64 `json:"dropped"`
+	// Missed arrivals were never reached: the sender fell so far behind
+	// schedule that the run ended first.
+	Missed int64 `json:"missed"`
+	// AchievedRate is Sent per second of the measured period.
+	AchievedRate float64 `json:"achieved_rate"`
+	// MaxBehind is the largest delay between an arrival's intended time
+	// and its dispatch (timer slack, or a CPU-starved sender). Latencies
+	// include it, since they count from the intended time.
+	MaxBehind   time.Duration `json:"max_behind_ns"`
+	MaxInFlight int           `json:"max_in_flight"`
+	PeakFlight  int64         `json:"peak_in_flight"`
+	// Achieved: at most RateTolerance of the scheduled arrivals were
+	// dropped or missed.
+	Achieved  bool    `json:"achieved"`
+	Tolerance float64 `json:"tolerance"`
+}
+
+// CPUStats is the generator process's own CPU use over the run.
+type CPUStats struct {
+	User   time.Duration `json:"user_ns"`
+	System time.Duration `json:"system_ns"`
+	Wall   time.Duration `json:"wall_ns"`
+	Cores  int           `json:"cores"`
+	// Utilization is (User+System) / (Wall × Cores), 0..1.
+	Utilization float64 `json:"utilization"`
+	// Bound is set when Utilization ≥ CPUBoundThreshold.
+	Bound bool `json:"bound"`
+}
+
+// ErrHostNotAllowed is returned for a target that is neither loopback nor
+// listed in Config.AllowHosts.
+var ErrHostNotAllowed = errors.New("loadgen: host not allowed")
+
+// Validate fills defaults and checks cfg; Run calls it.
+func (cfg *Config) Validate() error {
+	if cfg.Scenario == nil {
+		return errors.New("no scenario: give a URL or a scenario file")
+	}
+	if err := cfg.Scenario.prepare(); err != nil {
+		return err
+	}
+	if cfg.Users < 0 || cfg.MaxInFlight < 0 || cfg.MaxRequests < 0 || cfg.Duration < 0 || cfg.Warmup < 0 || cfg.SpawnRate < 0 {
+		return errors.New("users, max in flight, requests, duration, warm-up and spawn rate must not be negative")
+	}
+	if cfg.Users == 0 {
+		cfg.Users = DefaultUsers
+	}
+	if cfg.Duration == 0 && cfg.MaxRequests == 0 {
+		cfg.Duration = DefaultDuration
+		if t := cfg.Rate.Total(); t > 0 {
+			cfg.Duration = t
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.GracefulStop <= 0 {
+		cfg.GracefulStop = DefaultGracefulStop
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
+	if cfg.RateTolerance <= 0 {
+		cfg.RateTolerance = DefaultRateTolerance
+	}
+	for _, st := range cfg.Rate {
+		if st.Rate <= 0 {
+			return errors.New("rate must be positive")
+		}
+	}
+	for _, r := range cfg.Scenario.Requests {
+		if r.static != nil {
+			if err := cfg.hostAllowed(r.static.host); err != nil {
+				return err
+			}
+		} else if tg, err := parseTarget(r.URL[:strings.Index(r.URL+"{{", "{{")]); err == nil && !strings.Contains(tg.hostHeader, "{") {
+			if err := cfg.hostAllowed(tg.host); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (cfg *Config) hostAllowed(host string) error {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	for _, a := range cfg.AllowHosts {
+		if strings.EqualFold(strings.TrimSuffix(a, "."), h) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is not a loopback address; to load-test it, pass --allow-host %s (only hosts you are allowed to test)", ErrHostNotAllowed, host, host)
+}
+
+// engine is the state of one run.
+type engine struct {
+	cfg  Config
+	sc   *Scenario
+	cl   *client
+	rec  *recorder
+	from time.Time // start of measurement (end of warm-up)
+
+	runCtx   context.Context
+	abort    context.CancelFunc
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed: start no new requests
+	aborted  atomic.Bool
+
+	claimed  atomic.Int64 // requests started (MaxRequests)
+	inFlight atomic.Int64
+	peak     atomic.Int64
+	users    atomic.Int64
+
+	allowed sync.Map // host → error (nil when allowed), for templated URLs
+
+	pool connPool
+}
+
+func (e *engine) stop() { e.stopOnce.Do(func() { close(e.stopCh) }) }
+
+func (e *engine) stopped() bool {
+	select {
+	case <-e.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run executes one load run and returns its result. Cancelling ctx stops
+// the run at once (Ctrl-C); the partial result is returned with
+// Interrupted set and a nil error. The error is non-nil only for an
+// invalid Config.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sc := cfg.Scenario
+	runCtx, abort := context.WithCancel(context.Background())
+	defer abort()
+	nshards := 4 * runtime.GOMAXPROCS(0)
+	e := &engine{
+		cfg: cfg, sc: sc,
+		cl:     newClient(cfg.Timeout, cfg.Insecure),
+		rec:    newRecorder(sc.Requests, nshards),
+		runCtx: runCtx, abort: abort,
+		stopCh: make(chan struct{}),
+	}
+	cpu0 := readCPU()
+	wall0 := time.Now()
+	e.from = wall0.Add(cfg.Warmup)
+	runLen := cfg.Warmup + cfg.Duration
+
+	res := &Result{Version: ResultVersion, Machines: 1, Target: sc.Requests[0].URL}
+	if sc.BaseURL != "" && strings.HasPrefix(res.Target, "/") {
+		res.Target = strings.TrimRight(sc.BaseURL, "/") + res.Target
+	}
+
+	// The deadline.
+	var deadline <-chan time.Time
+	if cfg.Duration > 0 {
+		t := time.NewTimer(runLen)
+		defer t.Stop()
+		deadline = t.C
+	}
+
+	var wg sync.WaitGroup
+	var open *openRun
+	if len(cfg.Rate) > 0 {
+		res.Model = "open"
+		open = &openRun{e: e, runLen: runLen, start: wall0}
+		wg.Add(1)
+		go func() { defer wg.Done(); open.pace(&wg) }()
+	} else {
+		res.Model = "closed"
+		res.Users = cfg.Users
+		wg.Add(1)
+		go func() { defer wg.Done(); e.spawn(&wg) }()
+	}
+
+	// Progress and history.
+	repDone := make(chan struct{})
+	var history []HistoryPoint
+	go func() {
+		defer close(repDone)
+		tk := time.NewTicker(cfg.ProgressInterval)
+		defer tk.Stop()
+		last := wall0
+		for {
+			select {
+			case <-e.stopCh:
+				return
+			case now := <-tk.C:
+				hp := e.historyPoint(now, now.Sub(last), wall0)
+				last = now
+				if now.Before(e.from) {
+					continue
+				}
+				if !cfg.NoHistory {
+					history = append(history, hp)
+				}
+				if cfg.Progress != nil {
+					cfg.Progress(hp)
+				}
+			}
+		}
+	}()
+
+	workersDone := make(chan struct{})
+	go func() { wg.Wait(); close(workersDone) }()
+
+	select {
+	case <-ctx.Done():
+		res.Interrupted = true
+	case <-deadline:
+	case <-e.stopCh: // MaxRequests reached, or every user finished
+	case <-workersDone:
+	}
+	e.stop()
+	if !res.Interrupted {
+		// Graceful: let requests in flight finish.
+		grace := time.NewTimer(cfg.GracefulStop)
+		select {
+		case <-workersDone:
+		case <-grace.C:
+		case <-ctx.Done():
+			res.Interrupted = true
+		}
+		grace.Stop()
+	}
+	res.Unfinished = e.inFlight.Load()
+	e.aborted.Store(true)
+	abort()
+	e.cl.closeAll()
+	<-workersDone
+	<-repDone
+	end := time.Now()
+	e.pool.closeAll()
+
+	res.Start, res.End = e.from, end
+	res.Duration = end.Sub(e.from)
+	if res.Duration < 0 {
+		res.Duration = 0
+	}
+	res.Requests, res.Total = e.rec.snapshot()
+	for _, s := range res.Requests {
+		s.Derive(res.Duration)
+	}
+	res.Total.Derive(res.Duration)
+	res.History = history
+	if open != nil {
+		res.Open = open.stats(res)
+	}
+	res.CPU = cpuSince(cpu0, end.Sub(wall0))
+	res.addWarnings()
+	return res, nil
+}
+
+func (res *Result) addWarnings() {
+	res.Warnings = nil
+	if res.CPU.Bound {
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"THE LOAD GENERATOR WAS CPU-BOUND (%.0f%% of %d cores): these numbers are a floor, not the server's limit; run lode load on another machine (and merge with lode report merge) or use fewer users",
+			100*res.CPU.Utilization, res.CPU.Cores))
+	}
+	if res.Interrupted {
+		res.Warnings = append(res.Warnings, "run interrupted: partial results")
+	}
+	if res.Unfinished > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d requests were still in flight at the end and are not counted", res.Unfinished))
+	}
+	if o := res.Open; o != nil && !o.Achieved {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("target rate NOT achieved: %d of %d arrivals dropped or missed", o.Dropped+o.Missed, o.Scheduled))
+	}
+}
+
+// historyPoint reads and resets the interval counters.
+func (e *engine) historyPoint(now time.Time, iv time.Duration, wall0 time.Time) HistoryPoint {
+	count, fail, dropped, lat, tc, tf, tb, total := e.rec.interval()
+	sec := iv.Seconds()
+	hp := HistoryPoint{
+		Time: now, Elapsed: now.Sub(e.from),
+		RPS: safeDiv(float64(count), sec), FailuresPS: safeDiv(float64(fail), sec),
+		DroppedPS:  safeDiv(float64(dropped), sec),
+		TotalCount: tc, TotalFail: tf, TotalBytes: tb,
+		TotalP50: total.Percentile(50), TotalMean: total.Mean(), TotalMin: total.Min(), TotalMax: total.Max(),
+	}
+	if len(e.cfg.Rate) > 0 {
+		hp.Users = e.inFlight.Load()
+	} else {
+		hp.Users = e.users.Load()
+	}
+	for _, p := range HistoryPercentiles {
+		hp.Percentiles = append(hp.Percentiles, lat.Percentile(p))
+	}
+	return hp
+}
+
+// allowedHost checks a templated request's rendered host once per host.
+func (e *engine) allowedHost(host string) error {
+	if v, ok := e.allowed.Load(host); ok {
+		if v == nil {
+			return nil
+		}
+		return v.(error)
+	}
+	err := e.cfg.hostAllowed(host)
+	if err == nil {
+		e.allowed.Store(host, nil)
+	} else {
+		e.allowed.Store(host, err)
+	}
+	return err
+}
+
+// execute sends one request and records it. start is the time latency
+// counts from: the send time (closed) or the intended time (open).
+func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, fromIntended bool) {
+	r := e.sc.Requests[ri]
+	n := e.inFlight.Add(1)
+	for {
+		p := e.peak.Load()
+		if n <= p || e.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	defer e.inFlight.Add(-1)
+	tg, err := e.sc.render(r, tmplData{Row: e.sc.Data.row(), User: worker, Iter: iter})
+	if err == nil && r.static == nil {
+		err = e.allowedHost(tg.host)
+	}
+	if !fromIntended {
+		start = time.Now()
+	}
+	var resp response
+	if err == nil {
+		resp, err = e.cl.do(e.runCtx, cn, tg, r.needBody)
+	}
+	lat := time.Since(start)
+	if e.aborted.Load() || start.Before(e.from) {
+		return
+	}
+	var msg string
+	if err != nil {
+		msg = clip(transportMessage(err, e.cfg.Timeout))
+	} else {
+		msg = judge(r, resp)
+	}
+	e.rec.record(worker, ri, lat, resp.bytes, msg)
+}
+
+// spawn starts the closed model's users, SpawnRate per second.
+func (e *engine) spawn(wg *sync.WaitGroup) {
+	t0 := time.Now()
+	for u := 0; u < e.cfg.Users; u++ {
+		if e.cfg.SpawnRate > 0 && u > 0 {
+			at := t0.Add(time.Duration(float64(u) / e.cfg.SpawnRate * float64(time.Second)))
+			if !e.sleepUntil(at) {
+				return
+			}
+		}
+		if e.stopped() {
+			return
+		}
+		wg.Add(1)
+		e.users.Add(1)
+		go func(u int) {
+			defer wg.Done()
+			defer e.users.Add(-1)
+			e.user(u)
+		}(u)
+	}
+}
+
+// sleepUntil waits until t or the stop; false when stopped.
+func (e *engine) sleepUntil(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return !e.stopped()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-e.stopCh:
+		return false
+	}
+}
+
+// user is one closed-model virtual user: send, wait for the response,
+// think, repeat, on its own connection.
+func (e *engine) user(id int) {
+	var cn *conn
+	defer func() { cn.close() }()
+	rng := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
+	sc := e.sc
+	max := e.cfg.MaxRequests
+	for iter := int64(0); ; iter++ {
+		if e.stopped() {
+			return
+		}
+		if max > 0 && e.claimed.Add(1) > max {
+			e.stop()
+			return
+		}
+		ri := 0
+		if len(sc.Requests) > 1 {
+			ri = sc.index(rng.IntN(sc.total))
+		}
+		e.execute(id, ri, &cn, iter, time.Time{}, false)
+		if sc.ThinkMax > 0 {
+			think := sc.ThinkMin
+			if sc.ThinkMax > sc.ThinkMin {
+				think += time.Duration(rng.Int64N(int64(sc.ThinkMax - sc.ThinkMin)))
+			}
+			if !e.sleepUntil(time.Now().Add(think)) {
+				return
+			}
+		}
+	}
+}
+
+// connPool holds idle connections for the open model, most recently used
+// first, so a low rate reuses a few warm connections instead of cycling
+// through MaxInFlight of them.
+type connPool struct {
+	mu   sync.Mutex
+	idle []*conn
+}
+
+func (p *connPool) get() *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return c
+	}
+	return nil
+}
+
+func (p *connPool) put(c *conn) {
+	if c == nil || c.dead {
+		return
+	}
+	p.mu.Lock()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+func (p *connPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.idle {
+		c.close()
+	}
+	p.idle = nil
+}
+
+// openRun is the open model's pacer state.
+type openRun struct {
+	e      *engine
+	runLen time.Duration
+	start  time.Time
+
+	scheduled, sent, dropped, missed int64
+	maxBehind                        time.Duration
+	pacerEnd                         time.Duration // schedule offset where pacing stopped
+}
+
+// pace dispatches arrivals on schedule until the run length, the stop or
+// MaxRequests. It runs on a locked OS thread so that its sleeps are
+// precise (see sleep_linux.go).
+func (o *openRun) pace(wg *sync.WaitGroup) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := o.e
+	sc := e.sc
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	p := e.cfg.Rate.pacer()
+	warm := e.cfg.Warmup
+	max := e.cfg.MaxRequests
+	maxFlight := int64(e.cfg.MaxInFlight)
+	// The sender gives up on arrivals more than this late past the end.
+	hardEnd := o.start.Add(o.runLen + time.Second)
+	var n int64
+	for {
+		off, ok := p.next()
+		if !ok || (e.cfg.Duration > 0 && off >= o.runLen) {
+			o.pacerEnd = o.runLen
+			return
+		}
+		if max > 0 && n >= max {
+			o.pacerEnd = off
+			e.stop()
+			return
+		}
+		intended := o.start.Add(off)
+		if wait := time.Until(intended); wait > 0 {
+			if !preciseSleep(wait, e.stopCh) {
+				o.pacerEnd = off
+				return
+			}
+		} else if e.aborted.Load() {
+			// Interrupted: arrivals not reached are not counted at all.
+			o.pacerEnd = off
+			return
+		}
+		if time.Now().After(hardEnd) {
+			o.pacerEnd = off
+			o.countMissed(off, p)
+			return
+		}
+		measured := off >= warm
+		n++
+		if measured {
+			o.scheduled++
+			if b := time.Since(intended); b > o.maxBehind {
+				o.maxBehind = b
+			}
+		}
+		if e.inFlight.Load() >= maxFlight {
+			if measured {
+				o.dropped++
+				e.rec.dropped(int(n))
+			}
+			continue
+		}
+		if measured {
+			o.sent++
+		}
+		ri := 0
+		if len(sc.Requests) > 1 {
+			ri = sc.index(rng.IntN(sc.total))
+		}
+		wg.Add(1)
+		go func(n int64, ri int, intended time.Time) {
+			defer wg.Done()
+			cn := e.pool.get()
+			e.execute(int(n), ri, &cn, n, intended, true)
+			e.pool.put(cn)
+		}(n, ri, intended)
+	}
+}
+
+// countMissed counts the scheduled arrivals from off to the end that the
+// sender never reached.
+func (o *openRun) countMissed(off time.Duration, p *schedPacer) {
+	for {
+		if off >= o.e.cfg.Warmup {
+			o.scheduled++
+			o.missed++
+		}
+		var ok bool
+		off, ok = p.next()
+		if !ok || off >= o.runLen {
+			return
+		}
+	}
+}
+
+func (o *openRun) stats(res *Result) *OpenStats {
+	e := o.e
+	st := &OpenStats{
+		Schedule: e.cfg.Rate.String(), Scheduled: o.scheduled, Sent: o.sent,
+		Dropped: o.dropped, Missed: o.missed, MaxBehind: o.maxBehind,
+		MaxInFlight: e.cfg.MaxInFlight, PeakFlight: e.peak.Load(),
+		Tolerance: e.cfg.RateTolerance,
+	}
+	// Rates per second of schedule time actually covered.
+	span := o.pacerEnd - e.cfg.Warmup
+	if span <= 0 {
+		span = res.Duration
+	}
+	st.TargetRate = safeDiv(float64(st.Scheduled), span.Seconds())
+	st.AchievedRate = safeDiv(float64(st.Sent), span.Seconds())
+	st.Achieved = float64(st.Dropped+st.Missed) <= e.cfg.RateTolerance*float64(st.Scheduled)
+	return st
+}
+
+// index returns the request index for a uniform random n in [0, total).
+func (s *Scenario) index(n int) int {
+	lo, hi := 0, len(s.cum)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if s.cum[m] > n {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}

@@ -1,0 +1,119 @@
+package loadgen_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lode/internal/loadgen"
+)
+
+func helloServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestClosedModelCountsRequests(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario:    loadgen.URLScenario(srv.URL + "/x"),
+		Users:       4,
+		MaxRequests: 500,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Count != 500 || served.Load() != 500 {
+		t.Fatalf("count = %d, served = %d; want 500", res.Total.Count, served.Load())
+	}
+	if res.Total.Failures != 0 || res.Total.Bytes != 500*5 {
+		t.Fatalf("failures = %d bytes = %d; want 0, 2500", res.Total.Failures, res.Total.Bytes)
+	}
+	if res.Total.P50 <= 0 || res.Total.Max < res.Total.P99 {
+		t.Fatalf("percentiles p50=%v p99=%v max=%v", res.Total.P50, res.Total.P99, res.Total.Max)
+	}
+	if res.Requests[0].Name != "/x" {
+		t.Fatalf("name = %q; want /x", res.Requests[0].Name)
+	}
+}
+
+func TestErrorsGroupedByMessage(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(503)
+			io.WriteString(w, `{"ok":false,"error":"database is locked","status":503}`)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Users: 2, MaxRequests: 200,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Failures != 100 || len(res.Total.Errors) != 1 {
+		t.Fatalf("failures = %d, groups = %d; want 100 in 1 group", res.Total.Failures, len(res.Total.Errors))
+	}
+	e := res.Total.Errors[0]
+	if e.Message != "503 database is locked" || e.Count != 100 || e.Latency.Count() != 100 {
+		t.Fatalf("error group = %q ×%d (latency count %d); want \"503 database is locked\" ×100", e.Message, e.Count, e.Latency.Count())
+	}
+}
+
+func TestTransportErrorMessage(t *testing.T) {
+	srv := helloServer(t)
+	url := srv.URL
+	srv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(url), Users: 1, MaxRequests: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Failures != 5 || len(res.Total.Errors) != 1 || !strings.Contains(res.Total.Errors[0].Message, "connection refused") {
+		t.Fatalf("errors = %+v; want 5 × connection refused", res.Total.Errors)
+	}
+}
+
+func TestRejectsNonLoopbackHost(t *testing.T) {
+	_, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario("http://example.com/"), MaxRequests: 1,
+	})
+	if err == nil || !strings.Contains(err.Error(), "--allow-host example.com") {
+		t.Fatalf("err = %v; want a message naming --allow-host", err)
+	}
+}
+
+func TestOpenModelSmoke(t *testing.T) {
+	srv := helloServer(t)
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL),
+		Rate:     loadgen.Schedule{{Rate: 500}},
+		Duration: 400 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Open
+	if o.Scheduled != 200 || o.Sent+o.Dropped+o.Missed != o.Scheduled {
+		t.Fatalf("scheduled %d sent %d dropped %d missed %d; want 200 = sent+dropped+missed", o.Scheduled, o.Sent, o.Dropped, o.Missed)
+	}
+}
