@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"lode/internal/report"
 )
 
 // DefaultMatrixYAML is the default study: the cells that answer the five
@@ -561,4 +563,11 @@ func groupLine(g map[string]yaml.Node) int {
 		}
 	}
 	return line
+}
+
+// Report returns the cell's settings as a report.Cell with no results yet.
+func (c Cell) Report() report.Cell {
+	return report.Cell{ID: c.ID, Key: c.Key(), Target: c.Target, JournalMode: c.JournalMode, Synchronous: c.Synchronous,
+		BusyTimeout: c.BusyTimeout, TxLock: c.TxLock, Writer: c.Writer, Workers: c.Workers, Workload: c.Workload,
+		Concurrency: c.Concurrency, Rate: c.Rate}
 }
