@@ -31,6 +31,8 @@ of pages in headless Chromium.`,
 	root.PersistentFlags().String("log-format", "text", "log format: text or json")
 	root.AddCommand(
 		newVersionCmd(),
+		newLoadCmd(),
+		newReportCmd(),
 	)
 	return root
 }

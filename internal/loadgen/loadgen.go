@@ -122,6 +122,8 @@ type Result struct {
 	Unfinished int64          `json:"unfinished"`
 	History    []HistoryPoint `json:"history,omitempty"`
 	Warnings   []string       `json:"warnings,omitempty"`
+	// Thresholds holds the judged thresholds, when the caller set any.
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
 	// Machines is 1 for one run, or the number of merged results.
 	Machines int `json:"machines"`
 }

@@ -55,6 +55,10 @@ func ParseRate(s string) (Schedule, error) {
 	return out, nil
 }
 
+// ParsePerSecond parses one rate such as "10/s", "600/m" or "10" into a
+// number per second (used for --spawn-rate).
+func ParsePerSecond(s string) (float64, error) { return parseOneRate(s) }
+
 func parseOneRate(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	num, unit, _ := strings.Cut(s, "/")

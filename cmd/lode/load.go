@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lode/internal/loadgen"
+)
+
+// loadFlags are the raw flag values of lode load.
+type loadFlags struct {
+	file          string
+	users, conc   int
+	spawnRate     string
+	rate          string
+	maxInFlight   int
+	duration      time.Duration
+	requests      int64
+	warmup        time.Duration
+	timeout       time.Duration
+	graceful      time.Duration
+	method, body  string
+	headers       []string
+	csvPrefix     string
+	jsonPath      string
+	thresholds    []string
+	requireRate   bool
+	rateTolerance float64
+	allowHosts    []string
+	insecure      bool
+	quiet         bool
+}
+
+func newLoadCmd() *cobra.Command {
+	var f loadFlags
+	cmd := &cobra.Command{
+		Use:   "load [URL]",
+		Short: "Generate HTTP load (closed or open model) and report honest latency percentiles",
+		Long: `lode load sends HTTP requests to one URL or a YAML scenario of weighted requests and
+reports per-request-name counts, req/s, bytes, HDR latency percentiles and errors grouped
+by message.
+
+Closed model (-c/--users): N virtual users, each sends its next request when the previous
+one finished (like wrk, hey, Locust). Open model (--rate): arrivals on a schedule whatever
+the server does; latency counts from each arrival's intended time (coordinated omission
+corrected), and arrivals that find all --max-in-flight slots busy are dropped and counted.
+--rate takes 2000/s (also /m, /h) or steps: 100/s:10s,500/s:20s.
+
+Only loopback targets unless --allow-host names the host. Every run is bounded by -d or -n
+(default -d 10s). Ctrl-C stops at once and prints the partial results.
+Exit status: 0 ok, 1 usage or run error, 99 a threshold failed or --require-rate missed,
+130 interrupted.`,
+		Example: `  lode load http://127.0.0.1:8001/fixtures/facetable.json -c 32 -d 30s
+  lode load http://127.0.0.1:8001/ --rate 2000/s -d 1m
+  lode load http://127.0.0.1:8001/ --rate 100/s:10s,500/s:10s --require-rate
+  lode load -f scenario.yaml --users 50 --spawn-rate 10/s -d 2m --csv out/run --json out/run.json
+  lode load -f scenario.yaml --threshold 'p99<250ms' --threshold 'errors<0.1%'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLoad(cmd, args, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "YAML scenario file (instead of a URL)")
+	fl.IntVarP(&f.conc, "concurrency", "c", 0, "closed model: number of concurrent users/connections (default 10)")
+	fl.IntVar(&f.users, "users", 0, "same as -c")
+	fl.StringVar(&f.spawnRate, "spawn-rate", "", "closed model: start users gradually, e.g. 10/s (default: all at once)")
+	fl.StringVar(&f.rate, "rate", "", "open model: arrival rate, e.g. 2000/s, or steps 100/s:10s,500/s:10s")
+	fl.IntVar(&f.maxInFlight, "max-in-flight", 0, fmt.Sprintf("open model: concurrent request slots; arrivals beyond are dropped (default %d)", loadgen.DefaultMaxInFlight))
+	fl.DurationVarP(&f.duration, "duration", "d", 0, "measured duration, e.g. 30s (default 10s, or the sum of --rate steps)")
+	fl.Int64VarP(&f.requests, "requests", "n", 0, "stop after this many requests")
+	fl.DurationVar(&f.warmup, "warmup", 0, "send load for this long before measuring")
+	fl.DurationVar(&f.timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout")
+	fl.DurationVar(&f.graceful, "graceful-stop", loadgen.DefaultGracefulStop, "at the end, wait this long for requests in flight")
+	fl.StringVarP(&f.method, "method", "m", "GET", "HTTP method (URL mode)")
+	fl.StringVar(&f.body, "body", "", "request body (URL mode)")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, `request header "Name: value" (repeatable)`)
+	fl.StringVar(&f.csvPrefix, "csv", "", "write PREFIX_stats.csv, PREFIX_failures.csv, PREFIX_stats_history.csv (Locust columns)")
+	fl.StringVar(&f.jsonPath, "json", "", "write the full result with mergeable HDR histograms to FILE")
+	fl.StringArrayVar(&f.thresholds, "threshold", nil, "pass/fail criterion, e.g. 'p99<250ms', 'errors<0.1%', 'rps>100' (repeatable; failure exits 99)")
+	fl.BoolVar(&f.requireRate, "require-rate", false, "open model: exit 99 if the target rate was not achieved")
+	fl.Float64Var(&f.rateTolerance, "rate-tolerance", loadgen.DefaultRateTolerance, "open model: fraction of arrivals that may be dropped with the rate still achieved")
+	fl.StringArrayVar(&f.allowHosts, "allow-host", nil, "allow a non-loopback target host (repeatable); only hosts you may test")
+	fl.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress line")
+	return cmd
+}
+
+func runLoad(cmd *cobra.Command, args []string, f *loadFlags) error {
+	cfg, thresholds, err := f.config(args)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	var mu sync.Mutex
+	progress := !f.quiet && isTerminal(os.Stderr)
+	if progress {
+		open := len(cfg.Rate) > 0
+		cfg.Progress = func(h loadgen.HistoryPoint) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stderr, "\r\033[K%s", loadgen.ProgressLine(h, open))
+		}
+	}
+	res, err := loadgen.Run(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	if progress {
+		mu.Lock()
+		fmt.Fprint(stderr, "\r\033[K")
+		mu.Unlock()
+	}
+	results, pass := loadgen.EvaluateThresholds(res, thresholds)
+	res.Thresholds = results
+	out := cmd.OutOrStdout()
+	loadgen.WriteTable(out, res)
+	if f.csvPrefix != "" {
+		if err := loadgen.WriteCSV(f.csvPrefix, res); err != nil {
+			return err
+		}
+	}
+	if f.jsonPath != "" {
+		if err := loadgen.WriteJSON(f.jsonPath, res); err != nil {
+			return err
+		}
+	}
+	var failed []string
+	for _, t := range results {
+		mark := "ok  "
+		if !t.Pass {
+			mark = "FAIL"
+			failed = append(failed, fmt.Sprintf("%s (actual %s)", t.Expr, t.Actual))
+		}
+		fmt.Fprintf(out, "threshold %s %s (actual %s)\n", mark, t.Expr, t.Actual)
+	}
+	if res.Interrupted {
+		return &exitError{code: 130, msg: "interrupted: the results above are partial"}
+	}
+	if !pass {
+		return &exitError{code: 99, msg: "threshold failed: " + strings.Join(failed, "; ")}
+	}
+	if f.requireRate && res.Open != nil && !res.Open.Achieved {
+		o := res.Open
+		return &exitError{code: 99, msg: fmt.Sprintf("--require-rate: target rate %.1f/s not achieved: sent %.1f/s, %d dropped, %d missed of %d arrivals (raise --max-in-flight, lower --rate, or use a faster server)",
+			o.TargetRate, o.AchievedRate, o.Dropped, o.Missed, o.Scheduled)}
+	}
+	return nil
+}
+
+// config turns the flags into a loadgen.Config; every mistake says what to fix.
+func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, error) {
+	var cfg loadgen.Config
+	switch {
+	case f.file != "" && len(args) > 0:
+		return cfg, nil, errors.New("give a URL or -f scenario.yaml, not both")
+	case f.file != "":
+		sc, err := loadgen.ParseScenarioFile(f.file)
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.Scenario = sc
+		if f.method != "GET" || f.body != "" || len(f.headers) > 0 {
+			return cfg, nil, errors.New("-m, --body and -H apply to a URL; put method, body and headers in the scenario file")
+		}
+	case len(args) == 1:
+		r := &loadgen.Request{URL: args[0], Method: f.method, Body: f.body, Headers: map[string]string{}}
+		for _, h := range f.headers {
+			name, val, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(name) == "" {
+				return cfg, nil, fmt.Errorf(`-H %q: want "Name: value"`, h)
+			}
+			r.Headers[strings.TrimSpace(name)] = strings.TrimSpace(val)
+		}
+		cfg.Scenario = (&loadgen.Scenario{}).Add(r)
+	default:
+		return cfg, nil, errors.New("give a URL (lode load http://127.0.0.1:8001/) or a scenario (lode load -f scenario.yaml)")
+	}
+	if f.users > 0 && f.conc > 0 && f.users != f.conc {
+		return cfg, nil, errors.New("-c and --users are the same setting: give one")
+	}
+	cfg.Users = max(f.users, f.conc)
+	if f.rate != "" {
+		if cfg.Users > 0 {
+			return cfg, nil, errors.New("--rate (open model) and -c/--users (closed model) exclude each other; use --max-in-flight to bound the open model's concurrency")
+		}
+		sched, err := loadgen.ParseRate(f.rate)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("--rate: %w", err)
+		}
+		cfg.Rate = sched
+	} else if f.maxInFlight > 0 || f.requireRate {
+		return cfg, nil, errors.New("--max-in-flight and --require-rate need --rate (the open model)")
+	}
+	if f.spawnRate != "" {
+		if f.rate != "" {
+			return cfg, nil, errors.New("--spawn-rate is for the closed model; with --rate use steps, e.g. --rate 100/s:10s,500/s:10s")
+		}
+		r, err := loadgen.ParsePerSecond(f.spawnRate)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("--spawn-rate %q: %w", f.spawnRate, err)
+		}
+		cfg.SpawnRate = r
+	}
+	if f.duration < 0 || f.requests < 0 || f.maxInFlight < 0 || f.warmup < 0 {
+		return cfg, nil, errors.New("-d, -n, --max-in-flight and --warmup must not be negative")
+	}
+	cfg.MaxInFlight = f.maxInFlight
+	cfg.Duration = f.duration
+	cfg.MaxRequests = f.requests
+	cfg.Warmup = f.warmup
+	cfg.Timeout = f.timeout
+	cfg.GracefulStop = f.graceful
+	cfg.RateTolerance = f.rateTolerance
+	cfg.AllowHosts = f.allowHosts
+	cfg.Insecure = f.insecure
+	var ts []loadgen.Threshold
+	for _, s := range f.thresholds {
+		t, err := loadgen.ParseThreshold(s)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("--threshold: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, ts, nil
+}
+
+// isTerminal reports whether f is a character device (a terminal), so the
+// live progress line is drawn only for a person watching.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
