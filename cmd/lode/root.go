@@ -33,6 +33,7 @@ of pages in headless Chromium.`,
 		newVersionCmd(),
 		newLoadCmd(),
 		newReportCmd(),
+		newShotCmd(),
 	)
 	return root
 }

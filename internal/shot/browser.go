@@ -50,7 +50,7 @@ func FindBrowser(path string) (string, error) {
 	if path != "" {
 		p, err := exec.LookPath(path)
 		if err != nil {
-			return "", fmt.Errorf("browser %q is not an executable file (%w); install Chromium with \"apt-get install chromium\" or fix --browser", path, ErrNoBrowser)
+			return "", fmt.Errorf("browser %q not found or not executable; install Chromium with \"apt-get install chromium\" or fix the --browser path: %w", path, err)
 		}
 		return p, nil
 	}

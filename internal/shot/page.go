@@ -144,10 +144,7 @@ func (b *Browser) open(ctx context.Context, p Page, fn func(l *loaded) error) er
 	if err != nil {
 		return err
 	}
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := timeoutOf(p)
 	tab, closeTab, err := b.NewTab(ctx)
 	if err != nil {
 		return err
@@ -164,7 +161,7 @@ func (b *Browser) open(ctx context.Context, p Page, fn func(l *loaded) error) er
 	if err == nil && p.FailOnJSError {
 		err = l.errs.err()
 	}
-	if err != nil && tctx.Err() != nil && ctx.Err() == nil {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && tctx.Err() != nil && ctx.Err() == nil {
 		return fmt.Errorf("%s: timed out after %s (raise --timeout): %w", target, timeout+p.Wait, err)
 	}
 	return err
@@ -248,13 +245,21 @@ func (b *Browser) load(l *loaded, p Page) error {
 			chromedp.WithPollingInterval(waitForInterval),
 			chromedp.WithPollingTimeout(pollTimeout(ctx))))
 		if err != nil {
-			if errors.Is(err, chromedp.ErrPollingTimeout) {
-				err = context.DeadlineExceeded
+			if errors.Is(err, chromedp.ErrPollingTimeout) || ctx.Err() != nil {
+				return fmt.Errorf("--wait-for %q was still false after %s; fix the expression or raise --timeout", p.WaitFor, timeoutOf(p))
 			}
-			return fmt.Errorf("--wait-for %q never became true: %w", p.WaitFor, err)
+			return fmt.Errorf("--wait-for %q: %w", p.WaitFor, err)
 		}
 	}
 	return nil
+}
+
+// timeoutOf is the page's limit, without Wait.
+func timeoutOf(p Page) time.Duration {
+	if p.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return p.Timeout
 }
 
 // remaining is the time left before ctx's deadline (DefaultTimeout if none).
