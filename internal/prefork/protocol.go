@@ -30,11 +30,11 @@ import (
 // Environment variables the master sets for a worker. They are removed from
 // the worker's environment by NewWorker so they do not leak into its children.
 const (
-	envWorker      = "LODE_PREFORK_WORKER"          // worker id (slot number, 1-based)
-	envHeartbeat   = "LODE_PREFORK_HEARTBEAT"       // heartbeat interval, a time.Duration string
+	envWorker      = "LODE_PREFORK_WORKER"           // worker id (slot number, 1-based)
+	envHeartbeat   = "LODE_PREFORK_HEARTBEAT"        // heartbeat interval, a time.Duration string
 	envGraceful    = "LODE_PREFORK_GRACEFUL_TIMEOUT" // drain limit, a time.Duration string
-	envMaxRequests = "LODE_PREFORK_MAX_REQUESTS"    // requests after which the worker asks to be replaced; 0 = never
-	envReuseAddr   = "LODE_PREFORK_REUSEPORT_ADDR"  // set with ReusePort: the address to bind with SO_REUSEPORT
+	envMaxRequests = "LODE_PREFORK_MAX_REQUESTS"     // requests after which the worker asks to be replaced; 0 = never
+	envReuseAddr   = "LODE_PREFORK_REUSEPORT_ADDR"   // set with ReusePort: the address to bind with SO_REUSEPORT
 	envPrefix      = "LODE_PREFORK_"
 )
 
