@@ -1,0 +1,326 @@
+// Package bench runs Lode's study: a matrix of SQLite settings × workers ×
+// workloads × load (matrix.go), each cell against a freshly started target
+// server on a fresh copy of a generated demo database (demo.go), driven by
+// the in-process load generator, and judges the study's five findings from
+// the results (findings.go). The report package writes the files.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"lode/internal/loadgen"
+	"lode/internal/report"
+)
+
+// runOverhead is the first guess at per-run time beyond warm-up and
+// measurement (copy, start, stop), refined as runs complete, for the ETA.
+const runOverhead = 700 * time.Millisecond
+
+// Config is one study run. Matrix is required; other zero fields default.
+type Config struct {
+	// Matrix is the study to run.
+	Matrix *Matrix
+	// WorkDir holds the demo database and per-run copies; default a new
+	// temporary directory, removed at the end.
+	WorkDir string
+	// Lode is the argv prefix that runs the lode binary (before "serve");
+	// default the running executable.
+	Lode []string
+	// Command is the command line that re-runs this study (for the report).
+	Command string
+	// Progress receives a progress line per run (carriage-return updates
+	// when Interactive). Nil means no progress.
+	Progress io.Writer
+	// Interactive selects one self-overwriting progress line.
+	Interactive bool
+	// Logger receives debug detail; nil discards.
+	Logger *slog.Logger
+}
+
+// Run runs every cell of the matrix Repeat times and returns the results
+// with the findings judged. A cell that cannot run (its target is missing,
+// or the server rejects its settings) is recorded as skipped or failed with
+// a message; only setup failures (no work directory, no demo database) and
+// cancellation return an error. On cancellation the partial results are
+// returned with the error.
+func Run(ctx context.Context, cfg Config) (*report.Results, error) {
+	m := cfg.Matrix
+	if m == nil || len(m.Cells) == 0 {
+		return nil, errors.New("bench: no cells to run")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	started := time.Now()
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "lode-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: work directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.WorkDir = dir
+	}
+	if len(cfg.Lode) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: find the lode binary to start `lode serve`: %w", err)
+		}
+		cfg.Lode = []string{exe}
+	}
+	res := &report.Results{Name: m.Name, Command: cfg.Command, Started: started, Duration: m.Duration.String(),
+		Warmup: m.Warmup.String(), Repeat: m.Repeat, Matrix: m.Source}
+	res.Machine = DescribeMachine(ctx, cfg.WorkDir)
+
+	demo := filepath.Join(cfg.WorkDir, DemoDBName+".db")
+	t0 := time.Now()
+	if err := GenerateDemo(ctx, demo, 1); err != nil {
+		return nil, err
+	}
+	cfg.progressf("generated demo database (%d posts, FTS4) in %.1fs\n", DemoPosts, time.Since(t0).Seconds())
+
+	// External targets whose program is missing: skip their cells.
+	missing := map[string]string{}
+	for name, t := range m.Targets {
+		if err := lookTarget(t); err != nil {
+			missing[name] = err.Error()
+		}
+	}
+	for name, msg := range missing {
+		var skipped []int
+		for _, c := range m.Cells {
+			if c.Target == name {
+				skipped = append(skipped, c.ID)
+			}
+		}
+		note := fmt.Sprintf("%s; skipped cells %s", strings.TrimPrefix(msg, ErrCommandNotFound.Error()+": "), report.CellList(skipped))
+		res.Notes = append(res.Notes, note)
+		cfg.progressf("%s\n", note)
+	}
+	slices.Sort(res.Notes)
+
+	total := len(m.Cells) * m.Repeat
+	done := 0
+	var spent time.Duration // time of completed runs, for the ETA
+	var runErr error
+	for _, c := range m.Cells {
+		rc := c.Report()
+		if msg, ok := missing[c.Target]; ok {
+			rc.Status, rc.Message = report.StatusSkipped, strings.TrimPrefix(msg, ErrCommandNotFound.Error()+": ")
+			res.Cells = append(res.Cells, rc)
+			done += m.Repeat
+			continue
+		}
+		var failures []string
+		for rep := 1; rep <= m.Repeat; rep++ {
+			if ctx.Err() != nil {
+				break
+			}
+			eta := time.Duration(total-done) * (m.Duration + m.Warmup + runOverhead)
+			if done > 0 {
+				eta = time.Duration(float64(spent) / float64(done) * float64(total-done))
+			}
+			cfg.progress(done, total, c, rep, eta)
+			runStart := time.Now()
+			run, err := runOnce(ctx, cfg, c, demo, rep)
+			spent += time.Since(runStart)
+			done++
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				log.Debug("cell run failed", "cell", c.ID, "repeat", rep, "err", err)
+				failures = append(failures, err.Error())
+				if errors.Is(err, ErrCommandNotFound) || errors.Is(err, errRejected) {
+					// The same settings will fail the same way: do not
+					// spend the other repeats on it.
+					done += m.Repeat - rep
+					break
+				}
+				continue
+			}
+			rc.Runs = append(rc.Runs, *run)
+		}
+		summarise(&rc)
+		switch {
+		case len(rc.Runs) > 0 && len(failures) > 0:
+			rc.Message = fmt.Sprintf("%d of %d repeats failed: %s", len(failures), len(failures)+len(rc.Runs), failures[0])
+		case len(rc.Runs) == 0 && len(failures) > 0:
+			rc.Status, rc.Message = report.StatusFailed, failures[0]
+		case len(rc.Runs) == 0:
+			rc.Status, rc.Message = report.StatusFailed, "interrupted before it ran"
+		}
+		res.Cells = append(res.Cells, rc)
+		if ctx.Err() != nil {
+			runErr = ctx.Err()
+			break
+		}
+	}
+	// Cells never reached (interrupted).
+	for _, c := range m.Cells[len(res.Cells):] {
+		rc := c.Report()
+		rc.Status, rc.Message = report.StatusSkipped, "not run: the study was interrupted"
+		res.Cells = append(res.Cells, rc)
+	}
+	cfg.progressDone()
+	res.Findings = Judge(res.Cells)
+	res.WallSeconds = time.Since(started).Seconds()
+	return res, runErr
+}
+
+// errRejected marks a target that exited before it was ready: usually a
+// setting it does not support (an unknown flag), which repeats would hit
+// again.
+var errRejected = errors.New("target exited at start")
+
+// runOnce measures one repeat of a cell: fresh database copy, start the
+// target, warm up, measure, stop.
+func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*report.Run, error) {
+	m := cfg.Matrix
+	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("cell%03d-%d", c.ID, rep))
+	defer os.RemoveAll(dir)
+	db := filepath.Join(dir, DemoDBName+".db")
+	if err := copyFile(demo, db); err != nil {
+		return nil, fmt.Errorf("copy database: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("find a free port: %w", err)
+	}
+	var argv []string
+	ready := "/"
+	reqs := Workloads[c.Workload]
+	headers := map[string]string{}
+	if c.Target == LodeTarget {
+		config := filepath.Join(dir, "lode.yaml")
+		if err := os.WriteFile(config, []byte(lodeConfig), 0o644); err != nil {
+			return nil, err
+		}
+		argv = append(slices.Clone(cfg.Lode), lodeArgs(c, db, config, port)...)
+		ready = "/-/versions.json"
+	} else {
+		t := m.Targets[c.Target]
+		argv = expandCommand(t.Command, c, db, port)
+		ready = t.Ready
+		if r, ok := t.Workloads[c.Workload]; ok {
+			reqs = r
+		}
+	}
+	srv, err := startServer(ctx, argv, dir, port, ready, filepath.Join(dir, "server.log"))
+	if err != nil {
+		if errors.Is(err, ErrCommandNotFound) {
+			return nil, err
+		}
+		if strings.Contains(err.Error(), "exited before it was ready") {
+			return nil, fmt.Errorf("%w: %s %w", errRejected, c.Target, err)
+		}
+		return nil, fmt.Errorf("%s: %w", c.Target, err)
+	}
+	defer srv.stop()
+
+	sc := scenario(srv.baseURL, reqs, headers)
+	lc := loadgen.Config{Scenario: sc, Users: c.Concurrency, NoHistory: true, Timeout: 60 * time.Second}
+	if c.Rate > 0 {
+		lc.Rate = loadgen.Schedule{{Rate: c.Rate}}
+		lc.MaxInFlight = 2000
+	}
+	if m.Warmup > 0 {
+		wc := lc
+		wc.Scenario = scenario(srv.baseURL, reqs, headers)
+		wc.Duration = m.Warmup
+		wc.GracefulStop = time.Second
+		if _, err := loadgen.Run(ctx, wc); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	cpu0 := treeCPU(srv.pid)
+	lc.Duration = m.Duration
+	res, err := loadgen.Run(ctx, lc)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	cpu := cpuSince(cpu0, treeCPU(srv.pid))
+	rss := treeRSS(srv.pid)
+	select {
+	case <-srv.done:
+		return nil, fmt.Errorf("%s exited during the run: %s", c.Target, srv.tail())
+	default:
+	}
+	if res.Interrupted {
+		return nil, ctx.Err()
+	}
+	return runResult(res, c, cpu, rss), nil
+}
+
+// lodeConfig is the lode.yaml each lode cell runs with: anyone may write
+// (the study measures locking, not auth) and the txn workload's
+// read-then-write script.
+const lodeConfig = `# Generated by lode bench for one cell.
+permissions:
+  insert-row: true
+  update-row: true
+  delete-row: true
+  execute-sql: true
+databases:
+  demo:
+    queries:
+      ` + TxnQueryName + `:
+        write: true
+        sql: |-
+          SELECT balance FROM accounts WHERE id = :id;
+          UPDATE accounts SET balance = balance + 1 WHERE id = :id
+`
+
+func scenario(base string, reqs []RequestSpec, headers map[string]string) *loadgen.Scenario {
+	sc := &loadgen.Scenario{BaseURL: base, Headers: headers}
+	for _, r := range reqs {
+		h := map[string]string{}
+		for k, v := range r.Headers {
+			h[k] = v
+		}
+		if r.Body != "" && h["Content-Type"] == "" {
+			h["Content-Type"] = "application/json"
+		}
+		sc.Add(&loadgen.Request{Name: r.Name, Weight: r.Weight, Method: r.Method, URL: r.Path, Body: r.Body, Headers: h})
+	}
+	return sc
+}
+
+func (cfg Config) progressf(format string, args ...any) {
+	if cfg.Progress == nil {
+		return
+	}
+	if cfg.Interactive {
+		fmt.Fprint(cfg.Progress, "\r\033[K")
+	}
+	fmt.Fprintf(cfg.Progress, format, args...)
+}
+
+func (cfg Config) progress(done, total int, c Cell, rep int, eta time.Duration) {
+	if cfg.Progress == nil {
+		return
+	}
+	rc := c.Report()
+	line := fmt.Sprintf("[%3d%%] cell %d/%d run %d/%d  %s  ETA %s", 100*done/total, c.ID, len(cfg.Matrix.Cells), rep,
+		cfg.Matrix.Repeat, rc.Label(), eta.Round(time.Second))
+	if cfg.Interactive {
+		fmt.Fprint(cfg.Progress, "\r\033[K"+line)
+	} else {
+		fmt.Fprintln(cfg.Progress, line)
+	}
+}
+
+func (cfg Config) progressDone() {
+	if cfg.Progress != nil && cfg.Interactive {
+		fmt.Fprint(cfg.Progress, "\r\033[K")
+	}
+}

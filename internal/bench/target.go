@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Timeouts of a target's life cycle.
+const (
+	// readyTimeout bounds the wait for a started target to answer.
+	readyTimeout = 20 * time.Second
+	// stopTimeout is how long a target may take to exit after SIGTERM
+	// before it (and its process group) is killed.
+	stopTimeout = 5 * time.Second
+	// logTail is how much of a target's output a failure message quotes.
+	logTail = 600
+)
+
+// server is a started target process.
+type server struct {
+	cmd     *exec.Cmd
+	pid     int
+	baseURL string
+	logPath string
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// ErrCommandNotFound is returned (wrapped) when a target's program is not
+// installed; its cells are skipped rather than failed.
+var ErrCommandNotFound = errors.New("bench: command not found")
+
+// lodeArgs returns the `lode serve` arguments for a cell: only the settings
+// the cell sets are passed, so unset dimensions keep the server's defaults.
+func lodeArgs(c Cell, db, config string, port int) []string {
+	args := []string{"serve", db, "--host", "127.0.0.1", "--port", strconv.Itoa(port)}
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	add := func(flag, v string) {
+		if v != "" {
+			args = append(args, flag, v)
+		}
+	}
+	add("--journal-mode", c.JournalMode)
+	add("--synchronous", c.Synchronous)
+	add("--busy-timeout", c.BusyTimeout)
+	add("--txlock", c.TxLock)
+	add("--writer", c.Writer)
+	add("--workers", c.Workers)
+	return args
+}
+
+// expandCommand substitutes an external target's placeholders.
+func expandCommand(tmpl string, c Cell, db string, port int) []string {
+	bt := c.BusyTimeoutDuration()
+	r := strings.NewReplacer("{db}", db, "{dir}", filepath.Dir(db), "{port}", strconv.Itoa(port), "{host}", "127.0.0.1",
+		"{workers}", c.Workers, "{journal_mode}", c.JournalMode, "{synchronous}", c.Synchronous,
+		"{busy_timeout}", c.BusyTimeout, "{busy_timeout_ms}", strconv.FormatInt(bt.Milliseconds(), 10),
+		"{txlock}", c.TxLock, "{writer}", c.Writer)
+	fields := strings.Fields(tmpl)
+	for i, f := range fields {
+		fields[i] = r.Replace(f)
+	}
+	return fields
+}
+
+// lookTarget checks that an external target's program exists.
+func lookTarget(t *Target) error {
+	fields := strings.Fields(t.Command)
+	if len(fields) == 0 {
+		return fmt.Errorf("target %q: empty command", t.Name)
+	}
+	if _, err := exec.LookPath(fields[0]); err != nil {
+		return fmt.Errorf("%w: target %q needs %q, which is not installed or not in PATH (install it, or fix the command %q)",
+			ErrCommandNotFound, t.Name, fields[0], t.Command)
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before the target binds it; the target then fails to start and
+// the run reports that, so the race costs a retry, not a wrong number.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startServer starts argv in its own process group with output to logPath
+// and waits until readyPath answers 2xx or 3xx.
+func startServer(ctx context.Context, argv []string, dir string, port int, readyPath, logPath string) (*server, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("start target: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so stopping it also stops workers or a
+	// shell's children.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrCommandNotFound, argv[0], err)
+		}
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, baseURL: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, done: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.done)
+	}()
+	if err := s.waitReady(ctx, readyPath); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) waitReady(ctx context.Context, path string) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.baseURL+path, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 400 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return fmt.Errorf("exited before it was ready (%v): %s", s.waitErr, s.tail())
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			msg := "no answer"
+			if err != nil {
+				msg = err.Error()
+			} else {
+				msg = "status " + strconv.Itoa(resp.StatusCode)
+			}
+			return fmt.Errorf("not ready after %s (GET %s: %s): %s", readyTimeout, path, msg, s.tail())
+		}
+	}
+}
+
+// tail returns the end of the target's output, on one line.
+func (s *server) tail() string {
+	b, _ := os.ReadFile(s.logPath)
+	t := strings.Join(strings.Fields(string(b)), " ")
+	if len(t) > logTail {
+		t = "…" + t[len(t)-logTail:]
+	}
+	if t == "" {
+		return "(no output)"
+	}
+	return t
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after stopTimeout.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-s.pid, syscall.SIGTERM)
+	t := time.NewTimer(stopTimeout)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+		<-s.done
+	}
+	// Children that ignored SIGTERM while the leader exited.
+	_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+}
