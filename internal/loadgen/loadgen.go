@@ -463,18 +463,22 @@ func (e *engine) allowedHost(host string) error {
 	return err
 }
 
-// execute sends one request and records it. start is the time latency
-// counts from: the send time (closed) or the intended time (open).
-func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, fromIntended bool) {
-	r := e.sc.Requests[ri]
+// acquire counts a request in flight (before its goroutine starts, so the
+// open model's slot check cannot be overtaken) and tracks the peak.
+func (e *engine) acquire() {
 	n := e.inFlight.Add(1)
 	for {
 		p := e.peak.Load()
 		if n <= p || e.peak.CompareAndSwap(p, n) {
-			break
+			return
 		}
 	}
-	defer e.inFlight.Add(-1)
+}
+
+// execute sends one request and records it. start is the time latency
+// counts from: the send time (closed) or the intended time (open).
+func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, fromIntended bool) {
+	r := e.sc.Requests[ri]
 	tg, err := e.sc.render(r, tmplData{Row: e.sc.Data.row(), User: worker, Iter: iter})
 	if err == nil && r.static == nil {
 		err = e.allowedHost(tg.host)
@@ -558,7 +562,9 @@ func (e *engine) user(id int) {
 		if len(sc.Requests) > 1 {
 			ri = sc.index(rng.IntN(sc.total))
 		}
+		e.acquire()
 		e.execute(id, ri, &cn, iter, time.Time{}, false)
+		e.inFlight.Add(-1)
 		if sc.ThinkMax > 0 {
 			think := sc.ThinkMin
 			if sc.ThinkMax > sc.ThinkMin {
@@ -684,9 +690,11 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		if len(sc.Requests) > 1 {
 			ri = sc.index(rng.IntN(sc.total))
 		}
+		e.acquire()
 		wg.Add(1)
 		go func(n int64, ri int, intended time.Time) {
 			defer wg.Done()
+			defer e.inFlight.Add(-1)
 			cn := e.pool.get()
 			e.execute(int(n), ri, &cn, n, intended, true)
 			e.pool.put(cn)
