@@ -164,7 +164,7 @@ func TestThresholds(t *testing.T) {
 		{"p99<50ms", false},
 		{"p(95)<1s", true},
 		{"p95<=96ms", true}, // HDR reports the top of 95 ms's bucket
-		{"p50<40", false}, // bare number = ms, like k6
+		{"p50<40", false},   // bare number = ms, like k6
 		{"avg<60ms", true},
 		{"max<100ms", false},
 		{"errors<0.1%", false},
