@@ -230,3 +230,12 @@ func compareJSON(tb testing.TB, got any, want string) {
 		tb.Errorf("JSON mismatch\n got: %s\nwant: %s", b, want)
 	}
 }
+
+func toJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
