@@ -16,7 +16,7 @@ func newReportCmd() *cobra.Command {
 		Short: "Work with result files: merge lode load --json results from several machines",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newReportMergeCmd())
+	cmd.AddCommand(newReportMergeCmd(), newReportOpenCmd())
 	return cmd
 }
 

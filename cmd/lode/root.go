@@ -33,6 +33,7 @@ of pages in headless Chromium.`,
 		newVersionCmd(),
 		newLoadCmd(),
 		newReportCmd(),
+		newBenchCmd(),
 		newShotCmd(),
 	)
 	return root
