@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 // errRejected marks a target that exited before it was ready: usually a
 // setting it does not support (an unknown flag), which repeats would hit
 // again.
-var errRejected = errors.New("target exited at start")
+var errRejected = errors.New("server did not start")
 
 // runOnce measures one repeat of a cell: fresh database copy, start the
 // target, warm up, measure, stop.
@@ -220,7 +220,7 @@ func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*re
 		if errors.Is(err, ErrCommandNotFound) {
 			return nil, err
 		}
-		if strings.Contains(err.Error(), "exited before it was ready") {
+		if errors.Is(err, errExited) {
 			return nil, fmt.Errorf("%w: %s %w", errRejected, c.Target, err)
 		}
 		return nil, fmt.Errorf("%s: %w", c.Target, err)

@@ -36,6 +36,9 @@ type server struct {
 	waitErr error
 }
 
+// errExited is returned (wrapped) when a target exits before it is ready.
+var errExited = errors.New("exited before it was ready")
+
 // ErrCommandNotFound is returned (wrapped) when a target's program is not
 // installed; its cells are skipped rather than failed.
 var ErrCommandNotFound = errors.New("bench: command not found")
@@ -150,7 +153,7 @@ func (s *server) waitReady(ctx context.Context, path string) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.done:
-			return fmt.Errorf("exited before it was ready (%v): %s", s.waitErr, s.tail())
+			return fmt.Errorf("%w (%v): %s", errExited, s.waitErr, s.tail())
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
