@@ -1,0 +1,6 @@
+//go:build stress
+
+package prefork_test
+
+// soakRounds: see rounds.
+const soakRounds = 20
