@@ -1,0 +1,408 @@
+// Package sqlitedb opens SQLite database files for Lode with explicit,
+// verifiable settings: a pool of read-only connections for queries (guarded by
+// an authorizer, a time limit and a row cap) and exactly one read-write
+// connection for the writer. It also caches schema introspection (tables,
+// views, columns, primary and foreign keys, FTS tables, hidden tables) and
+// refreshes it when PRAGMA schema_version changes.
+//
+// The driver is github.com/mattn/go-sqlite3, which compiles SQLite into the
+// binary; the system libsqlite3 is never used. Build with -tags sqlite_fts5.
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Defaults applied by Open to zero-valued Settings fields.
+const (
+	DefaultJournalMode = "wal"
+	DefaultSynchronous = "full"
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultTxLock      = "immediate"
+	// DefaultSchemaCheckInterval is how long a cached schema is trusted
+	// before PRAGMA schema_version is read again (see DB.Schema).
+	DefaultSchemaCheckInterval = time.Second
+)
+
+// Settings are the per-connection SQLite settings a database is opened
+// with. The zero value is usable: Open fills every empty field with the
+// Default* constant (WAL, synchronous=FULL, 5 s busy timeout, BEGIN
+// IMMEDIATE, one read connection per CPU).
+type Settings struct {
+	// JournalMode is wal, delete, truncate, persist or keep (leave the
+	// file's current mode alone). WAL lets readers and the writer run at the
+	// same time; the rollback modes make readers block commits.
+	JournalMode string `json:"journal_mode"`
+	// Synchronous is full, normal or off. FULL syncs the WAL on every
+	// commit (durable on power loss); group commit makes that affordable.
+	Synchronous string `json:"synchronous"`
+	// BusyTimeout is how long a connection waits for a lock before SQLite
+	// returns SQLITE_BUSY ("database is locked").
+	BusyTimeout time.Duration `json:"busy_timeout"`
+	// TxLock is immediate or deferred: how BeginTx on the write connection
+	// starts a transaction. IMMEDIATE takes the write lock up front, so the
+	// busy timeout applies and read-then-write upgrades cannot fail.
+	TxLock string `json:"txlock"`
+	// CacheSize is PRAGMA cache_size (negative = KiB, positive = pages);
+	// 0 keeps SQLite's default (-2000, about 2 MB per connection).
+	CacheSize int `json:"cache_size"`
+	// MmapSize is PRAGMA mmap_size in bytes; 0 disables memory mapping.
+	MmapSize int64 `json:"mmap_size"`
+	// Immutable opens the file with immutable=1: SQLite takes no locks and
+	// assumes nobody changes the file, so counts may be cached. An immutable
+	// database has no write connection.
+	Immutable bool `json:"immutable"`
+	// ReadConns is the size of the read-only pool (default runtime.NumCPU()).
+	ReadConns int `json:"read_conns"`
+	// Create creates the file when it does not exist (default: Open fails).
+	Create bool `json:"-"`
+}
+
+// withDefaults returns s with every zero field set to its default.
+func (s Settings) withDefaults() Settings {
+	if s.JournalMode == "" {
+		s.JournalMode = DefaultJournalMode
+	}
+	if s.Synchronous == "" {
+		s.Synchronous = DefaultSynchronous
+	}
+	if s.BusyTimeout == 0 {
+		s.BusyTimeout = DefaultBusyTimeout
+	}
+	if s.TxLock == "" {
+		s.TxLock = DefaultTxLock
+	}
+	if s.ReadConns <= 0 {
+		s.ReadConns = runtime.NumCPU()
+	}
+	s.JournalMode = strings.ToLower(s.JournalMode)
+	s.Synchronous = strings.ToLower(s.Synchronous)
+	s.TxLock = strings.ToLower(s.TxLock)
+	return s
+}
+
+// Validate reports the first invalid field, in words a user can act on.
+func (s Settings) Validate() error {
+	s = s.withDefaults()
+	switch s.JournalMode {
+	case "wal", "delete", "truncate", "persist", "keep":
+	default:
+		return fmt.Errorf("journal mode %q: want wal, delete, truncate, persist or keep", s.JournalMode)
+	}
+	switch s.Synchronous {
+	case "full", "normal", "off":
+	default:
+		return fmt.Errorf("synchronous %q: want full, normal or off", s.Synchronous)
+	}
+	switch s.TxLock {
+	case "immediate", "deferred":
+	default:
+		return fmt.Errorf("txlock %q: want immediate or deferred", s.TxLock)
+	}
+	if s.BusyTimeout < 0 {
+		return fmt.Errorf("busy timeout %s: must not be negative", s.BusyTimeout)
+	}
+	if s.MmapSize < 0 {
+		return fmt.Errorf("mmap size %d: must not be negative", s.MmapSize)
+	}
+	return nil
+}
+
+// DB is one SQLite database file opened for serving. It is safe for
+// concurrent use by multiple goroutines. Close releases both pools.
+type DB struct {
+	// Name is the database name used in URLs (the file name without its
+	// extension unless set otherwise by the caller).
+	Name string
+	// Path is the absolute file path.
+	Path     string
+	settings Settings
+
+	read  *sql.DB // read-only pool: mode=ro, query_only=1, authorizer
+	write *sql.DB // one read-write connection; nil when immutable
+
+	stmts stmtCache // prepared statements on the read pool, by SQL text
+
+	schemaMu        sync.Mutex
+	schema          *Schema
+	schemaCheckedAt time.Time
+	// SchemaCheckInterval overrides DefaultSchemaCheckInterval; set it before
+	// serving requests.
+	SchemaCheckInterval time.Duration
+
+	countMu sync.Mutex
+	counts  map[string]int64 // immutable databases only: cached counts by SQL+args
+
+	wrapMu sync.Mutex
+	wrap   map[string]string // SQL -> SQL rewritten to avoid driver type conversion
+}
+
+// Open opens the database file at path with settings s (zero fields take
+// the defaults). The write connection is opened first so that it can set
+// the journal mode before any reader attaches; readers then open with
+// mode=ro. ctx bounds the time spent opening and reading the schema.
+func Open(ctx context.Context, path string, s Settings) (*DB, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	s = s.withDefaults()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve path %q: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || !s.Create || s.Immutable {
+			return nil, fmt.Errorf("open database %q: %w", path, err)
+		}
+	}
+	db := &DB{
+		Name:     strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
+		Path:     abs,
+		settings: s,
+		counts:   map[string]int64{},
+		wrap:     map[string]string{},
+	}
+	if !s.Immutable {
+		db.write = sql.OpenDB(&connector{dsn: db.dsn(false), hook: db.writeHook})
+		// One writer per process: SQLite allows one writer per file anyway,
+		// and a single connection turns lock waits into an in-process queue.
+		db.write.SetMaxOpenConns(1)
+		db.write.SetMaxIdleConns(1)
+		db.write.SetConnMaxLifetime(0)
+		if err := db.write.PingContext(ctx); err != nil {
+			db.write.Close()
+			return nil, fmt.Errorf("open database %q for writing: %w", path, err)
+		}
+	}
+	db.read = sql.OpenDB(&connector{dsn: db.dsn(true), hook: db.readHook})
+	db.read.SetMaxOpenConns(s.ReadConns)
+	db.read.SetMaxIdleConns(s.ReadConns)
+	db.read.SetConnMaxLifetime(0)
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
+	}
+	if _, err := db.refreshSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the file: URI. Only URI parameters SQLite itself understands
+// go here; every PRAGMA is set in a connect hook so it is explicit and
+// per connection.
+func (db *DB) dsn(readOnly bool) string {
+	u := url.URL{Path: db.Path}
+	q := url.Values{}
+	switch {
+	case db.settings.Immutable:
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
+	case readOnly:
+		q.Set("mode", "ro")
+	case db.settings.Create:
+		q.Set("mode", "rwc")
+	default:
+		q.Set("mode", "rw")
+	}
+	if !readOnly {
+		// mattn/go-sqlite3 reads _txlock to decide how BeginTx starts.
+		q.Set("_txlock", db.settings.TxLock)
+	}
+	return "file:" + u.EscapedPath() + "?" + q.Encode()
+}
+
+// commonPragmas are set on every connection, read or write.
+func (db *DB) commonPragmas() []string {
+	s := db.settings
+	p := []string{fmt.Sprintf("PRAGMA busy_timeout = %d", s.BusyTimeout.Milliseconds())}
+	if s.CacheSize != 0 {
+		p = append(p, fmt.Sprintf("PRAGMA cache_size = %d", s.CacheSize))
+	}
+	p = append(p, fmt.Sprintf("PRAGMA mmap_size = %d", s.MmapSize))
+	return p
+}
+
+func (db *DB) writeHook(c *sqlite3.SQLiteConn) error {
+	p := db.commonPragmas()
+	if db.settings.JournalMode != "keep" {
+		p = append(p, "PRAGMA journal_mode = "+db.settings.JournalMode)
+	}
+	p = append(p, "PRAGMA synchronous = "+db.settings.Synchronous, "PRAGMA foreign_keys = ON")
+	return execAll(c, p)
+}
+
+func (db *DB) readHook(c *sqlite3.SQLiteConn) error {
+	p := db.commonPragmas()
+	// synchronous matters only to writers, but setting it keeps
+	// EffectiveSettings truthful whichever pool it reads from.
+	p = append(p, "PRAGMA synchronous = "+db.settings.Synchronous, "PRAGMA query_only = 1")
+	if err := execAll(c, p); err != nil {
+		return err
+	}
+	// The authorizer goes last so the PRAGMAs above are not subject to it.
+	c.RegisterAuthorizer(authorizeRead)
+	return nil
+}
+
+func execAll(c *sqlite3.SQLiteConn, stmts []string) error {
+	for _, q := range stmts {
+		if _, err := c.Exec(q, nil); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// connector opens mattn/go-sqlite3 connections with a per-database connect
+// hook without registering a global driver name.
+type connector struct {
+	dsn  string
+	hook func(*sqlite3.SQLiteConn) error
+}
+
+func (c *connector) Connect(context.Context) (driver.Conn, error) {
+	d := &sqlite3.SQLiteDriver{ConnectHook: c.hook}
+	return d.Open(c.dsn)
+}
+
+func (c *connector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{ConnectHook: c.hook} }
+
+// Settings returns the settings the database was opened with (defaults
+// filled in). EffectiveSettings reads them back from SQLite.
+func (db *DB) Settings() Settings { return db.settings }
+
+// Immutable reports whether the database was opened with immutable=1.
+func (db *DB) Immutable() bool { return db.settings.Immutable }
+
+// ReadDB returns the read-only pool. Statements on it cannot write: the
+// connections are opened with mode=ro, PRAGMA query_only=1 and an
+// authorizer that denies writes, ATTACH, PRAGMA assignments and
+// load_extension.
+func (db *DB) ReadDB() *sql.DB { return db.read }
+
+// WriteDB returns the single read-write connection pool
+// (SetMaxOpenConns(1)); BeginTx on it uses the configured TxLock. It is nil
+// for immutable databases. The group-commit Writer owns it: nothing else
+// should write through it while a Writer runs.
+func (db *DB) WriteDB() *sql.DB { return db.write }
+
+// Close closes both pools and prepared statements.
+func (db *DB) Close() error {
+	db.stmts.closeAll()
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// EffectiveSettings reads the settings back from SQLite PRAGMAs: journal
+// mode and synchronous from the write connection (the one that matters for
+// durability; the read pool for immutable databases), the rest from a read
+// connection. TxLock, Immutable and ReadConns are not PRAGMAs and are copied.
+func (db *DB) EffectiveSettings(ctx context.Context) (Settings, error) {
+	out := db.settings
+	src := db.write
+	if src == nil {
+		src = db.read
+	}
+	var jm string
+	var syncN, busy, cache int
+	var mmap int64
+	conn, err := src.Conn(ctx)
+	if err != nil {
+		return out, fmt.Errorf("effective settings: %w", err)
+	}
+	defer conn.Close()
+	for _, p := range []struct {
+		q   string
+		dst any
+	}{
+		{"PRAGMA journal_mode", &jm},
+		{"PRAGMA synchronous", &syncN},
+		{"PRAGMA busy_timeout", &busy},
+		{"PRAGMA cache_size", &cache},
+		{"PRAGMA mmap_size", &mmap},
+	} {
+		if err := conn.QueryRowContext(ctx, p.q).Scan(p.dst); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return out, fmt.Errorf("effective settings: %s: %w", p.q, err)
+		}
+	}
+	out.JournalMode = strings.ToLower(jm)
+	out.Synchronous = map[int]string{0: "off", 1: "normal", 2: "full", 3: "extra"}[syncN]
+	out.BusyTimeout = time.Duration(busy) * time.Millisecond
+	out.CacheSize = cache
+	out.MmapSize = mmap
+	return out, nil
+}
+
+// stmtCache keeps prepared statements on the read pool keyed by SQL text.
+// database/sql re-prepares a *sql.Stmt lazily on each connection it runs
+// on, so after warm-up every connection holds a prepared copy. Only SQL
+// generated by Lode goes here (bounded by schema × URL grammar); arbitrary
+// ?sql= text is never cached.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const maxCachedStmts = 512
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	c.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[q]; ok {
+		st.Close()
+		return old, nil
+	}
+	if c.m == nil || len(c.m) >= maxCachedStmts {
+		for _, s := range c.m {
+			s.Close()
+		}
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		s.Close()
+	}
+	c.m = nil
+}
+
+// InvalidateStatements drops every cached prepared statement (after a schema
+// change SQLite re-prepares them anyway, but dropped tables would otherwise
+// keep stale entries).
+func (db *DB) InvalidateStatements() { db.stmts.closeAll() }
