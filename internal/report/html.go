@@ -96,7 +96,8 @@ table{border-collapse:collapse;background:#fff;font-size:13px;width:100%}
 th,td{border:1px solid #dde1e6;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#eef1f4}td.l,th.l{text-align:left}tr.bad td{color:#8c959f}
 .chart{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px;margin:12px 0;overflow-x:auto}
-.chart svg{max-width:100%;height:auto}
+.chart svg{display:block;max-width:100%;height:auto;margin-top:6px}
+.scroll{overflow-x:auto}
 pre{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px;overflow-x:auto;font-size:13px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px}
 dt{color:#5a6473}dd{margin:0}
@@ -116,18 +117,21 @@ dt{color:#5a6473}dd{margin:0}
 {{range .R.Notes}}<p class="sub">{{.}}</p>{{end}}
 
 <h2>Cells</h2>
-<table>
+<div class="scroll"><table>
 <tr><th>#</th><th class="l">target</th><th class="l">journal</th><th class="l">sync</th><th class="l">busy</th><th class="l">txlock</th><th class="l">writer</th><th>workers</th><th class="l">workload</th><th>load</th><th>req/s</th><th>spread</th><th>ok req/s</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>lock errors by cause (time to error)</th><th>gen cpu</th><th>srv cpu</th><th>srv rss MB</th></tr>
 {{range .R.Cells}}{{if eq .Status "ok"}}<tr>
 <td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td>{{f0 .RPS}}</td><td>{{spread .}}</td><td>{{f0 .OKRPS}}</td><td>{{f1 .P50MS}}</td><td>{{f1 .P99MS}}</td><td>{{f1 .MaxMS}}</td><td>{{.Errors}} ({{pct .ErrorRate}})</td>
-<td class="l">{{range .Locks}}{{.Cause}}: {{.Count}} <span class="sub">({{buckets .Buckets}})</span><br>{{else}}—{{end}}</td>
+<td class="l">{{range .Locks}}{{if .Count}}{{.Cause}}: {{.Count}} <span class="sub">({{buckets .Buckets}})</span><br>{{end}}{{else}}—{{end}}</td>
 <td>{{f0 .GenCPU}}%{{if .GenSaturated}} ⚠{{end}}</td><td>{{f0 .ServerCPU}}%</td><td>{{f0 .ServerRSSMB}}</td></tr>
 {{else}}<tr class="bad"><td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td class="l" colspan="11">{{upper .Status}}: {{.Message}}</td></tr>{{end}}
-{{end}}</table>
+{{end}}</table></div>
 <p class="sub">CPU is a percentage of one core during the measured time (server: all its processes). ⚠ marks cells where the load generator used ≥ 90% of its cores: their throughput is a floor, not the server's limit.</p>
-{{range .R.Cells}}{{if .ErrorsByMessage}}<details><summary>Cell {{.ID}} errors by message</summary><ul>{{range $m, $n := .ErrorsByMessage}}<li>{{$n}} × {{$m}}</li>{{end}}</ul></details>{{end}}{{end}}
+<details><summary>Errors by message, per cell</summary><table>
+<tr><th>#</th><th>count</th><th class="l">message</th></tr>
+{{range .R.Cells}}{{$id := .ID}}{{range $m, $n := .ErrorsByMessage}}<tr><td>{{$id}}</td><td>{{$n}}</td><td class="l">{{$m}}</td></tr>
+{{end}}{{end}}</table></details>
 
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart"><strong>{{.Title}}</strong>{{if .Note}} <span class="sub">{{.Note}}</span>{{end}}
