@@ -35,6 +35,7 @@ of pages in headless Chromium.`,
 		newReportCmd(),
 		newBenchCmd(),
 		newShotCmd(),
+		newTokenCmd(),
 	)
 	return root
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lode/internal/auth"
+)
+
+// newTokenCmd builds `lode token create`. --database and --resource take
+// two and three values (Datasette's syntax), which pflag cannot express, so
+// create parses its own arguments.
+func newTokenCmd() *cobra.Command {
+	token := &cobra.Command{
+		Use:   "token",
+		Short: "Create signed API tokens for the write API",
+	}
+	create := &cobra.Command{
+		Use:   "create --actor ID [--expires-after SECONDS] [--all ACTION] [--database DB ACTION] [--resource DB TABLE ACTION] [--secret S] [--config lode.yaml]",
+		Short: "Print a signed bearer token for an actor, optionally restricted to some actions",
+		Long: `Print a signed bearer token for an actor. Send it as "Authorization: Bearer TOKEN".
+
+The signing secret is --secret, else $LODE_SECRET, else the file .lode-secret next to
+--config (the current directory without one), generated with 0600 permissions on first
+use. lode serve must use the same secret.
+
+Without --all/--database/--resource the token may do whatever its actor may do. With them,
+the token may only do the named actions: --all on everything, --database on one database,
+--resource on one table or canned query. Actions: insert-row (ir), update-row (ur),
+delete-row (dr), create-table (ct), alter-table (at), drop-table (dt), view-instance (vi),
+view-database (vd), view-table (vt), view-query (vq), execute-sql (es).`,
+		Example: `  lode token create --actor alice
+  lode token create --actor root --expires-after 3600
+  lode token create --actor bot --resource fixtures logs insert-row --all view-instance`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, secretFlag, configPath, help, err := parseTokenArgs(args)
+			if help {
+				return cmd.Help()
+			}
+			if err != nil {
+				return err
+			}
+			secret, err := auth.LoadSecret(secretFlag, configPath)
+			if err != nil {
+				return err
+			}
+			tok, err := auth.CreateToken(secret, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	token.AddCommand(create)
+	return token
+}
+
+func parseTokenArgs(args []string) (o auth.TokenOptions, secret, configPath string, help bool, err error) {
+	r := &auth.Restrictions{}
+	restricted := false
+	need := func(i, n int, flag string) error {
+		if i+n >= len(args) {
+			return fmt.Errorf("%s needs %d value(s); see lode token create --help", flag, n)
+		}
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		one := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if err := need(i, 1, name); err != nil {
+				return "", err
+			}
+			i++
+			return args[i], nil
+		}
+		switch name {
+		case "-h", "--help":
+			return o, "", "", true, nil
+		case "--actor":
+			if o.Actor, err = one(); err != nil {
+				return
+			}
+		case "--secret":
+			if secret, err = one(); err != nil {
+				return
+			}
+		case "--config", "-c":
+			if configPath, err = one(); err != nil {
+				return
+			}
+		case "--expires-after":
+			var s string
+			if s, err = one(); err != nil {
+				return
+			}
+			n, perr := strconv.Atoi(s)
+			if perr != nil || n < 0 {
+				err = fmt.Errorf("--expires-after %q: want a number of seconds", s)
+				return
+			}
+			o.ExpiresAfter = time.Duration(n) * time.Second
+		case "--all":
+			var s string
+			if s, err = one(); err != nil {
+				return
+			}
+			r.All = append(r.All, s)
+			restricted = true
+		case "--database":
+			if err = need(i, 2, a); err != nil {
+				return
+			}
+			if r.Databases == nil {
+				r.Databases = map[string][]string{}
+			}
+			r.Databases[args[i+1]] = append(r.Databases[args[i+1]], args[i+2])
+			i += 2
+			restricted = true
+		case "--resource":
+			if err = need(i, 3, a); err != nil {
+				return
+			}
+			if r.Resources == nil {
+				r.Resources = map[string]map[string][]string{}
+			}
+			db, table := args[i+1], args[i+2]
+			if r.Resources[db] == nil {
+				r.Resources[db] = map[string][]string{}
+			}
+			r.Resources[db][table] = append(r.Resources[db][table], args[i+3])
+			i += 3
+			restricted = true
+		default:
+			err = fmt.Errorf("unknown argument %q; see lode token create --help", a)
+			return
+		}
+	}
+	if o.Actor == "" {
+		err = fmt.Errorf("missing --actor ID: the actor id the token signs in as, e.g. --actor root")
+		return
+	}
+	if restricted {
+		o.Restrict = r
+	}
+	return
+}
