@@ -68,7 +68,7 @@ document.getElementById('main').insertAdjacentHTML('beforeend', '<p id="added">a
 		if c, err := r.Cookie("session"); err == nil && c.Value == "s3cret" {
 			who = "welcome"
 		}
-		html(`<p id="who">` + who + `</p><script>
+		html(`<p id="who">`+who+`</p><script>
 document.body.insertAdjacentHTML('beforeend', '<p id="ls">' + (localStorage.getItem('token') || 'none') + '</p>');
 </script>`)(w, r)
 	})
@@ -520,7 +520,7 @@ func TestMultiReportsBadEntryAndTakesTheRest(t *testing.T) {
 func TestParseShots(t *testing.T) {
 	tests := []struct {
 		name, yaml, wantErr string
-		want              int
+		want                int
 	}{
 		{"list", "- url: http://x/\n- url: http://y/\n  output: y.png\n", "", 2},
 		{"empty", "", "", 0},
