@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lode/internal/bench"
+)
+
+func runLode(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestBenchPrintMatrix(t *testing.T) {
+	out, err := runLode(t, "bench", "--print-matrix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bench.ParseMatrix("printed", []byte(out))
+	if err != nil {
+		t.Fatalf("--print-matrix output does not parse back: %v", err)
+	}
+	if len(m.Cells) != len(bench.DefaultMatrix().Cells) {
+		t.Errorf("printed matrix has %d cells; want the default study's %d", len(m.Cells), len(bench.DefaultMatrix().Cells))
+	}
+}
+
+func TestBenchBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "m.yaml")
+	os.WriteFile(bad, []byte("cells:\n  - workload: write\n    journal_mode: wall\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "-f", bad}, `m.yaml:3: journal_mode "wall"`},
+		{[]string{"bench", "-f", filepath.Join(dir, "none.yaml")}, "no such file"},
+		{[]string{"bench", "--tolerance", "lots"}, `--tolerance "lots"`},
+		{[]string{"bench", "--repeat", "-2"}, "--repeat -2"},
+		{[]string{"bench", "--target", "datasette serve {db}"}, "no {port} placeholder"},
+		{[]string{"bench", "--baseline", bad}, "--baseline"},
+	} {
+		_, err := runLode(t, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("lode %s = %v; want an error containing %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+}
+
+func TestReportOpen(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runLode(t, "report", "open", dir); err == nil || !strings.Contains(err.Error(), "run `lode bench -o") {
+		t.Errorf("report open on an empty dir = %v; want advice to run lode bench", err)
+	}
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<html></html>"), 0o644)
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	out, err := runLode(t, "report", "open", dir)
+	if err != nil || strings.TrimSpace(out) != filepath.Join(dir, "index.html") {
+		t.Errorf("report open = %q, %v; want the index.html path", out, err)
+	}
+}
