@@ -129,8 +129,8 @@ type response struct {
 func (c *client) do(ctx context.Context, cnp **conn, tg *target, keepBody bool) (response, error) {
 	for attempt := 0; ; attempt++ {
 		cn := *cnp
-		if cn != nil && cn.addr != tg.addr {
-			cn.close()
+		if cn != nil && (cn.dead || cn.addr != tg.addr) {
+			cn.close() // no-op when the server already closed it
 			cn = nil
 		}
 		fresh := cn == nil

@@ -147,7 +147,9 @@ type OpenStats struct {
 	// MaxBehind is the largest delay between an arrival's intended time
 	// and its dispatch (timer slack, or a CPU-starved sender). Latencies
 	// include it, since they count from the intended time.
-	MaxBehind   time.Duration `json:"max_behind_ns"`
+	MaxBehind time.Duration `json:"max_behind_ns"`
+	// MeanBehind is the mean of that delay over the sent arrivals.
+	MeanBehind  time.Duration `json:"mean_behind_ns"`
 	MaxInFlight int           `json:"max_in_flight"`
 	PeakFlight  int64         `json:"peak_in_flight"`
 	// Achieved: at most RateTolerance of the scheduled arrivals were
@@ -341,6 +343,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			case <-e.stopCh:
 				return
 			case now := <-tk.C:
+				if e.stopped() {
+					return
+				}
 				hp := e.historyPoint(now, now.Sub(last), wall0)
 				last = now
 				if now.Before(e.from) {
@@ -418,6 +423,11 @@ func (res *Result) addWarnings() {
 	}
 	if res.Unfinished > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d requests were still in flight at the end and are not counted", res.Unfinished))
+	}
+	if o := res.Open; o != nil && o.MeanBehind > time.Millisecond {
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"the sender ran %s behind schedule on average (max %s): this machine is short of CPU; latencies count from the intended time, so they include this delay",
+			o.MeanBehind.Round(10*time.Microsecond), o.MaxBehind.Round(10*time.Microsecond)))
 	}
 	if o := res.Open; o != nil && !o.Achieved {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("target rate NOT achieved: %d of %d arrivals dropped or missed", o.Dropped+o.Missed, o.Scheduled))
@@ -621,7 +631,7 @@ type openRun struct {
 	start  time.Time
 
 	scheduled, sent, dropped, missed int64
-	maxBehind                        time.Duration
+	maxBehind, sumBehind             time.Duration
 	pacerEnd                         time.Duration // schedule offset where pacing stopped
 }
 
@@ -672,7 +682,9 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		n++
 		if measured {
 			o.scheduled++
-			if b := time.Since(intended); b > o.maxBehind {
+			b := time.Since(intended)
+			o.sumBehind += b
+			if b > o.maxBehind {
 				o.maxBehind = b
 			}
 		}
@@ -723,6 +735,7 @@ func (o *openRun) stats(res *Result) *OpenStats {
 	st := &OpenStats{
 		Schedule: e.cfg.Rate.String(), Scheduled: o.scheduled, Sent: o.sent,
 		Dropped: o.dropped, Missed: o.missed, MaxBehind: o.maxBehind,
+		MeanBehind:  time.Duration(safeDiv(float64(o.sumBehind), float64(o.scheduled-o.missed))),
 		MaxInFlight: e.cfg.MaxInFlight, PeakFlight: e.peak.Load(),
 		Tolerance: e.cfg.RateTolerance,
 	}

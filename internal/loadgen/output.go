@@ -302,8 +302,8 @@ func WriteTable(w io.Writer, res *Result) {
 		if !o.Achieved {
 			verdict = "target rate NOT ACHIEVED"
 		}
-		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), dropped %d (all %d in-flight slots busy), missed %d, max behind schedule %s, peak in flight %d\n",
-			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, o.Dropped, o.MaxInFlight, o.Missed, fmtDur(o.MaxBehind), o.PeakFlight)
+		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), dropped %d (all %d in-flight slots busy), missed %d, behind schedule mean %s max %s, peak in flight %d\n",
+			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, o.Dropped, o.MaxInFlight, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight)
 	}
 	fmt.Fprintf(w, "generator CPU: %.0f%% of %d cores (user %s, system %s)\n",
 		100*res.CPU.Utilization, res.CPU.Cores, res.CPU.User.Round(time.Millisecond), res.CPU.System.Round(time.Millisecond))

@@ -79,6 +79,19 @@ func (h *Histogram) Mean() time.Duration {
 	return time.Duration(h.h.Mean() * float64(time.Microsecond))
 }
 
+// CountAtOrAbove returns how many recorded latencies are at least d (to
+// histogram resolution), e.g. to count requests that missed a target.
+func (h *Histogram) CountAtOrAbove(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	var n int64
+	for _, b := range h.h.Distribution() {
+		if b.To >= us {
+			n += b.Count
+		}
+	}
+	return n
+}
+
 // Merge adds every value of o to h. Histograms made by this package share
 // one geometry, so the merge is exact.
 func (h *Histogram) Merge(o *Histogram) {

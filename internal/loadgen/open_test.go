@@ -1,0 +1,243 @@
+package loadgen_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lode/internal/loadgen"
+)
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want loadgen.Schedule
+	}{
+		{"2000/s", loadgen.Schedule{{Rate: 2000}}},
+		{"2000", loadgen.Schedule{{Rate: 2000}}},
+		{"120/m", loadgen.Schedule{{Rate: 2}}},
+		{"100/s:10s,500/s:20s", loadgen.Schedule{{Rate: 100, Duration: 10 * time.Second}, {Rate: 500, Duration: 20 * time.Second}}},
+		{"100/s:10s, 50/s", loadgen.Schedule{{Rate: 100, Duration: 10 * time.Second}, {Rate: 50}}},
+	}
+	for _, tt := range tests {
+		got, err := loadgen.ParseRate(tt.in)
+		if err != nil || len(got) != len(tt.want) {
+			t.Fatalf("ParseRate(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("ParseRate(%q)[%d] = %v; want %v", tt.in, i, got[i], tt.want[i])
+			}
+		}
+	}
+	for _, bad := range []string{"", "fast", "-5/s", "10/d", "100/s,200/s:5s", "100/s:soon"} {
+		if _, err := loadgen.ParseRate(bad); err == nil {
+			t.Errorf("ParseRate(%q) accepted; want an error", bad)
+		}
+	}
+}
+
+// TestOpenModelDroppedArrivals: the server holds every request, so after
+// MaxInFlight arrivals every further arrival finds all slots busy and
+// must be counted as dropped — never queued or silently delayed.
+func TestOpenModelDroppedArrivals(t *testing.T) {
+	release := make(chan struct{})
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close: unblock the handlers
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario:     loadgen.URLScenario(srv.URL),
+		Rate:         loadgen.Schedule{{Rate: 200}},
+		Duration:     300 * time.Millisecond,
+		MaxInFlight:  5,
+		GracefulStop: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Open
+	if o.Scheduled != 60 || o.Sent != 5 || o.Dropped != 55 || o.Missed != 0 {
+		t.Fatalf("scheduled %d sent %d dropped %d missed %d; want 60, 5, 55, 0", o.Scheduled, o.Sent, o.Dropped, o.Missed)
+	}
+	if o.Achieved || o.PeakFlight != 5 || res.Unfinished != 5 || res.Total.Count != 0 {
+		t.Fatalf("achieved %v peak %d unfinished %d count %d; want false, 5, 5, 0", o.Achieved, o.PeakFlight, res.Unfinished, res.Total.Count)
+	}
+	var sum float64
+	for _, h := range res.History {
+		sum += h.DroppedPS
+	}
+	if sum == 0 && len(res.History) > 0 {
+		t.Errorf("history shows no dropped arrivals")
+	}
+}
+
+func TestOpenModelSteppedSchedule(t *testing.T) {
+	srv := helloServer(t)
+	sched, err := loadgen.ParseRate("100/s:200ms,300/s:200ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: loadgen.URLScenario(srv.URL), Rate: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Open
+	// Duration defaults to the steps' total: 20 + 60 arrivals.
+	if o.Scheduled != 80 || o.Sent+o.Dropped+o.Missed != 80 || res.Total.Count+res.Unfinished != o.Sent {
+		t.Fatalf("scheduled %d sent %d dropped %d missed %d completed %d unfinished %d; want 80 scheduled, all accounted for",
+			o.Scheduled, o.Sent, o.Dropped, o.Missed, res.Total.Count, res.Unfinished)
+	}
+}
+
+// stallServer sleeps `normal` per request, except that requests arriving
+// in [at, at+stall) after the first request wait until the stall ends —
+// a scaled-down "stalls for 1 s every 10 s" server.
+func stallServer(t testing.TB, normal, at, stall time.Duration) *httptest.Server {
+	var once sync.Once
+	var t0 time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { t0 = time.Now() })
+		since := time.Since(t0)
+		if since >= at && since < at+stall {
+			time.Sleep(at + stall - since)
+		}
+		time.Sleep(normal)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestCoordinatedOmission shows why the open model measures from the
+// intended start: during a server stall a closed-loop user simply stops
+// sending, so only one request per user sees the stall and the
+// percentiles hide it; the open model keeps the schedule and charges
+// every request that should have been sent during the stall.
+func TestCoordinatedOmission(t *testing.T) {
+	const (
+		normal = time.Millisecond
+		at     = 300 * time.Millisecond
+		stall  = 200 * time.Millisecond
+		run    = 1200 * time.Millisecond
+	)
+	closedSrv := stallServer(t, normal, at, stall)
+	closed, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(closedSrv.URL), Users: 4, Duration: run,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	openSrv := stallServer(t, normal, at, stall)
+	open, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(openSrv.URL), Rate: loadgen.Schedule{{Rate: 500}}, Duration: run,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, o := closed.Total, open.Total
+	t.Logf("closed (4 users): n=%d p50=%v p95=%v p99=%v max=%v", c.Count, c.P50, c.P95, c.P99, c.Max)
+	t.Logf("open (500/s):     n=%d p50=%v p95=%v p99=%v max=%v (sender behind schedule: mean %v, max %v)", o.Count, o.P50, o.P95, o.P99, o.Max, open.Open.MeanBehind, open.Open.MaxBehind)
+	// Both saw the stall (max), but only the open model's percentiles show it.
+	if c.Max < stall/2 || o.Max < stall/2 {
+		t.Fatalf("max closed %v open %v; want both ≥ %v (the stall happened)", c.Max, o.Max, stall/2)
+	}
+	if o.P99 < stall/2 {
+		t.Errorf("open-model p99 = %v; want ≥ %v: it must reflect the stall", o.P99, stall/2)
+	}
+	// The open model keeps sending during the stall: the 50 arrivals of its
+	// first half wait at least stall/2 (allow half of them for noise).
+	if slow := o.Latency.CountAtOrAbove(stall / 2); slow < 25 {
+		t.Errorf("open model: %d requests ≥ %v; want ≥ 25", slow, stall/2)
+	}
+	// A closed-loop user waits out the stall with one request: about one
+	// slow request per user, whatever the run's length — the omission.
+	if slow := c.Latency.CountAtOrAbove(stall / 2); slow > 2*4 {
+		t.Errorf("closed loop: %d requests ≥ %v; want ≤ 8 (one per user, with slack)", slow, stall/2)
+	}
+	if c.P50 > stall/4 {
+		t.Errorf("closed-loop p50 = %v; want ≤ %v (near the normal %v)", c.P50, stall/4, normal)
+	}
+}
+
+func TestInterruptReturnsPartialResult(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 100 {
+			<-r.Context().Done() // hang: the interrupt must not wait for it
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for n.Load() < 104 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Users: 4, Duration: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted || res.Total.Count != 100 || res.Unfinished != 4 {
+		t.Fatalf("interrupted %v count %d unfinished %d; want true, 100, 4", res.Interrupted, res.Total.Count, res.Unfinished)
+	}
+	if res.Duration >= time.Minute {
+		t.Fatalf("duration %v: the run did not stop", res.Duration)
+	}
+}
+
+func TestWarmupNotCounted(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		time.Sleep(time.Millisecond)
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Users: 2, Warmup: 200 * time.Millisecond, Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Count == 0 || res.Total.Count >= n.Load() {
+		t.Fatalf("counted %d of %d served; want some, but not the warm-up's", res.Total.Count, n.Load())
+	}
+}
+
+func TestSpawnRateStartsUsersGradually(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	// At 2 users/s the second user would start at 500 ms: a 200 ms run
+	// has only the first, whose one connection carries every request.
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Users: 3, SpawnRate: 2, Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 || res.Total.Count == 0 {
+		t.Fatalf("connections %d, requests %d; want 1 user on 1 connection", len(conns), res.Total.Count)
+	}
+}
