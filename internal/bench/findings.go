@@ -227,7 +227,11 @@ func judgeTimeout(cells []report.Cell) report.Finding {
 	short, long := pick[0], pick[len(pick)-1]
 	var parts []string
 	for _, c := range pick {
-		parts = append(parts, fmt.Sprintf("busy %s: %s lock errors, %.0f ok req/s, p99 %.0f ms, max %.0f ms", c.BusyTimeout, pct(lockRate(c)), c.OKRPS, c.P99MS, c.MaxMS))
+		p := fmt.Sprintf("busy %s: %s lock errors, %.0f ok req/s, p99 %.0f ms, max %.0f ms", c.BusyTimeout, pct(lockRate(c)), c.OKRPS, c.P99MS, c.MaxMS)
+		if c.Unfinished > 0 {
+			p += fmt.Sprintf(", %d still waiting when the run ended", c.Unfinished)
+		}
+		parts = append(parts, p)
 	}
 	evidence := fmt.Sprintf("%s at c=%d, writer=%s — %s.", short.Workload, short.Concurrency, dashIfEmpty(short.Writer), strings.Join(parts, "; "))
 	f := report.Finding{Cells: ids(pick)}

@@ -65,7 +65,7 @@ func runResult(res *loadgen.Result, c Cell, serverCPU time.Duration, rss int64) 
 	t := res.Total
 	sec := res.Duration.Seconds()
 	r := &report.Run{RPS: t.RPS, P50MS: ms(t.P50), P90MS: ms(t.P90), P99MS: ms(t.P99), MaxMS: ms(t.Max),
-		Requests: t.Count, Errors: t.Failures, GenSaturated: res.CPU.Bound,
+		Requests: t.Count, Errors: t.Failures, Unfinished: res.Unfinished, GenSaturated: res.CPU.Bound,
 		GenCPU:      100 * res.CPU.Utilization * float64(max(res.CPU.Cores, 1)),
 		ServerRSSMB: float64(rss) / (1 << 20)}
 	if sec > 0 {
@@ -167,6 +167,7 @@ func summarise(c *report.Cell) {
 		r := &c.Runs[i]
 		c.Requests += r.Requests
 		c.Errors += r.Errors
+		c.Unfinished += r.Unfinished
 		c.GenSaturated = c.GenSaturated || r.GenSaturated
 		for m, n := range r.ErrorsByMessage {
 			if c.ErrorsByMessage == nil {

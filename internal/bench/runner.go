@@ -228,7 +228,10 @@ func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*re
 	defer srv.stop()
 
 	sc := scenario(srv.baseURL, reqs, headers)
-	lc := loadgen.Config{Scenario: sc, Users: c.Concurrency, NoHistory: true, Timeout: 60 * time.Second}
+	// Requests still in flight when the measured time ends get one second
+	// to finish and are then counted as unfinished: a cell with a 20 s
+	// busy timeout must not stretch the study by the timeout.
+	lc := loadgen.Config{Scenario: sc, Users: c.Concurrency, NoHistory: true, Timeout: 60 * time.Second, GracefulStop: time.Second}
 	if c.Rate > 0 {
 		lc.Rate = loadgen.Schedule{{Rate: c.Rate}}
 		lc.MaxInFlight = 2000

@@ -97,6 +97,10 @@ type Cell struct {
 	ErrorRate float64 `json:"error_rate"`
 	// LockErrors counts "database is locked"-class failures (summed).
 	LockErrors int64 `json:"lock_errors"`
+	// Unfinished counts requests still in flight when a run's grace
+	// period ended (summed): with a long busy timeout these are the ones
+	// still waiting for the lock, so they belong next to the tail latency.
+	Unfinished int64 `json:"unfinished,omitempty"`
 	// ErrorsByMessage sums error counts by message across runs.
 	ErrorsByMessage map[string]int64 `json:"errors_by_message,omitempty"`
 	// Locks breaks lock failures down by cause (summed across runs).
@@ -124,6 +128,7 @@ type Run struct {
 	MaxMS           float64          `json:"max_ms"`
 	Requests        int64            `json:"requests"`
 	Errors          int64            `json:"errors"`
+	Unfinished      int64            `json:"unfinished,omitempty"`
 	ErrorsByMessage map[string]int64 `json:"errors_by_message,omitempty"`
 	Locks           []LockCause      `json:"locks,omitempty"`
 	Percentiles     []Percentile     `json:"percentiles,omitempty"`
