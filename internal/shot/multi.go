@@ -205,7 +205,13 @@ func (b *Browser) RunMulti(ctx context.Context, shots []Shot, opts MultiOptions)
 		out := s.Output
 		if out == "" {
 			if u, err := ResolveURL(s.URL); err == nil {
-				out = FilenameForURL(u, "png", func(name string) bool { return fileExists(filepath.Join(opts.OutputDir, name)) })
+				// A derived name gets a .1, .2 suffix rather than overwrite,
+				// except with NoClobber, where an existing one means done.
+				exists := func(name string) bool { return fileExists(filepath.Join(opts.OutputDir, name)) }
+				if opts.NoClobber {
+					exists = nil
+				}
+				out = FilenameForURL(u, "png", exists)
 			}
 		}
 		if out != "" && !filepath.IsAbs(out) {
