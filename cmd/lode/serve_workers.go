@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/spf13/pflag"
+
+	"lode/internal/prefork"
+	"lode/internal/server"
+)
+
+// defaultWorkers is lode serve's --workers default; README "Workers
+// (`--workers`)" gives the measurements behind it.
+const defaultWorkers = 1
+
+// addWorkerFlags registers lode serve's pre-fork flags.
+func addWorkerFlags(f *pflag.FlagSet) {
+	f.Int("workers", defaultWorkers, "worker processes: 0 serves in this process; N >= 1 runs N supervised workers\n"+
+		"(SIGHUP rolling reload, SIGTTIN/SIGTTOU one more/fewer, SIGTERM graceful stop)")
+	f.Bool("reuse-port", false, "each worker listens on its own SO_REUSEPORT socket instead of the shared one\n"+
+		"(kernel balancing, but connections queued on a stopping worker are reset)")
+	f.Duration("graceful-timeout", prefork.DefaultGracefulTimeout, "how long a stopping worker may take to finish its requests")
+	f.Duration("worker-timeout", prefork.DefaultWorkerTimeout, "replace a worker that sends no heartbeat (or is not ready) for this long")
+	f.Int("max-requests", 0, "replace a worker (rolling) after it served this many requests; 0 = never")
+	f.Int("max-requests-jitter", 0, "add a random 0..N to --max-requests per worker, so workers are not replaced together")
+}
+
+// serveWorkers runs the supervised forms of lode serve. In a process
+// started by a master it runs the worker and returns handled=true; with
+// --workers N >= 1 it runs the master (which re-executes this binary with
+// the same arguments for each worker); with --workers 0 it returns
+// handled=false and the caller serves in-process.
+func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, addr string) (handled bool, err error) {
+	if prefork.IsWorker() {
+		return true, runWorker(ctx, log, cfg)
+	}
+	workers, _ := f.GetInt("workers")
+	reusePort, _ := f.GetBool("reuse-port")
+	graceful, _ := f.GetDuration("graceful-timeout")
+	timeout, _ := f.GetDuration("worker-timeout")
+	maxReq, _ := f.GetInt("max-requests")
+	jitter, _ := f.GetInt("max-requests-jitter")
+	switch {
+	case workers < 0:
+		return true, fmt.Errorf("--workers %d: want 0 (in-process) or a number of worker processes", workers)
+	case maxReq < 0 || jitter < 0:
+		return true, errors.New("--max-requests and --max-requests-jitter must not be negative")
+	case graceful <= 0 || timeout <= 0:
+		return true, errors.New("--graceful-timeout and --worker-timeout must be positive durations, e.g. 30s")
+	case workers == 0:
+		if reusePort || maxReq > 0 {
+			log.Warn("--reuse-port and --max-requests apply only with --workers 1 or more; ignored")
+		}
+		return false, nil
+	}
+	// Catch configuration errors here, once, instead of as a crash loop of
+	// workers (which would still give up with the error, after backoff).
+	if _, err := server.ParseSettings(cfg.Settings); err != nil {
+		return true, err
+	}
+	if err := cfg.DB.Validate(); err != nil {
+		return true, err
+	}
+	m := &prefork.Master{
+		Workers:           workers,
+		Addr:              addr,
+		ReusePort:         reusePort,
+		Args:              os.Args[1:],
+		GracefulTimeout:   graceful,
+		WorkerTimeout:     timeout,
+		MaxRequests:       maxReq,
+		MaxRequestsJitter: jitter,
+		Logger:            log.With("role", "master"),
+	}
+	if err := m.Listen(); err != nil {
+		return true, fmt.Errorf("%w (is another server using the port? try --port)", err)
+	}
+	log.Info("serving", "url", "http://"+m.BoundAddr().String()+"/", "workers", workers, "master_pid", os.Getpid())
+	return true, m.Run(ctx)
+}
+
+// runWorker is one worker process: it opens the databases and serves the
+// inherited listener until the master stops it.
+func runWorker(ctx context.Context, log *slog.Logger, cfg server.Config) error {
+	w, err := prefork.NewWorker(ctx)
+	if err != nil {
+		return err
+	}
+	log = log.With("worker", w.ID)
+	w.Logger = log
+	cfg.Logger = log
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: server.ReadHeaderTimeout,
+		ReadTimeout:       server.ReadTimeout,
+		WriteTimeout:      server.WriteTimeout,
+		IdleTimeout:       server.IdleTimeout,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests are not cancelled by the drain; GracefulTimeout bounds it.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()))
+	return w.Serve(ctx, hs)
+}
