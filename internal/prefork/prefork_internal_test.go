@@ -2,6 +2,12 @@ package prefork
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +60,33 @@ func TestReservePortThenListen(t *testing.T) {
 			t.Fatalf("listen on reserved %s: %v", addr, err)
 		}
 		defer ln.Close()
+	}
+}
+
+func TestInProcessStatus(t *testing.T) {
+	h := InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.Header.Get(PidHeader), strconv.Itoa(os.Getpid()); got != want {
+			t.Errorf("%s = %q; want %q", PidHeader, got, want)
+		}
+	}
+	resp, err := http.Get(srv.URL + StatusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Workers) != 1 || st.Workers[0].PID != os.Getpid() || st.Workers[0].Requests != 3 || st.Workers[0].InFlight != 1 {
+		t.Errorf("status = %+v; want one worker (this pid) with 3 requests served and 1 in flight", st)
 	}
 }
