@@ -664,7 +664,10 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		}
 		intended := o.start.Add(off)
 		if wait := time.Until(intended); wait > 0 {
-			if !preciseSleep(wait, e.stopCh) {
+			// Not e.stopCh: the deadline closes that, and arrivals due
+			// before it must still go out (or count as missed). Only an
+			// interrupt or the end of the grace period stops the pacer.
+			if !preciseSleep(wait, e.runCtx.Done()) {
 				o.pacerEnd = off
 				return
 			}

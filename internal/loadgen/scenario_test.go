@@ -84,7 +84,7 @@ func TestWeightsHonoured(t *testing.T) {
 	sc.Add(&loadgen.Request{Name: "a", URL: "/a", Weight: 1})
 	sc.Add(&loadgen.Request{Name: "b", URL: "/b", Weight: 3})
 	sc.Add(&loadgen.Request{Name: "c", URL: "/c", Weight: 6})
-	const n = 4000
+	const n = 2000
 	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 4, MaxRequests: n})
 	if err != nil {
 		t.Fatal(err)
