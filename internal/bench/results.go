@@ -10,18 +10,23 @@ import (
 	"lode/internal/report"
 )
 
-// Lock-failure causes. The load generator sees each failure's status and
-// message and how long it took; the cause is read from the message when
-// the server names SQLite's extended code, else inferred from the time to
-// error: a deferred transaction's refused upgrade fails at once (SQLite does
+// Lock-failure causes. The load generator groups failures by status and
+// message ("503 database is locked") with a time-to-error histogram; it does
+// not keep the 503 body's code and waited_ms fields. So the cause is read
+// from the message when it names SQLite's extended code, else inferred from
+// the time to error: a deferred transaction's refused upgrade fails at once (SQLite does
 // not call the busy handler for it), an exhausted timeout fails after the
 // whole busy timeout.
 const (
-	CauseUpgrade  = "refused upgrade (failed at once)"
-	CauseTimeout  = "busy timeout exhausted"
-	CauseSnapshot = "snapshot conflict (SQLITE_BUSY_SNAPSHOT)"
-	CauseNoWait   = "busy timeout 0 (failed at once)"
-	CauseOther    = "other lock failure"
+	CauseUpgrade = "refused upgrade (failed at once)"
+	// CauseAtOnceWAL is an at-once failure under WAL, where a refused
+	// upgrade (SQLITE_BUSY) and a stale snapshot (SQLITE_BUSY_SNAPSHOT) both
+	// fail without waiting; the message alone does not tell them apart.
+	CauseAtOnceWAL = "refused upgrade or snapshot conflict (failed at once)"
+	CauseTimeout   = "busy timeout exhausted"
+	CauseSnapshot  = "snapshot conflict (SQLITE_BUSY_SNAPSHOT)"
+	CauseNoWait    = "busy timeout 0 (failed at once)"
+	CauseOther     = "other lock failure"
 )
 
 // atOnce is the time-to-error below which a lock failure "failed at once":
@@ -49,6 +54,8 @@ func lockCause(msg string, c Cell, waited time.Duration) string {
 		return CauseSnapshot
 	case c.BusyTimeoutDuration() == 0:
 		return CauseNoWait
+	case waited < atOnce && c.JournalMode == "wal":
+		return CauseAtOnceWAL
 	case waited < atOnce:
 		return CauseUpgrade
 	case c.BusyTimeoutDuration() > 0 && waited >= c.BusyTimeoutDuration()*9/10:
