@@ -31,6 +31,7 @@ of pages in headless Chromium.`,
 	root.PersistentFlags().String("log-format", "text", "log format: text or json")
 	root.AddCommand(
 		newVersionCmd(),
+		newServeCmd(),
 		newLoadCmd(),
 		newReportCmd(),
 		newBenchCmd(),

@@ -35,8 +35,11 @@ type Table struct {
 	// tables, their shadow tables and SQLite's internal tables.
 	Hidden bool
 	// SQL is the CREATE statement from sqlite_master.
-	SQL     string
-	Columns []Column
+	SQL string
+	// IndexSQL holds the CREATE INDEX statements of the table's explicit
+	// indexes.
+	IndexSQL []string
+	Columns  []Column
 	// PrimaryKeys lists the primary key columns in key order. It is empty
 	// for rowid tables without an explicit key (rows are then addressed by
 	// rowid) and for views.
@@ -85,6 +88,16 @@ func (t *Table) ColumnNames() []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+// Definition is the table's CREATE statement followed by its indexes' CREATE
+// statements, each ending in ";" (Datasette's table_definition).
+func (t *Table) Definition() string {
+	bits := []string{t.SQL + ";"}
+	for _, q := range t.IndexSQL {
+		bits = append(bits, q+";")
+	}
+	return strings.Join(bits, "\n")
 }
 
 // HasRowid reports whether rows of t can be addressed by rowid (ordinary
@@ -185,6 +198,18 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 	s.Tables = append(tables, views...)
 	for _, t := range s.Tables {
 		s.byName[t.Name] = t
+	}
+
+	if rows, err := conn.QueryContext(ctx, `SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`); err == nil {
+		for rows.Next() {
+			var tbl, sqlText string
+			if rows.Scan(&tbl, &sqlText) == nil {
+				if t := s.byName[tbl]; t != nil {
+					t.IndexSQL = append(t.IndexSQL, sqlText)
+				}
+			}
+		}
+		rows.Close()
 	}
 
 	// Shadow tables (FTS _data, _idx, ...) per PRAGMA table_list, and

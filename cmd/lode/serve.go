@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lode/internal/config"
+	"lode/internal/server"
+	"lode/internal/sqlitedb"
+)
+
+// newServeCmd builds `lode serve`. Datasette's `--setting NAME VALUE` takes
+// two values, which pflag cannot express, so the command rewrites it to
+// NAME=VALUE before parsing its flags itself.
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve [FILES...] [flags]",
+		Short: "Serve SQLite databases over HTTP with a Datasette-compatible JSON API",
+		Long: `Serve SQLite database files over HTTP: a Datasette 1.0 compatible JSON and CSV API
+(/.json, /DB.json, /DB/TABLE.json, /DB/TABLE/PK.json, /DB/-/query.json?sql=, /-/*.json).
+
+Each file is served as a database named after the file (fixtures.db -> /fixtures).
+Files given with -i/--immutable are opened with immutable=1: no locking, counts cached.
+Arbitrary SQL runs on read-only connections behind an authorizer, with a time limit
+(--setting sql_time_limit_ms) and a row cap (--setting max_returned_rows).`,
+		Example: `  lode serve fixtures.db                                  # http://127.0.0.1:8001/
+  lode serve fixtures.db --port 8002 --setting default_page_size 50
+  lode serve -i big.db --setting sql_time_limit_ms 3000
+  lode serve app.db --journal-mode wal --synchronous normal --busy-timeout 20s
+  curl 'http://127.0.0.1:8001/fixtures/facetable.json?state=CA&_sort=pk&_size=5'
+  curl 'http://127.0.0.1:8001/fixtures/-/query.json?sql=select+*+from+facetable+where+pk>:p&p=3'`,
+		DisableFlagParsing: true,
+		RunE:               runServe,
+	}
+	f := cmd.Flags()
+	f.String("host", "127.0.0.1", "address to listen on")
+	f.Int("port", 8001, "port to listen on (0 picks a free port)")
+	f.StringArrayP("immutable", "i", nil, "database file to serve immutable (repeatable)")
+	f.StringArray("setting", nil, "setting NAME VALUE, e.g. --setting default_page_size 50 (repeatable)")
+	f.String("config", "", "lode.yaml with settings, permissions and canned queries")
+	f.String("journal-mode", sqlitedb.DefaultJournalMode, "journal mode: wal, delete, truncate, persist or keep")
+	f.String("synchronous", sqlitedb.DefaultSynchronous, "synchronous: full, normal or off")
+	f.Duration("busy-timeout", sqlitedb.DefaultBusyTimeout, "how long to wait for a lock before 'database is locked'")
+	f.String("txlock", sqlitedb.DefaultTxLock, "how write transactions begin: immediate or deferred")
+	f.Int("cache-size", 0, "PRAGMA cache_size per connection (negative = KiB; 0 = SQLite default)")
+	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
+	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
+	f.BoolP("help", "h", false, "help for serve")
+	return cmd
+}
+
+// rewriteSettingArgs turns "--setting NAME VALUE" into "--setting=NAME=VALUE".
+func rewriteSettingArgs(args []string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--setting" || a == "-s" {
+			if i+2 >= len(args) {
+				return nil, errors.New("--setting needs a name and a value, e.g. --setting default_page_size 50")
+			}
+			out = append(out, "--setting="+args[i+1]+"="+args[i+2])
+			i += 2
+			continue
+		}
+		if v, ok := strings.CutPrefix(a, "--setting="); ok && !strings.Contains(v, "=") {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("--setting %s needs a value", v)
+			}
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func runServe(cmd *cobra.Command, rawArgs []string) error {
+	args, err := rewriteSettingArgs(rawArgs)
+	if err != nil {
+		return err
+	}
+	f := cmd.Flags()
+	if err := f.Parse(args); err != nil {
+		return fmt.Errorf("%w (see lode serve --help)", err)
+	}
+	if help, _ := f.GetBool("help"); help {
+		return cmd.Help()
+	}
+	log, err := newLogger(cmd)
+	if err != nil {
+		return err
+	}
+	host, _ := f.GetString("host")
+	port, _ := f.GetInt("port")
+	immutable, _ := f.GetStringArray("immutable")
+	settingArgs, _ := f.GetStringArray("setting")
+	configPath, _ := f.GetString("config")
+	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}}
+	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
+	cfg.DB.Synchronous, _ = f.GetString("synchronous")
+	cfg.DB.BusyTimeout, _ = f.GetDuration("busy-timeout")
+	cfg.DB.TxLock, _ = f.GetString("txlock")
+	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
+	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
+	cfg.DB.ReadConns, _ = f.GetInt("read-conns")
+	if len(cfg.Files)+len(cfg.Immutable) == 0 {
+		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db")
+	}
+	if configPath != "" {
+		lc, err := config.Load(configPath)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		cfg.Lode = lc
+		if err := applyConfigSettings(&cfg, lc.Settings, f.Changed); err != nil {
+			return fmt.Errorf("--config %s: %w", configPath, err)
+		}
+	}
+	for _, kv := range settingArgs {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--setting %s needs a value", kv)
+		}
+		cfg.Settings[name] = value
+	}
+	ctx := cmd.Context()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
+	return server.Serve(ctx, ln, srv, log)
+}
+
+// applyConfigSettings copies lode.yaml settings into cfg: SQLite settings
+// into cfg.DB unless the matching flag was given, everything else into
+// cfg.Settings (the command line's --setting wins, applied later).
+func applyConfigSettings(cfg *server.Config, settings map[string]any, changed func(string) bool) error {
+	for k, v := range settings {
+		s := fmt.Sprint(v)
+		switch k {
+		case "journal_mode":
+			if !changed("journal-mode") {
+				cfg.DB.JournalMode = s
+			}
+		case "synchronous":
+			if !changed("synchronous") {
+				cfg.DB.Synchronous = s
+			}
+		case "txlock":
+			if !changed("txlock") {
+				cfg.DB.TxLock = s
+			}
+		case "busy_timeout":
+			if !changed("busy-timeout") {
+				d, err := time.ParseDuration(s)
+				if err != nil {
+					return fmt.Errorf("busy_timeout %q: want a duration such as 5s", s)
+				}
+				cfg.DB.BusyTimeout = d
+			}
+		default:
+			if server.IsSetting(k) {
+				cfg.Settings[k] = s
+			}
+		}
+	}
+	return nil
+}

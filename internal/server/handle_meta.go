@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"lode/internal/sqlitedb"
+)
+
+// IndexResult is the data of the instance index page (/.json, /).
+type IndexResult struct {
+	Databases []IndexDatabase
+}
+
+// IndexDatabase is one database on the index page, in Datasette's shape.
+type IndexDatabase struct {
+	Name                    string       `json:"name"`
+	Hash                    *string      `json:"hash"`
+	Color                   string       `json:"color"`
+	Path                    string       `json:"path"`
+	TablesAndViewsTruncated []IndexTable `json:"tables_and_views_truncated"`
+	TablesAndViewsMore      bool         `json:"tables_and_views_more"`
+	TablesCount             int          `json:"tables_count"`
+	TableRowsSum            int64        `json:"table_rows_sum"`
+	ShowTableRowCounts      bool         `json:"show_table_row_counts"`
+	HiddenTableRowsSum      int64        `json:"hidden_table_rows_sum"`
+	HiddenTablesCount       int          `json:"hidden_tables_count"`
+	ViewsCount              int          `json:"views_count"`
+	Private                 bool         `json:"private"`
+}
+
+// IndexTable is a table summary on the index page.
+type IndexTable struct {
+	Name                       string   `json:"name"`
+	Columns                    []string `json:"columns"`
+	PrimaryKeys                []string `json:"primary_keys"`
+	Count                      *int64   `json:"count"`
+	Hidden                     bool     `json:"hidden"`
+	FTSTable                   *string  `json:"fts_table"`
+	NumRelationshipsForSorting int      `json:"num_relationships_for_sorting"`
+	Private                    bool     `json:"private"`
+}
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	s.serveIndex(w, r, formatHTML)
+}
+
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, format string) {
+	res := &IndexResult{}
+	for _, name := range s.dbNames {
+		db := s.dbs[name]
+		sch, err := db.Schema(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		counts := s.tableCounts(r.Context(), db, sch)
+		d := IndexDatabase{Name: name, Color: dbColor(name), Path: "/" + tildeEncode(name), ShowTableRowCounts: true}
+		var visible []IndexTable
+		for _, t := range sch.Tables {
+			if t.IsView {
+				d.ViewsCount++
+				continue
+			}
+			n := counts[t.Name]
+			if t.Hidden {
+				d.HiddenTablesCount++
+				if n != nil {
+					d.HiddenTableRowsSum += *n
+				}
+				continue
+			}
+			d.TablesCount++
+			if n != nil {
+				d.TableRowsSum += *n
+			}
+			visible = append(visible, IndexTable{
+				Name: t.Name, Columns: t.ColumnNames(), PrimaryKeys: nonNil(t.PrimaryKeys), Count: n,
+				FTSTable: strPtr(t.FTSTable),
+			})
+		}
+		sort.SliceStable(visible, func(i, j int) bool {
+			a, b := visible[i], visible[j]
+			ca, cb := derefCount(a.Count), derefCount(b.Count)
+			if ca != cb {
+				return ca > cb
+			}
+			return a.Name > b.Name
+		})
+		d.TablesAndViewsMore = len(visible)+d.ViewsCount > 5
+		if len(visible) > 5 {
+			visible = visible[:5]
+		}
+		d.TablesAndViewsTruncated = nonNilSlice(visible)
+		res.Databases = append(res.Databases, d)
+	}
+	s.render(w, r, format, res, func() any {
+		dbs := orderedJSON{}
+		for _, d := range res.Databases {
+			dbs.set(d.Name, d)
+		}
+		o := orderedJSON{}
+		o.set("databases", dbs)
+		o.set("metadata", map[string]any{})
+		return o
+	})
+}
+
+func derefCount(n *int64) int64 {
+	if n == nil {
+		return -1
+	}
+	return *n
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// dbColor is Datasette's database colour: the first six hex digits of the
+// MD5 of the name.
+func dbColor(name string) string {
+	sum := md5.Sum([]byte(name))
+	return hex.EncodeToString(sum[:])[:6]
+}
+
+// tableCounts counts every table's rows, each under
+// index_count_time_limit_ms; a count that takes longer is nil (unknown).
+func (s *Server) tableCounts(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema) map[string]*int64 {
+	out := map[string]*int64{}
+	limit := time.Duration(s.settings.IndexCountTimeLimitMS) * time.Millisecond
+	for _, t := range sch.Tables {
+		if t.IsView {
+			continue
+		}
+		n, ok, err := db.Count(ctx, "SELECT count(*) FROM "+sqlitedb.QuoteIdent(t.Name), nil, limit)
+		if err == nil && ok {
+			out[t.Name] = &n
+		}
+	}
+	return out
+}
+
+// handleInstanceMeta serves /-/versions.json, /-/settings.json,
+// /-/databases.json, /-/metadata.json, /-/config.json, /-/plugins.json and
+// /-/actor.json.
+func (s *Server) handleInstanceMeta(w http.ResponseWriter, r *http.Request) {
+	name, format := splitFormat(r.PathValue("file"))
+	if format == formatCSV {
+		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
+		return
+	}
+	var v any
+	switch name {
+	case "versions":
+		v = s.versions(r.Context())
+	case "settings":
+		v = s.settingsJSON(r.Context())
+	case "config":
+		settings := map[string]any{}
+		def := DefaultSettings()
+		f := def.fields()
+		cur := s.settings
+		cf := cur.fields()
+		for k := range s.explicit {
+			if _, ok := f[k]; ok {
+				settings[k] = derefAny(cf[k])
+			}
+		}
+		v = map[string]any{"settings": settings}
+	case "databases":
+		var list []map[string]any
+		for _, n := range s.dbNames {
+			db := s.dbs[n]
+			list = append(list, map[string]any{
+				"name": n, "route": tildeEncode(n), "path": db.Path, "size": dbFileSize(db),
+				"is_mutable": !db.Immutable(), "is_memory": false, "hash": nil,
+			})
+		}
+		v = nonNilSlice(list)
+	case "metadata":
+		v = map[string]any{}
+	case "plugins":
+		v = []any{}
+	case "actor":
+		v = map[string]any{"actor": nil}
+	default:
+		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
+		return
+	}
+	if format == formatHTML && s.cfg.HTML != nil {
+		s.render(w, r, format, v, func() any { return v })
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+func derefAny(p any) any {
+	switch p := p.(type) {
+	case *int:
+		return *p
+	case *bool:
+		return *p
+	}
+	return nil
+}
+
+func (s *Server) settingsJSON(ctx context.Context) map[string]any {
+	out := map[string]any{}
+	for k, p := range s.settings.fields() {
+		out[k] = derefAny(p)
+	}
+	sq := map[string]any{}
+	for _, n := range s.dbNames {
+		eff, err := s.dbs[n].EffectiveSettings(ctx)
+		if err != nil {
+			sq[n] = map[string]any{"error": err.Error()}
+			continue
+		}
+		sq[n] = map[string]any{
+			"journal_mode": eff.JournalMode, "synchronous": eff.Synchronous,
+			"busy_timeout_ms": eff.BusyTimeout.Milliseconds(), "txlock": eff.TxLock,
+			"cache_size": eff.CacheSize, "mmap_size": eff.MmapSize, "immutable": eff.Immutable,
+			"read_conns": eff.ReadConns,
+		}
+	}
+	out["sqlite"] = sq
+	return out
+}
+
+func (s *Server) versions(ctx context.Context) map[string]any {
+	sqliteInfo := map[string]any{}
+	var anyDB *sqlitedb.DB
+	for _, db := range s.dbs {
+		anyDB = db
+		break
+	}
+	if anyDB != nil {
+		if res, err := anyDB.Query(ctx, "SELECT sqlite_version()", nil, sqlitedb.QueryOptions{}); err == nil && len(res.Rows) == 1 {
+			sqliteInfo["version"] = res.Rows[0][0]
+		}
+		var opts []string
+		if res, err := anyDB.Query(ctx, "PRAGMA compile_options", nil, sqlitedb.QueryOptions{}); err == nil {
+			for _, row := range res.Rows {
+				if s, ok := row[0].(string); ok {
+					opts = append(opts, s)
+				}
+			}
+		}
+		sqliteInfo["compile_options"] = nonNil(opts)
+		var fts []string
+		for _, o := range opts {
+			if strings.HasPrefix(o, "ENABLE_FTS") {
+				fts = append(fts, strings.TrimPrefix(o, "ENABLE_"))
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(fts)))
+		sqliteInfo["fts_versions"] = nonNil(fts)
+		sqliteInfo["extensions"] = map[string]any{"json1": nil}
+	}
+	version := s.cfg.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	return map[string]any{
+		"lode":   map[string]any{"version": version},
+		"go":     map[string]any{"version": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
+		"sqlite": sqliteInfo,
+	}
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"database/sql"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"lode/internal/sqlitedb"
+)
+
+// QueryResult is the data of an arbitrary SQL query page (/DB/-/query).
+type QueryResult struct {
+	Database  string
+	SQL       string
+	Params    map[string]string
+	Columns   []string
+	Rows      [][]any
+	Truncated bool
+	QueryMS   float64
+}
+
+var (
+	allowedSQL = []*regexp.Regexp{
+		regexp.MustCompile(`^select\b`),
+		regexp.MustCompile(`^explain\s+select\b`),
+		regexp.MustCompile(`^explain\s+query\s+plan\s+select\b`),
+		regexp.MustCompile(`^with\b`),
+		regexp.MustCompile(`^explain\s+with\b`),
+		regexp.MustCompile(`^explain\s+query\s+plan\s+with\b`),
+	}
+	// pragma is only allowed as one of these table-valued functions.
+	pragmaRE       = regexp.MustCompile(`pragma`)
+	allowedPragmas = regexp.MustCompile(`^pragma_(database_list|foreign_key_list|function_list|index_info|index_list|index_xinfo|pragma_list|table_info|table_xinfo|table_list)`)
+)
+
+// validateSelect is Datasette's validate_sql_select: comment lines are
+// dropped, then the statement must start with SELECT, WITH or EXPLAIN of
+// those, and may only mention the read-only pragma functions. It is a
+// friendly first check; the read-only connection, the authorizer and
+// sqlite3_stmt_readonly are what actually stop writes.
+func validateSelect(q string) error {
+	var lines []string
+	for _, l := range strings.Split(q, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			lines = append(lines, l)
+		}
+	}
+	low := strings.ToLower(strings.TrimSpace(strings.Join(lines, "\n")))
+	ok := false
+	for _, re := range allowedSQL {
+		if re.MatchString(low) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return &apiError{Status: http.StatusBadRequest, Message: "Statement must be a SELECT", Title: "Invalid SQL"}
+	}
+	for _, loc := range pragmaRE.FindAllStringIndex(low, -1) {
+		if !allowedPragmas.MatchString(low[loc[0]:]) {
+			return &apiError{Status: http.StatusBadRequest, Message: "Statement contained a disallowed PRAGMA", Title: "Invalid SQL"}
+		}
+	}
+	return nil
+}
+
+// namedParams returns the :name parameters of q in order of first use,
+// skipping string literals, quoted identifiers and comments.
+func namedParams(q string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			end := c
+			if c == '[' {
+				end = ']'
+			}
+			for i++; i < len(q) && q[i] != end; i++ {
+			}
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			for ; i < len(q) && q[i] != '\n'; i++ {
+			}
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			if j := strings.Index(q[i+2:], "*/"); j >= 0 {
+				i += j + 3
+			} else {
+				i = len(q)
+			}
+		case c == ':' && (i == 0 || q[i-1] != ':'):
+			j := i + 1
+			for j < len(q) && (q[j] == '_' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z' || q[j] >= '0' && q[j] <= '9') {
+				j++
+			}
+			if j > i+1 {
+				name := q[i+1 : j]
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, name)
+				}
+				i = j - 1
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, format string) {
+	if !s.settings.AllowSQL {
+		s.writeError(w, r, forbidden("Permission denied: execute-sql (the allow_sql setting is off)"))
+		return
+	}
+	params := r.URL.Query()
+	q := params.Get("sql")
+	if strings.TrimSpace(q) == "" {
+		s.writeError(w, r, badRequest("Missing sql parameter: use ?sql=SELECT..."))
+		return
+	}
+	if err := validateSelect(q); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := &QueryResult{Database: db.Name, SQL: q, Params: map[string]string{}}
+	var args []any
+	for _, name := range namedParams(q) {
+		v := params.Get(name)
+		res.Params[name] = v
+		args = append(args, sql.Named(name, v))
+	}
+	opt := sqlitedb.QueryOptions{
+		TimeLimit:     time.Duration(s.settings.SQLTimeLimitMS) * time.Millisecond,
+		CheckReadOnly: true,
+	}
+	stream := format == formatCSV && params.Get("_stream") == "on" && s.settings.AllowCSVStream
+	if format == formatCSV {
+		s.writeCSV(w, r, db, q, args, opt, stream, db.Name+".csv")
+		return
+	}
+	opt.MaxRows = s.settings.MaxReturnedRows
+	start := time.Now()
+	out, err := db.Query(r.Context(), q, args, opt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res.QueryMS = float64(time.Since(start).Microseconds()) / 1000
+	res.Columns, res.Rows, res.Truncated = out.Columns, out.Rows, out.Truncated
+	shape := params.Get("_shape")
+	if shape == "object" {
+		s.writeError(w, r, badRequest("_shape=object is only available on tables"))
+		return
+	}
+	s.renderRows(w, r, format, res, rowsPage{
+		cols: res.Columns, rows: res.Rows, truncated: res.Truncated, shape: shape,
+		build: func(o *orderedJSON, extras map[string]bool) {
+			if extras["columns"] {
+				o.set("columns", res.Columns)
+			}
+			if extras["query"] {
+				o.set("query", map[string]any{"sql": res.SQL, "params": res.Params})
+			}
+			if extras["query_ms"] {
+				o.set("query_ms", res.QueryMS)
+			}
+		},
+	})
+}

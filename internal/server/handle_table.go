@@ -1,0 +1,581 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"lode/internal/query"
+	"lode/internal/sqlitedb"
+)
+
+// TableResult is the data of a table or view page (/DB/TABLE.json).
+type TableResult struct {
+	Database string
+	Table    *sqlitedb.Table
+	Select   *query.Select
+	Columns  []string
+	Rows     [][]any
+	Next     string
+	NextURL  string
+	// Count is the number of matching rows when it was asked for and
+	// finished under count_time_limit_ms; CountTimedOut says it did not.
+	Count          *int64
+	CountTimedOut  bool
+	FacetResults   []query.FacetResult
+	FacetsTimedOut []string
+	Suggested      []query.SuggestedFacet
+	QueryMS        float64
+}
+
+// RowResult is the data of a row page (/DB/TABLE/PK.json).
+type RowResult struct {
+	Database         string
+	Table            *sqlitedb.Table
+	Columns          []string
+	Rows             [][]any
+	PrimaryKeys      []string
+	PrimaryKeyValues []string
+	QueryMS          float64
+}
+
+// lookupTable resolves {db} and {table}. A name missing from the cached
+// schema triggers one schema_version check, so tables created since the
+// cache was filled are found.
+func (s *Server) lookupTable(ctx context.Context, r *http.Request) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
+	dbSeg, _ := splitFormat(r.PathValue("db"))
+	dbName, err := decodeName(dbSeg)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	db := s.dbs[dbName]
+	if db == nil {
+		return nil, nil, nil, "", notFound(msgDatabaseNotFound)
+	}
+	seg := r.PathValue("table")
+	if r.PathValue("pk") != "" {
+		seg += "." // the table segment of a row URL has no format
+	}
+	base, format := splitFormat(seg)
+	if r.PathValue("pk") != "" {
+		base, format = seg[:len(seg)-1], formatHTML
+	}
+	name, err := decodeName(base)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	sch, err := db.Schema(ctx)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	find := func(sch *sqlitedb.Schema) (*sqlitedb.Table, string) {
+		if t := sch.Table(name); t != nil {
+			return t, format
+		}
+		// A table whose real name ends in .json/.csv, addressed as HTML.
+		if full, err := query.TildeDecode(seg); err == nil && format != formatHTML {
+			if t := sch.Table(full); t != nil {
+				return t, formatHTML
+			}
+		}
+		return nil, format
+	}
+	t, format := find(sch)
+	if t == nil {
+		if sch, err = db.RefreshSchema(ctx); err != nil {
+			return nil, nil, nil, "", err
+		}
+		if t, format = find(sch); t == nil {
+			return nil, nil, nil, "", notFound(msgTableNotFound)
+		}
+	}
+	return db, sch, t, format, nil
+}
+
+// queryTable converts an introspected table for the query package, once
+// per schema snapshot.
+func (s *Server) queryTable(sch *sqlitedb.Schema, t *sqlitedb.Table) *query.Table {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	if qt := s.tables[t]; qt != nil {
+		return qt
+	}
+	if len(s.tables) > 10000 {
+		s.tables = map[*sqlitedb.Table]*query.Table{}
+	}
+	qt := &query.Table{Name: t.Name, IsView: t.IsView, FTSTable: t.FTSTable, LabelColumn: t.LabelColumn}
+	if !t.IsView {
+		qt.PrimaryKeys = t.PrimaryKeys
+	}
+	if t.Virtual && len(qt.PrimaryKeys) == 0 {
+		// Virtual tables have a rowid the query package can page on.
+		qt.PrimaryKeys = nil
+	}
+	for _, c := range t.Columns {
+		qt.Columns = append(qt.Columns, query.Column{Name: c.Name, Type: c.Type, NotNull: c.NotNull, PK: c.PK, Hidden: c.Hidden})
+	}
+	for _, fk := range t.Outgoing {
+		qt.ForeignKeys = append(qt.ForeignKeys, query.ForeignKey{Column: fk.Column, OtherTable: fk.OtherTable, OtherColumn: fk.OtherColumn})
+	}
+	if t.FTSTable != "" {
+		if ft := sch.Table(t.FTSTable); ft != nil {
+			for _, c := range ft.Columns {
+				if !c.Hidden {
+					qt.FTSColumns = append(qt.FTSColumns, c.Name)
+				}
+			}
+		}
+	}
+	s.tables[t] = qt
+	return qt
+}
+
+func (s *Server) queryOptions() query.Options {
+	return query.Options{
+		DefaultPageSize:  s.settings.DefaultPageSize,
+		MaxReturnedRows:  s.settings.MaxReturnedRows,
+		DefaultFacetSize: s.settings.DefaultFacetSize,
+		AllowFacet:       s.settings.AllowFacet,
+		AllowWhere:       s.settings.AllowSQL,
+	}
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	db, sch, t, format, err := s.lookupTable(ctx, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	params := r.URL.Query()
+	qt := s.queryTable(sch, t)
+	sel, err := query.Build(qt, params, s.queryOptions())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
+	if format == formatCSV {
+		s.serveTableCSV(w, r, db, qt, sel, params)
+		return
+	}
+	res := &TableResult{Database: db.Name, Table: t, Select: sel, Columns: sel.Columns}
+	start := time.Now()
+	out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res.QueryMS = float64(time.Since(start).Microseconds()) / 1000
+	rows := out.Rows
+	if sel.PageSize > 0 && len(rows) > sel.PageSize {
+		rows = rows[:sel.PageSize]
+		res.Next = sel.NextToken(rows[len(rows)-1])
+	}
+	res.Rows = rows
+	req := requestURL(r)
+	if res.Next != "" {
+		replace := [][2]string{{"_next", res.Next}}
+		if sel.SortColumn != "" {
+			key := "_sort"
+			if sel.SortDesc {
+				key = "_sort_desc"
+			}
+			replace = append(replace, [2]string{key, sel.SortColumn})
+		}
+		res.NextURL = req.Base + pathWithReplacedArgs(req, replace)
+	}
+	if err := s.expandLabels(ctx, db, sch, sel, res.Rows); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	extras := extrasOf(r)
+	htmlPage := format == formatHTML && s.cfg.HTML != nil
+	if extras["count"] || extras["suggested_facets"] || htmlPage {
+		n, ok, err := db.Count(ctx, sel.CountSQL, sel.CountArgs, ms(s.settings.CountTimeLimitMS))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if ok {
+			res.Count = &n
+		} else {
+			res.CountTimedOut = true
+		}
+	}
+	for _, f := range sel.Facets {
+		fr, timedOut, err := s.runFacet(ctx, db, sch, f, req)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if timedOut {
+			res.FacetsTimedOut = append(res.FacetsTimedOut, f.Column)
+			continue
+		}
+		res.FacetResults = append(res.FacetResults, fr)
+	}
+	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet {
+		rowCount := int64(-1)
+		if res.Count != nil {
+			rowCount = *res.Count
+		}
+		for _, fs := range sel.SuggestFacets() {
+			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetSuggestTimeLimitMS), Prepared: true})
+			if err != nil {
+				continue // a suggestion that fails or times out is simply not made
+			}
+			if fs.Accept(out.Rows, rowCount) {
+				res.Suggested = append(res.Suggested, fs.Suggested(req))
+			}
+		}
+	}
+	var pkIdx []int
+	for i, c := range sel.Columns {
+		for _, pk := range keyColumns(t) {
+			if c == pk {
+				pkIdx = append(pkIdx, i)
+			}
+		}
+	}
+	s.renderRows(w, r, format, res, rowsPage{
+		cols: res.Columns, rows: res.Rows, shape: params.Get("_shape"), isTable: true,
+		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx,
+		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, res, sch, params) },
+	})
+}
+
+// keyColumns are the columns that identify a row: the primary key, or
+// rowid for rowid tables; none for views.
+func keyColumns(t *sqlitedb.Table) []string {
+	if t.IsView {
+		return nil
+	}
+	if len(t.PrimaryKeys) > 0 {
+		return t.PrimaryKeys
+	}
+	return []string{"rowid"}
+}
+
+// tableExtras adds facet_results (whenever facets were requested, as
+// Datasette does) and the keys asked for with _extra=.
+func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableResult, sch *sqlitedb.Schema, params url.Values) {
+	sel, t := res.Select, res.Table
+	if len(sel.Facets) > 0 || extras["facet_results"] {
+		results := orderedJSON{}
+		for _, fr := range res.FacetResults {
+			results.set(fr.Name, fr)
+		}
+		o.set("facet_results", map[string]any{"results": results, "timed_out": nonNil(res.FacetsTimedOut)})
+	}
+	if extras["count"] {
+		if res.Count != nil {
+			o.set("count", *res.Count)
+		} else {
+			o.set("count", nil)
+			// Lode's flag: the count did not finish under count_time_limit_ms.
+			o.set("count_timed_out", true)
+		}
+	}
+	if extras["count_sql"] {
+		o.set("count_sql", sel.CountSQL)
+	}
+	if extras["columns"] {
+		o.set("columns", sel.Columns)
+	}
+	if extras["all_columns"] {
+		o.set("all_columns", sel.AllColumns)
+	}
+	if extras["next_url"] {
+		if res.NextURL == "" {
+			o.set("next_url", nil)
+		} else {
+			o.set("next_url", res.NextURL)
+		}
+	}
+	if extras["suggested_facets"] {
+		o.set("suggested_facets", nonNilSlice(res.Suggested))
+	}
+	if extras["facets_timed_out"] {
+		o.set("facets_timed_out", nonNil(res.FacetsTimedOut))
+	}
+	if extras["human_description_en"] {
+		o.set("human_description_en", sel.HumanDescription())
+	}
+	if extras["query"] {
+		p := map[string]any{}
+		for i, a := range sel.Args {
+			p["p"+itoa(i)] = a
+		}
+		o.set("query", map[string]any{"sql": sel.SQL, "params": p})
+	}
+	if extras["query_ms"] {
+		o.set("query_ms", res.QueryMS)
+	}
+	if extras["primary_keys"] {
+		o.set("primary_keys", nonNil(t.PrimaryKeys))
+	}
+	if extras["table_definition"] && !t.IsView {
+		o.set("table_definition", t.Definition())
+	}
+	if extras["view_definition"] && t.IsView {
+		o.set("view_definition", t.SQL+";")
+	}
+	if extras["is_view"] {
+		o.set("is_view", t.IsView)
+	}
+	if extras["private"] {
+		o.set("private", false)
+	}
+	if extras["database"] {
+		o.set("database", res.Database)
+	}
+	if extras["table"] {
+		o.set("table", t.Name)
+	}
+	if extras["database_color"] {
+		o.set("database_color", dbColor(res.Database))
+	}
+	if extras["expandable_columns"] {
+		exp := []any{}
+		for _, fk := range t.Outgoing {
+			other := sch.Table(fk.OtherTable)
+			if other == nil || other.LabelColumn == "" {
+				continue
+			}
+			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, other.LabelColumn})
+		}
+		o.set("expandable_columns", exp)
+	}
+	if extras["metadata"] {
+		o.set("metadata", map[string]any{})
+	}
+	if extras["request"] {
+		o.set("request", map[string]any{"url": params.Encode()})
+	}
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+// runFacet runs one facet under facet_time_limit_ms. timedOut reports
+// that it was cut off (Datasette lists it in facets_timed_out).
+func (s *Server) runFacet(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetTimeLimitMS), Prepared: true})
+	if errors.Is(err, sqlitedb.ErrTimeLimit) {
+		return query.FacetResult{}, true, nil
+	}
+	if err != nil {
+		return query.FacetResult{}, false, err
+	}
+	rows := make([]query.FacetRow, 0, len(out.Rows))
+	var values []any
+	for _, row := range out.Rows {
+		if len(row) < 2 {
+			continue
+		}
+		n, _ := row[1].(int64)
+		rows = append(rows, query.FacetRow{Value: row[0], Count: n})
+		values = append(values, row[0])
+	}
+	var labels map[string]any
+	if f.LabelKey != nil {
+		if other := sch.Table(f.LabelKey.OtherTable); other != nil && other.LabelColumn != "" {
+			labels, err = s.fetchLabels(ctx, db, *f.LabelKey, other.LabelColumn, values)
+			if err != nil {
+				return query.FacetResult{}, false, err
+			}
+		}
+	}
+	return f.Result(rows, labels, req), false, nil
+}
+
+// fetchLabels maps PyStr(value) to the label column of the other table.
+func (s *Server) fetchLabels(ctx context.Context, db *sqlitedb.DB, fk query.ForeignKey, labelColumn string, values []any) (map[string]any, error) {
+	q, args, ok := query.LabelsSQL(fk, labelColumn, values)
+	if !ok {
+		return nil, nil
+	}
+	out, err := db.Query(ctx, q, args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS)})
+	if err != nil {
+		return nil, err
+	}
+	labels := make(map[string]any, len(out.Rows))
+	for _, row := range out.Rows {
+		if len(row) >= 2 {
+			labels[query.PyStr(row[0])] = row[1]
+		}
+	}
+	return labels, nil
+}
+
+// expandLabels replaces foreign-key values with {"value", "label"} for the
+// columns in sel.ExpandLabels (_labels=on, _label=COL).
+func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, sel *query.Select, rows [][]any) error {
+	for _, fk := range sel.ExpandLabels {
+		idx := -1
+		for i, c := range sel.Columns {
+			if c == fk.Column {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			continue
+		}
+		other := sch.Table(fk.OtherTable)
+		labelCol := ""
+		if other != nil {
+			labelCol = other.LabelColumn
+		}
+		var values []any
+		for _, row := range rows {
+			if row[idx] != nil {
+				values = append(values, row[idx])
+			}
+		}
+		var labels map[string]any
+		if labelCol != "" && len(values) > 0 {
+			var err error
+			if labels, err = s.fetchLabels(ctx, db, fk, labelCol, values); err != nil {
+				return err
+			}
+		}
+		for _, row := range rows {
+			v := row[idx]
+			if v == nil {
+				continue
+			}
+			label, ok := labels[query.PyStr(v)]
+			if !ok {
+				label = query.PyStr(v)
+			}
+			row[idx] = query.Label{Value: v, Label: label}
+		}
+	}
+	return nil
+}
+
+// serveTableCSV writes a table page as CSV; with _stream=on it walks every
+// page with keyset tokens (never OFFSET) and streams all matching rows.
+func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, qt *query.Table, sel *query.Select, params url.Values) {
+	ctx := r.Context()
+	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
+	stream := params.Get("_stream") == "on" && s.settings.AllowCSVStream
+	filename := qt.Name + ".csv"
+	if !stream {
+		out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rows := out.Rows
+		if sel.PageSize >= 0 && len(rows) > sel.PageSize {
+			rows = rows[:sel.PageSize]
+		}
+		writeCSVRows(w, r, filename, sel.Columns, rows)
+		return
+	}
+	p := url.Values{}
+	for k, v := range params {
+		p[k] = v
+	}
+	p.Set("_size", "max")
+	p.Del("_next")
+	cur, err := query.Build(qt, p, s.queryOptions())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	first := true
+	for {
+		out, err := db.Query(ctx, cur.SQL, cur.Args, opt)
+		if err != nil {
+			if first {
+				s.writeError(w, r, err)
+			} else {
+				s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
+			}
+			return
+		}
+		rows := out.Rows
+		more := cur.Paginated && cur.PageSize > 0 && len(rows) > cur.PageSize
+		if more {
+			rows = rows[:cur.PageSize]
+		}
+		if first {
+			csvHeaders(w, r, filename)
+			writeCSVBody(w, cur.Columns, rows, true)
+			first = false
+		} else {
+			writeCSVBody(w, cur.Columns, rows, false)
+		}
+		if !more || ctx.Err() != nil {
+			return
+		}
+		p.Set("_next", cur.NextToken(rows[len(rows)-1]))
+		if cur, err = query.Build(qt, p, s.queryOptions()); err != nil {
+			s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
+			return
+		}
+	}
+}
+
+func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	db, sch, t, _, err := s.lookupTable(ctx, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pkSeg, format := splitFormat(r.PathValue("pk"))
+	if format == formatCSV {
+		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
+		return
+	}
+	pkValues, err := query.ParseRowPath(pkSeg)
+	if err != nil {
+		s.writeError(w, r, badRequest("Invalid row key: "+err.Error()))
+		return
+	}
+	rq, err := query.RowSQL(s.queryTable(sch, t), pkValues)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	start := time.Now()
+	out, err := db.Query(ctx, rq.SQL, rq.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true, MaxRows: 1})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(out.Rows) == 0 {
+		s.writeError(w, r, notFound(msgRowNotFound))
+		return
+	}
+	res := &RowResult{
+		Database: db.Name, Table: t, Columns: out.Columns, Rows: out.Rows,
+		PrimaryKeys: rq.PrimaryKeys, PrimaryKeyValues: rq.PrimaryKeyValues,
+		QueryMS: float64(time.Since(start).Microseconds()) / 1000,
+	}
+	s.render(w, r, format, res, func() any {
+		o := orderedJSON{}
+		o.set("ok", true)
+		o.set("database", res.Database)
+		o.set("table", t.Name)
+		o.set("rows", rawRows{cols: res.Columns, rows: res.Rows})
+		o.set("primary_keys", res.PrimaryKeys)
+		o.set("primary_key_values", res.PrimaryKeyValues)
+		o.set("query_ms", res.QueryMS)
+		o.set("truncated", false)
+		return o
+	})
+}

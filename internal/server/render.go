@@ -1,0 +1,262 @@
+package server
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"lode/internal/query"
+	"lode/internal/sqlitedb"
+)
+
+// render writes a page: HTML through Config.HTML when the request has no
+// extension and a renderer is configured, otherwise JSON built by jsonFn.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, format string, data any, jsonFn func() any) {
+	if format == formatHTML && s.cfg.HTML != nil {
+		if err := s.cfg.HTML.RenderHTML(w, r, data); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	v := jsonFn()
+	if o, ok := v.(orderedJSON); ok {
+		buf := getBuf()
+		defer putBuf(buf)
+		b := o.appendTo(buf.Bytes()[:0])
+		b = append(b, '\n')
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(b)
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+// rowsPage describes rows to render in one of Datasette's _shape forms.
+type rowsPage struct {
+	cols      []string
+	rows      [][]any
+	truncated bool
+	shape     string
+	// table pages always carry "next" (null when there is no next page).
+	isTable bool
+	next    string
+	nextURL string
+	// pkIdx are the indexes of the key columns, for _shape=object.
+	pkIdx []int
+	// build adds the _extra keys (and facet_results) to the object form.
+	build func(o *orderedJSON, extras map[string]bool)
+}
+
+// extrasOf parses _extra=a,b&_extra=c.
+func extrasOf(r *http.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range r.URL.Query()["_extra"] {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out[e] = true
+			}
+		}
+	}
+	return out
+}
+
+// renderRows renders a table or query result as JSON in the requested
+// shape; for HTML it hands data to the HTML renderer.
+func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format string, data any, p rowsPage) {
+	if format == formatHTML && s.cfg.HTML != nil {
+		s.render(w, r, format, data, nil)
+		return
+	}
+	if p.nextURL != "" {
+		w.Header().Set("Link", "<"+p.nextURL+`>; rel="next"`)
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	b := buf.Bytes()[:0]
+	ctype := "application/json; charset=utf-8"
+	switch p.shape {
+	case "", "objects", "arrays":
+		o := orderedJSON{}
+		o.set("ok", true)
+		if p.isTable {
+			if p.next == "" {
+				o.set("next", nil)
+			} else {
+				o.set("next", p.next)
+			}
+		}
+		o.set("rows", rawRows{cols: p.cols, rows: p.rows, arrays: p.shape == "arrays"})
+		if p.build != nil {
+			p.build(&o, extrasOf(r))
+		}
+		o.set("truncated", p.truncated)
+		b = o.appendTo(b)
+	case "array":
+		keys := encodeKeys(p.cols)
+		if r.URL.Query().Get("_nl") == "on" {
+			ctype = "text/plain"
+			for i, row := range p.rows {
+				if i > 0 {
+					b = append(b, '\n')
+				}
+				b = appendRowObject(b, keys, row)
+			}
+		} else {
+			b = append(b, '[')
+			for i, row := range p.rows {
+				if i > 0 {
+					b = append(b, ", "...)
+				}
+				b = appendRowObject(b, keys, row)
+			}
+			b = append(b, ']')
+		}
+	case "arrayfirst":
+		b = append(b, '[')
+		for i, row := range p.rows {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			if len(row) > 0 {
+				b = appendValue(b, row[0])
+			} else {
+				b = append(b, "null"...)
+			}
+		}
+		b = append(b, ']')
+	case "object":
+		if len(p.pkIdx) == 0 {
+			s.writeError(w, r, badRequest("_shape=object is only available on tables with a primary key or rowid"))
+			return
+		}
+		keys := encodeKeys(p.cols)
+		b = append(b, '{')
+		for i, row := range p.rows {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			var parts []string
+			for _, j := range p.pkIdx {
+				parts = append(parts, query.PyStr(unwrapLabel(row[j])))
+			}
+			b = appendString(b, strings.Join(parts, ","))
+			b = append(b, ": "...)
+			b = appendRowObject(b, keys, row)
+		}
+		b = append(b, '}')
+	default:
+		s.writeError(w, r, badRequest("Invalid _shape: "+p.shape))
+		return
+	}
+	if ctype != "text/plain" {
+		b = append(b, '\n')
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Write(b)
+}
+
+func unwrapLabel(v any) any {
+	if l, ok := v.(query.Label); ok {
+		return l.Value
+	}
+	return v
+}
+
+// csvValue formats a value for CSV the way Datasette does: NULL is empty,
+// numbers as Python prints them, blobs as a size note.
+func csvValue(v any) string {
+	switch x := unwrapLabel(v).(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case []byte:
+		return fmt.Sprintf("<Binary: %d bytes>", len(x))
+	default:
+		return query.PyStr(x)
+	}
+}
+
+// csvHeaders sets Datasette's CSV headers: text/plain unless _dl is set,
+// which asks for a download.
+func csvHeaders(w http.ResponseWriter, r *http.Request, filename string) {
+	if r.URL.Query().Get("_dl") != "" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(filename, `"`, "")+`"`)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+}
+
+// writeCSV runs q and writes its rows as CSV. Without stream the rows are
+// capped at max_returned_rows and read before anything is written (so
+// errors are proper JSON errors). With stream (_stream=on) every row is
+// written as it is read; an error after the first row can only end the
+// body early, so it is logged and appended as a final CSV line.
+func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
+	if !stream {
+		opt.MaxRows = s.settings.MaxReturnedRows
+		res, err := db.Query(r.Context(), q, args, opt)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeCSVRows(w, r, filename, res.Columns, res.Rows)
+		return
+	}
+	// Streaming has no overall time limit (the client asked for every
+	// row); the limit still guards time to first row via the check below.
+	opt.TimeLimit = 0
+	var cw *csv.Writer
+	started := false
+	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
+		csvHeaders(w, r, filename)
+		started = true
+		cw = csv.NewWriter(w)
+		cw.UseCRLF = true
+		return cw.Write(cols)
+	}, func(row []any) error {
+		rec := make([]string, len(row))
+		for i, v := range row {
+			rec[i] = csvValue(v)
+		}
+		return cw.Write(rec)
+	})
+	if err != nil && !started {
+		s.writeError(w, r, err)
+		return
+	}
+	if cw != nil {
+		cw.Flush()
+	}
+	if err != nil && r.Context().Err() == nil {
+		s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
+		fmt.Fprintf(w, "\r\nerror: %s\r\n", err)
+	}
+}
+
+func writeCSVRows(w http.ResponseWriter, r *http.Request, filename string, cols []string, rows [][]any) {
+	csvHeaders(w, r, filename)
+	writeCSVBody(w, cols, rows, true)
+}
+
+// writeCSVBody writes rows (and the header row when header is set) as CSV.
+func writeCSVBody(w http.ResponseWriter, cols []string, rows [][]any, header bool) {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if header {
+		cw.Write(cols)
+	}
+	rec := make([]string, len(cols))
+	for _, row := range rows {
+		for i, v := range row {
+			rec[i] = csvValue(v)
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+}

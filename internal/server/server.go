@@ -1,0 +1,328 @@
+// Package server is Lode's HTTP layer: a Datasette 1.0 compatible read API
+// (JSON and CSV) over SQLite databases opened with sqlitedb, with errors
+// mapped to statuses in one place (errors.go) and routes registered in one
+// place (routes.go).
+//
+// Handlers gather data into result structs (tableResult, rowResult,
+// queryResult, ...) and hand them to a renderer (JSON, CSV, or HTML when
+// Config.HTML is set), so other formats can be added without touching the
+// data-gathering code.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"lode/internal/config"
+	"lode/internal/query"
+	"lode/internal/sqlitedb"
+)
+
+// Config describes what a Server serves. Zero fields take defaults.
+type Config struct {
+	// Files are database files served read-write (the write API may write
+	// them); Immutable are served with immutable=1 (no locks, cached counts).
+	Files     []string
+	Immutable []string
+	// DB holds the SQLite settings used for every database in Files
+	// (Immutable databases additionally get Immutable=true).
+	DB sqlitedb.Settings
+	// Settings are Datasette-style settings (--setting NAME VALUE), e.g.
+	// "default_page_size": "50". Unknown names are rejected by New.
+	Settings map[string]string
+	// Logger receives request errors and startup lines; nil discards.
+	Logger *slog.Logger
+	// Version is reported by /-/versions.json.
+	Version string
+	// HTML, when set, renders pages requested without an extension
+	// (/db/table instead of /db/table.json). Without it those requests get
+	// the JSON rendering.
+	HTML HTMLRenderer
+	// Lode is the parsed lode.yaml (--config), nil without one. The write
+	// API reads permissions and canned queries from it.
+	Lode *config.Config
+}
+
+// HTMLRenderer renders a page's data as HTML. page is one of the result
+// types built by the handlers (*IndexResult, *DatabaseResult, *TableResult,
+// *RowResult, *QueryResult); an error is turned into an error response.
+type HTMLRenderer interface {
+	RenderHTML(w http.ResponseWriter, r *http.Request, page any) error
+}
+
+// Settings are the parsed Datasette settings the server applies.
+type Settings struct {
+	DefaultPageSize          int  `json:"default_page_size"`
+	MaxReturnedRows          int  `json:"max_returned_rows"`
+	SQLTimeLimitMS           int  `json:"sql_time_limit_ms"`
+	FacetTimeLimitMS         int  `json:"facet_time_limit_ms"`
+	FacetSuggestTimeLimitMS  int  `json:"facet_suggest_time_limit_ms"`
+	DefaultFacetSize         int  `json:"default_facet_size"`
+	AllowFacet               bool `json:"allow_facet"`
+	AllowSQL                 bool `json:"allow_sql"`
+	AllowDownload            bool `json:"allow_download"`
+	AllowCSVStream           bool `json:"allow_csv_stream"`
+	SuggestFacets            bool `json:"suggest_facets"`
+	MaxCSVMB                 int  `json:"max_csv_mb"`
+	DefaultCacheTTL          int  `json:"default_cache_ttl"`
+	CountTimeLimitMS         int  `json:"count_time_limit_ms"`
+	IndexCountTimeLimitMS    int  `json:"index_count_time_limit_ms"`
+	TruncateCells            int  `json:"truncate_cells_html"`
+	NumSQLThreads            int  `json:"num_sql_threads"`
+	MaxSignedTokensTTL       int  `json:"max_signed_tokens_ttl"`
+	AllowSignedTokens        bool `json:"allow_signed_tokens"`
+	TemplateDebug            bool `json:"template_debug"`
+	TrustedForwardedFor      bool `json:"-"`
+	CacheSizeKB              int  `json:"cache_size_kb"`
+	FacetSuggestConsiderRows int  `json:"-"`
+}
+
+// DefaultSettings returns Datasette's defaults plus Lode's own:
+// count_time_limit_ms (the table page's count(*), default 200 ms; past it the
+// count is reported as unknown) and index_count_time_limit_ms (per-table
+// counts on /DB.json and /.json, default 10 ms like Datasette).
+func DefaultSettings() Settings {
+	return Settings{
+		DefaultPageSize: 100, MaxReturnedRows: 1000, SQLTimeLimitMS: 1000,
+		FacetTimeLimitMS: 200, FacetSuggestTimeLimitMS: 50, DefaultFacetSize: 30,
+		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
+		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
+		IndexCountTimeLimitMS: 10, TruncateCells: 2048, NumSQLThreads: 3,
+		MaxSignedTokensTTL: 0, AllowSignedTokens: true,
+	}
+}
+
+// settingFields maps setting names to pointers into s, for parsing.
+func (s *Settings) fields() map[string]any {
+	return map[string]any{
+		"default_page_size": &s.DefaultPageSize, "max_returned_rows": &s.MaxReturnedRows,
+		"sql_time_limit_ms": &s.SQLTimeLimitMS, "facet_time_limit_ms": &s.FacetTimeLimitMS,
+		"facet_suggest_time_limit_ms": &s.FacetSuggestTimeLimitMS, "default_facet_size": &s.DefaultFacetSize,
+		"allow_facet": &s.AllowFacet, "allow_sql": &s.AllowSQL, "allow_download": &s.AllowDownload,
+		"allow_csv_stream": &s.AllowCSVStream, "suggest_facets": &s.SuggestFacets, "max_csv_mb": &s.MaxCSVMB,
+		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
+		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
+		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
+		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
+		"cache_size_kb": &s.CacheSizeKB,
+	}
+}
+
+// IsSetting reports whether name is a setting this server understands.
+func IsSetting(name string) bool {
+	var s Settings
+	_, ok := s.fields()[name]
+	return ok
+}
+
+// ParseSettings applies NAME=VALUE settings over the defaults. Errors name
+// the setting and say what is expected.
+func ParseSettings(raw map[string]string) (Settings, error) {
+	s := DefaultSettings()
+	f := s.fields()
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := raw[name]
+		p, ok := f[name]
+		if !ok {
+			known := make([]string, 0, len(f))
+			for k := range f {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return s, fmt.Errorf("unknown setting %q; known settings: %s", name, strings.Join(known, ", "))
+		}
+		switch p := p.(type) {
+		case *int:
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return s, fmt.Errorf("setting %s: %q is not a non-negative integer", name, v)
+			}
+			*p = n
+		case *bool:
+			switch strings.ToLower(v) {
+			case "1", "true", "on", "yes":
+				*p = true
+			case "0", "false", "off", "no":
+				*p = false
+			default:
+				return s, fmt.Errorf("setting %s: %q is not a boolean (use on/off, true/false or 1/0)", name, v)
+			}
+		}
+	}
+	if s.MaxReturnedRows < 1 {
+		return s, fmt.Errorf("setting max_returned_rows: must be at least 1")
+	}
+	return s, nil
+}
+
+// Server serves the configured databases. It implements http.Handler and
+// is safe for concurrent use. Close releases the databases.
+type Server struct {
+	cfg      Config
+	settings Settings
+	// explicit holds the settings given on the command line, for
+	// /-/config.json.
+	explicit map[string]string
+	log      *slog.Logger
+	dbs      map[string]*sqlitedb.DB
+	dbNames  []string // in the order given
+	mux      *http.ServeMux
+	pid      string
+
+	tablesMu sync.Mutex
+	tables   map[*sqlitedb.Table]*query.Table // converted per schema snapshot
+}
+
+// New opens every database and builds the routes. On error, databases
+// already opened are closed.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	settings, err := ParseSettings(cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.DB.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, settings: settings, explicit: cfg.Settings, log: log,
+		dbs: map[string]*sqlitedb.DB{}, pid: strconv.Itoa(os.Getpid()),
+		tables: map[*sqlitedb.Table]*query.Table{},
+	}
+	open := func(path string, st sqlitedb.Settings) error {
+		db, err := sqlitedb.Open(ctx, path, st)
+		if err != nil {
+			return err
+		}
+		name := db.Name
+		for i := 2; s.dbs[name] != nil; i++ {
+			name = fmt.Sprintf("%s_%d", db.Name, i)
+		}
+		db.Name = name
+		s.dbs[name] = db
+		s.dbNames = append(s.dbNames, name)
+		eff, err := db.EffectiveSettings(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("database opened", "db", name, "path", db.Path, "journal_mode", eff.JournalMode,
+			"synchronous", eff.Synchronous, "busy_timeout", eff.BusyTimeout, "txlock", eff.TxLock,
+			"cache_size", eff.CacheSize, "mmap_size", eff.MmapSize, "immutable", eff.Immutable, "read_conns", eff.ReadConns)
+		return nil
+	}
+	for _, f := range cfg.Files {
+		if err := open(f, cfg.DB); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	for _, f := range cfg.Immutable {
+		st := cfg.DB
+		st.Immutable = true
+		if err := open(f, st); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s, nil
+}
+
+// Close closes every database.
+func (s *Server) Close() error {
+	var errs []error
+	for _, db := range s.dbs {
+		errs = append(errs, db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// DB returns the database served as name, or nil. The write API uses it.
+func (s *Server) DB(name string) *sqlitedb.DB { return s.dbs[name] }
+
+// DatabaseNames returns the served database names in order.
+func (s *Server) DatabaseNames() []string { return append([]string(nil), s.dbNames...) }
+
+// Settings returns the parsed settings.
+func (s *Server) Settings() Settings { return s.settings }
+
+// ServeHTTP adds the X-Lode-Pid header (the serving process id, which the
+// prefork tests use to see which worker answered) and routes the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Lode-Pid", s.pid)
+	s.mux.ServeHTTP(w, r)
+}
+
+// Timeouts of the http.Server built by Serve.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 60 * time.Second
+	WriteTimeout      = 5 * time.Minute // CSV streams of big tables take a while
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 64 << 10
+	// ShutdownTimeout bounds the graceful drain after ctx is cancelled.
+	ShutdownTimeout = 30 * time.Second
+)
+
+// Serve serves h on ln until ctx is cancelled, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish (up to
+// ShutdownTimeout) and returns nil. The prefork worker calls this with the
+// listener inherited from its master.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}
+
+// dbFileSize returns the size of the database file in bytes.
+func dbFileSize(db *sqlitedb.DB) int64 {
+	fi, err := os.Stat(filepath.Clean(db.Path))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
