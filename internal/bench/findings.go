@@ -44,22 +44,43 @@ const (
 // says which cells it needs.
 func Judge(cells []report.Cell) []report.Finding {
 	ok := make([]report.Cell, 0, len(cells))
+	var broken []int
 	for _, c := range cells {
-		if c.Status == report.StatusOK && c.Requests > 0 {
-			ok = append(ok, c)
+		if c.Status != report.StatusOK || c.Requests == 0 {
+			continue
 		}
+		if otherErrorRate(c) > maxOtherErrors {
+			broken = append(broken, c.ID)
+			continue
+		}
+		ok = append(ok, c)
 	}
 	judges := []func([]report.Cell) report.Finding{judgeJournal, judgeTimeout, judgeWorkers, judgeTxLock, judgeSync}
 	out := make([]report.Finding, len(judges))
 	for i, j := range judges {
 		f := j(ok)
 		f.N, f.Title = i+1, findingTitles[i]
+		if f.Verdict == report.Inconclusive && len(broken) > 0 {
+			f.Summary += fmt.Sprintf(" (Not judged: cells %s, where most requests failed with errors other than lock errors — see the table.)", report.CellList(broken))
+		}
 		if f.Cells == nil {
 			f.Cells = []int{}
 		}
 		out[i] = f
 	}
 	return out
+}
+
+// maxOtherErrors is the share of non-lock failures (404, 405, 500,
+// transport errors) above which a cell measured something broken, not
+// SQLite locking, and is left out of the verdicts.
+const maxOtherErrors = 0.10
+
+func otherErrorRate(c report.Cell) float64 {
+	if c.Requests == 0 {
+		return 0
+	}
+	return float64(c.Errors-c.LockErrors) / float64(c.Requests)
 }
 
 func lockRate(c report.Cell) float64 {

@@ -200,3 +200,13 @@ func TestJudgeSync(t *testing.T) {
 	want(t, finding(t, cells(5000, 4900), 5), report.NotReproduced, "FULL costs little")
 	want(t, finding(t, nil, 5), report.Inconclusive)
 }
+
+func TestJudgeSkipsBrokenCells(t *testing.T) {
+	cells := synth(func(c *report.Cell) {
+		if c.Workload == "txn" {
+			c.Errors, c.ErrorRate, c.OKRPS = c.Requests, 1, 0
+			c.ErrorsByMessage = map[string]int64{"405 Method not allowed: POST": c.Requests}
+		}
+	})
+	want(t, finding(t, cells, 4), report.Inconclusive, "needs txn cells", "Not judged: cells 14-17")
+}

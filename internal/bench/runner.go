@@ -159,6 +159,9 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		case len(rc.Runs) == 0:
 			rc.Status, rc.Message = report.StatusFailed, "interrupted before it ran"
 		}
+		if msg := brokenMessage(rc); msg != "" {
+			rc.Message = strings.TrimPrefix(rc.Message+"; "+msg, "; ")
+		}
 		res.Cells = append(res.Cells, rc)
 		if ctx.Err() != nil {
 			runErr = ctx.Err()
@@ -175,6 +178,22 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	res.Findings = Judge(res.Cells)
 	res.WallSeconds = time.Since(started).Seconds()
 	return res, runErr
+}
+
+// brokenMessage describes a cell whose requests mostly failed for reasons
+// other than locking (an endpoint the target lacks, a permission), which
+// the findings then leave out.
+func brokenMessage(c report.Cell) string {
+	if c.Requests == 0 || otherErrorRate(c) <= maxOtherErrors {
+		return ""
+	}
+	top, n := "", int64(0)
+	for m, k := range c.ErrorsByMessage {
+		if !isLockError(m) && (k > n || (k == n && m < top)) {
+			top, n = m, k
+		}
+	}
+	return fmt.Sprintf("%.0f%% of requests failed with other errors than locks, mostly %q: not judged", 100*otherErrorRate(c), top)
 }
 
 // errRejected marks a target that exited before it was ready: usually a

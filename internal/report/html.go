@@ -124,6 +124,7 @@ dt{color:#5a6473}dd{margin:0}
 <td>{{f0 .RPS}}</td><td>{{spread .}}</td><td>{{f0 .OKRPS}}</td><td>{{f1 .P50MS}}</td><td>{{f1 .P99MS}}</td><td>{{f1 .MaxMS}}</td><td>{{.Errors}} ({{pct .ErrorRate}}){{if .Unfinished}}<br><span class="sub">+{{.Unfinished}} unfinished</span>{{end}}</td>
 <td class="l">{{range .Locks}}{{if .Count}}{{.Cause}}: {{.Count}} <span class="sub">({{buckets .Buckets}})</span><br>{{end}}{{else}}—{{end}}</td>
 <td>{{f0 .GenCPU}}%{{if .GenSaturated}} ⚠{{end}}</td><td>{{f0 .ServerCPU}}%</td><td>{{f0 .ServerRSSMB}}</td></tr>
+{{if .Message}}<tr><td></td><td class="l sub" colspan="20">cell {{.ID}}: {{.Message}}</td></tr>{{end}}
 {{else}}<tr class="bad"><td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td class="l" colspan="11">{{upper .Status}}: {{.Message}}</td></tr>{{end}}
 {{end}}</table></div>

@@ -43,6 +43,16 @@ func WriteTable(w io.Writer, r *Results) error {
 		fmt.Fprintln(w, "\nCells that did not run:")
 		fmt.Fprintln(w, strings.Join(failed, "\n"))
 	}
+	var notes []string
+	for i := range r.Cells {
+		if c := &r.Cells[i]; c.Status == StatusOK && c.Message != "" {
+			notes = append(notes, fmt.Sprintf("  cell %d: %s", c.ID, c.Message))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nNotes on cells:")
+		fmt.Fprintln(w, strings.Join(notes, "\n"))
+	}
 	return nil
 }
 
