@@ -1,0 +1,135 @@
+package server_test
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"lode/internal/server"
+	"lode/internal/sqlitedb"
+)
+
+const cannedYAML = `
+databases:
+  data:
+    queries:
+      by_title:
+        sql: SELECT id, title FROM docs WHERE title = :title
+      secret_q:
+        sql: SELECT 1 AS one
+        allow: {id: alice}
+      add_doc:
+        sql: INSERT INTO docs (title) VALUES (:title)
+        write: true
+        on_success_message: Added
+      bump:
+        write: true
+        sql: |-
+          SELECT balance FROM accounts WHERE id = :id;
+          UPDATE accounts SET balance = balance + 1 WHERE id = :id
+      half:
+        write: true
+        sql: |-
+          INSERT INTO docs (title) VALUES ('half');
+          INSERT INTO nope VALUES (1)
+`
+
+func TestCannedReadQuery(t *testing.T) {
+	e := newWriteEnv(t, envOpts{yaml: cannedYAML})
+	r := e.do("GET", "/data/by_title.json?title=Two", "", "", "")
+	if r.status != 200 || jsonOf(r.body) != `{"ok":true,"rows":[{"id":2,"title":"Two"}],"truncated":false}` {
+		t.Errorf("canned read = %d %s", r.status, r.raw)
+	}
+	r = e.do("GET", "/data/by_title.json", "", "", "")
+	if r.status != 200 || jsonOf(r.body["rows"]) != `[]` {
+		t.Errorf("canned read without param = %d %s", r.status, r.raw)
+	}
+	checkErr(t, e.do("GET", "/data/secret_q.json", "", "", ""), 403, "permission")
+	if r := e.do("GET", "/data/secret_q.json", e.token("alice", nil, 0), "", ""); r.status != 200 {
+		t.Errorf("alice on her query: %d %s", r.status, r.raw)
+	}
+	// A table of the same database is still the read API's.
+	if r := e.do("GET", "/data/docs.json", "", "", ""); r.status != 200 {
+		t.Errorf("table page behind the write API: %d %s", r.status, r.raw)
+	}
+}
+
+func TestCannedWriteQuery(t *testing.T) {
+	e := newWriteEnv(t, envOpts{yaml: cannedYAML})
+	r := e.post("/data/add_doc", "", `{"title": "Canned"}`)
+	if r.status != 200 || jsonOf(r.body) != `{"message":"Added","ok":true,"redirect":null}` || e.count("docs WHERE title = 'Canned'") != 1 {
+		t.Errorf("canned write (JSON) = %d %s", r.status, r.raw)
+	}
+	r = e.do("POST", "/data/add_doc", "", "application/x-www-form-urlencoded", "title=Form")
+	if r.status != 200 || e.count("docs WHERE title = 'Form'") != 1 {
+		t.Errorf("canned write (form) = %d %s", r.status, r.raw)
+	}
+	r = e.post("/data/bump", "", `{"id": 1}`)
+	if r.status != 200 || r.body["message"] != "Query executed, 1 row affected" || e.count("accounts WHERE balance = 101") != 1 {
+		t.Errorf("script = %d %s", r.status, r.raw)
+	}
+	// A script is one transaction: a failing statement undoes the others.
+	checkErr(t, e.post("/data/half", "", `{}`), 400, "no such table: nope")
+	if e.count("docs WHERE title = 'half'") != 0 {
+		t.Error("first statement of a failed script was committed")
+	}
+	checkErr(t, e.post("/data/by_title", "", `{}`), 405, "read-only")
+}
+
+// TestScriptTxLock runs the study's read-then-write script concurrently in
+// pool mode: IMMEDIATE transactions never fail the upgrade; the counter
+// ends exactly at the number of successes in both modes (no write applied
+// twice, none lost).
+func TestScriptTxLock(t *testing.T) {
+	for _, txlock := range []string{"immediate", "deferred"} {
+		t.Run(txlock, func(t *testing.T) {
+			e := newWriteEnv(t, envOpts{yaml: cannedYAML, mode: "pool", db: sqlitedb.Settings{TxLock: txlock}})
+			const n = 24
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok, busy := 0, 0
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := e.post("/data/bump", "", `{"id": 1}`)
+					mu.Lock()
+					defer mu.Unlock()
+					switch r.status {
+					case http.StatusOK:
+						ok++
+					case http.StatusServiceUnavailable:
+						busy++
+						if c, _ := r.body["code"].(string); !strings.HasPrefix(c, "SQLITE_BUSY") {
+							t.Errorf("503 without a busy code: %s", r.raw)
+						}
+					default:
+						t.Errorf("status %d: %s", r.status, r.raw)
+					}
+				}()
+			}
+			wg.Wait()
+			if txlock == "immediate" && busy != 0 {
+				t.Errorf("%d lock errors under BEGIN IMMEDIATE with a 5 s timeout", busy)
+			}
+			if got := e.count("accounts WHERE balance = " + strconv.Itoa(100+ok)); got != 1 {
+				t.Errorf("balance is not 100 + %d successes", ok)
+			}
+			t.Logf("txlock=%s: %d ok, %d busy", txlock, ok, busy)
+		})
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	got := server.SplitStatements("SELECT ';' AS a; -- c;\nUPDATE \"x;y\" SET v = :v /* ; */; ; [a;b]")
+	want := []string{"SELECT ';' AS a", "-- c;\nUPDATE \"x;y\" SET v = :v /* ; */", "[a;b]"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("SplitStatements = %q; want %q", got, want)
+	}
+	if p := server.NamedParams("SELECT :a, ':b', :a, :c_1 -- :d"); !reflect.DeepEqual(p, []string{"a", "c_1"}) {
+		t.Errorf("NamedParams = %q", p)
+	}
+}
