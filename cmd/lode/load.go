@@ -16,6 +16,7 @@ import (
 // loadFlags are the raw flag values of lode load.
 type loadFlags struct {
 	file          string
+	baseURL       string
 	users, conc   int
 	spawnRate     string
 	rate          string
@@ -68,6 +69,7 @@ Exit status: 0 ok, 1 usage or run error, 99 a threshold failed or --require-rate
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "YAML scenario file (instead of a URL)")
+	fl.StringVar(&f.baseURL, "base-url", "", "with -f: override the scenario's base_url, e.g. http://127.0.0.1:8002")
 	fl.IntVarP(&f.conc, "concurrency", "c", 0, "closed model: number of concurrent users/connections (default 10)")
 	fl.IntVar(&f.users, "users", 0, "same as -c")
 	fl.StringVar(&f.spawnRate, "spawn-rate", "", "closed model: start users gradually, e.g. 10/s (default: all at once)")
@@ -165,10 +167,15 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		if err != nil {
 			return cfg, nil, err
 		}
+		if f.baseURL != "" {
+			sc.BaseURL = f.baseURL
+		}
 		cfg.Scenario = sc
 		if f.method != "GET" || f.body != "" || len(f.headers) > 0 {
 			return cfg, nil, errors.New("-m, --body and -H apply to a URL; put method, body and headers in the scenario file")
 		}
+	case f.baseURL != "":
+		return cfg, nil, errors.New("--base-url applies to a scenario (-f); with a URL, give the full URL")
 	case len(args) == 1:
 		r := &loadgen.Request{URL: args[0], Method: f.method, Body: f.body, Headers: map[string]string{}}
 		for _, h := range f.headers {

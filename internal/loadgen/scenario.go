@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -29,7 +30,8 @@ import (
 // A Scenario must not be modified after it is passed to [Run]; Run only
 // reads it, so one Scenario may serve several concurrent runs.
 type Scenario struct {
-	// BaseURL is prefixed to request URLs that start with "/".
+	// BaseURL is prefixed to request URLs that start with "/". It may be
+	// changed after parsing (to point a scenario at another server).
 	BaseURL string
 	// Headers are sent with every request (request headers override them).
 	Headers map[string]string
@@ -42,8 +44,10 @@ type Scenario struct {
 	// Data, if set, feeds one row per request into templates as .row.
 	Data *Data
 
+	mu       sync.Mutex // guards prepare, so concurrent Runs may share a Scenario
 	prepared bool
-	cum      []int // cumulative weights, for pick
+	base     string // BaseURL when prepared; a change re-prepares
+	cum      []int  // cumulative weights, for pick
 	total    int
 }
 
@@ -135,8 +139,10 @@ func URLScenario(rawURL string) *Scenario {
 
 // Add appends a request and returns the Scenario, for chaining.
 func (s *Scenario) Add(r *Request) *Scenario {
+	s.mu.Lock()
 	s.Requests = append(s.Requests, r)
 	s.prepared = false
+	s.mu.Unlock()
 	return s
 }
 
@@ -172,7 +178,9 @@ func parseTemplate(what, text string) (*template.Template, error) {
 // prepare validates the scenario and compiles its templates. It is called
 // by Run (and by ParseScenario, so YAML errors show at parse time).
 func (s *Scenario) prepare() error {
-	if s.prepared {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prepared && s.base == s.BaseURL {
 		return nil
 	}
 	if len(s.Requests) == 0 {
@@ -197,7 +205,7 @@ func (s *Scenario) prepare() error {
 		s.total += r.Weight
 		s.cum = append(s.cum, s.total)
 	}
-	s.prepared = true
+	s.prepared, s.base = true, s.BaseURL
 	return nil
 }
 

@@ -252,3 +252,32 @@ func messages(es []*loadgen.ErrorStats) []string {
 	}
 	return out
 }
+
+// TestExampleScenario runs testdata/scenario.yaml (the README's example)
+// against a server that answers its two requests like Datasette.
+func TestExampleScenario(t *testing.T) {
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.WriteHeader(403)
+			return
+		}
+		if r.Method == http.MethodPost {
+			w.WriteHeader(201)
+			io.WriteString(w, `{"ok":true,"rows":[{"name":"ann"}]}`)
+			return
+		}
+		io.WriteString(w, `{"ok":true,"rows":[{"pk":1}]}`)
+	})
+	sc, err := loadgen.ParseScenarioFile("testdata/scenario.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.BaseURL = srv.URL
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 2, MaxRequests: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Count != 100 || res.Total.Failures != 0 || len(res.Requests) != 2 {
+		t.Fatalf("count %d failures %d %v; want 100 requests of 2 names, no failures", res.Total.Count, res.Total.Failures, messages(res.Total.Errors))
+	}
+}
