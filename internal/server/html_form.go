@@ -5,52 +5,31 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 
+	"lode/internal/query"
 	"lode/internal/web"
 )
 
-// htmlFilterOps are the table filter operators the HTML filter builder offers,
-// in Datasette's order, with Datasette's labels. The value is the suffix of
-// a col__op=value parameter.
-var htmlFilterOps = []web.Option{
-	{Value: "exact", Label: "="},
-	{Value: "not", Label: "!="},
-	{Value: "contains", Label: "contains"},
-	{Value: "endswith", Label: "ends with"},
-	{Value: "startswith", Label: "starts with"},
-	{Value: "gt", Label: ">"},
-	{Value: "gte", Label: "≥"},
-	{Value: "lt", Label: "<"},
-	{Value: "lte", Label: "≤"},
-	{Value: "like", Label: "like"},
-	{Value: "notlike", Label: "not like"},
-	{Value: "glob", Label: "glob"},
-	{Value: "in", Label: "in"},
-	{Value: "notin", Label: "not in"},
-	{Value: "arraycontains", Label: "array contains"},
-	{Value: "arraynotcontains", Label: "array does not contain"},
-	{Value: "date", Label: "date"},
-	{Value: "isnull", Label: "is null"},
-	{Value: "notnull", Label: "is not null"},
-	{Value: "isblank", Label: "is blank"},
-	{Value: "notblank", Label: "is not blank"},
-}
+// htmlFilterOps are the filter builder's operators, from the query
+// package's list (Datasette's order and labels).
+var htmlFilterOps = func() []web.Option {
+	var out []web.Option
+	for _, l := range query.Lookups() {
+		out = append(out, web.Option{Value: l.Key, Label: l.Display})
+	}
+	return out
+}()
 
-// htmlNoValueOps take no value: the builder sends "1" for them, as Datasette does.
-var htmlNoValueOps = map[string]bool{"isnull": true, "notnull": true, "isblank": true, "notblank": true}
-
-func htmlIsFilterOp(op string) bool {
-	for _, o := range htmlFilterOps {
-		if o.Value == op {
-			return true
+// htmlLookup returns the filter operator called key.
+func htmlLookup(key string) (query.Lookup, bool) {
+	for _, l := range query.Lookups() {
+		if l.Key == key {
+			return l, true
 		}
 	}
-	return false
+	return query.Lookup{}, false
 }
 
 // htmlFilterQuery turns a submitted filter-builder form (repeated
@@ -83,47 +62,20 @@ func htmlFilterQuery(q url.Values) (query string, ok bool) {
 			continue
 		}
 		op, val := "exact", ""
-		if i < len(ops) && htmlIsFilterOp(ops[i]) {
-			op = ops[i]
-		}
 		if i < len(vals) {
 			val = vals[i]
 		}
-		if htmlNoValueOps[op] {
-			val = "1"
+		if i < len(ops) {
+			if l, ok := htmlLookup(ops[i]); ok {
+				op = l.Key
+				if l.NoArgument {
+					val = "1" // as Datasette's form sends for is null & co.
+				}
+			}
 		}
 		out.Add(col+"__"+op, val)
 	}
 	return out.Encode(), true
-}
-
-// htmlActiveFilters reads the filters of a table view from its query string, for
-// the filter builder and the page's "where ..." sentence: col=value (exact)
-// and col__op=value for known columns and operators, in key order. Keys that
-// start with "_" and have no "__" are special parameters, never filters.
-func htmlActiveFilters(q url.Values, columns []string) []web.Filter {
-	known := make(map[string]bool, len(columns))
-	for _, c := range columns {
-		known[c] = true
-	}
-	var out []web.Filter
-	for _, key := range slices.Sorted(maps.Keys(q)) {
-		if strings.HasPrefix(key, "_") && !strings.Contains(key, "__") {
-			continue // a special parameter like _sort, as in Datasette
-		}
-		col, op := key, "exact"
-		if !known[key] {
-			i := strings.LastIndex(key, "__")
-			if i <= 0 || !known[key[:i]] || !htmlIsFilterOp(key[i+2:]) {
-				continue
-			}
-			col, op = key[:i], key[i+2:]
-		}
-		for _, v := range q[key] {
-			out = append(out, web.Filter{Column: col, Op: op, Value: v})
-		}
-	}
-	return out
 }
 
 // htmlCSRFCookie holds the CSRF token of the HTML write forms; the form repeats it

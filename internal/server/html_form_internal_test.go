@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -35,20 +34,6 @@ func TestHTMLFilterQuery(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("htmlFilterQuery(%q) = %q, %v; want %q, %v", tt.form, got, ok, tt.want, tt.ok)
 		}
-	}
-}
-
-func TestHTMLActiveFilters(t *testing.T) {
-	q, _ := url.ParseQuery("state=CA&n__gt=3&n__bogus=1&_sort=n&other__exact=1&a__b__lt=2&_facet=state&_city_id__gt=1")
-	got := htmlActiveFilters(q, []string{"state", "n", "a__b", "_facet", "_city_id"})
-	want := []web.Filter{
-		{Column: "_city_id", Op: "gt", Value: "1"},
-		{Column: "a__b", Op: "lt", Value: "2"},
-		{Column: "n", Op: "gt", Value: "3"},
-		{Column: "state", Op: "exact", Value: "CA"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("htmlActiveFilters = %+v; want %+v", got, want)
 	}
 }
 

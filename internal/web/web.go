@@ -195,7 +195,9 @@ type TablePage struct {
 	RowLinks bool
 	Rows     []Row
 	// Filters are the active filters; the builder shows them plus one empty row.
-	Filters       []Filter
+	Filters []Filter
+	// Description says in words which rows show: "where state = "CA" sorted by pk".
+	Description   string
 	FilterColumns []string
 	Operators     []Option
 	// Hidden carries the view's other parameters (_sort, _facet, _size, ...)
@@ -226,7 +228,8 @@ type Field struct {
 }
 
 // IncomingLink counts rows of another table whose foreign key points at
-// this row, linking to that table filtered to them.
+// this row, linking to that table filtered to them. Count is -1 when
+// counting took too long.
 type IncomingLink struct {
 	Table  string
 	Column string
@@ -347,16 +350,6 @@ type filterRow struct {
 	Columns   []string
 	Operators []Option
 	Filter    Filter
-}
-
-// OpLabel returns the label of operator op ("exact" -> "="), or op itself.
-func (p *TablePage) OpLabel(op string) string {
-	for _, o := range p.Operators {
-		if o.Value == op {
-			return o.Label
-		}
-	}
-	return op
 }
 
 // countAny formats an int or int64 count for templates.

@@ -67,6 +67,7 @@ func TestPagesEscapeEverything(t *testing.T) {
 				Hidden:          []web.Param{{Name: evil, Value: evil}},
 				Searchable:      true,
 				Search:          evil,
+				Description:     evil,
 				Facets:          []web.Facet{{Name: evil, Type: "column", Values: []web.FacetValue{{Label: evil, Count: 5, URL: "/f?" + evil, Selected: true}}}},
 				SuggestedFacets: []web.Link{{Label: evil, URL: "/sf"}},
 				NextURL:         "/n?_next=" + evil,
@@ -124,6 +125,7 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 		Columns:       []web.Column{{Name: "a", Sort: "desc", SortURL: "/db/t?_sort=a"}, {Name: "b", SortURL: "/db/t?_sort=b"}},
 		Rows:          []web.Row{{Cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}}},
 		Filters:       []web.Filter{{Column: "a", Op: "gt", Value: "3"}},
+		Description:   `where a > 3 sorted by a descending`,
 		FilterColumns: []string{"a", "b"},
 		Operators:     []web.Option{{Value: "exact", Label: "="}, {Value: "gt", Label: ">"}},
 	})
@@ -132,7 +134,7 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		`1,234,567 rows where <code>a</code> &gt; "3"`,
+		`1,234,567 rows where a &gt; 3 sorted by a descending`,
 		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
 		`<option value="gt" selected>&gt;</option>`,
 		`<option selected>a</option>`,

@@ -1,0 +1,560 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"lode/internal/query"
+	"lode/internal/sqlitedb"
+	"lode/internal/web"
+)
+
+// htmlPages renders Lode's HTML pages (package web) from the result structs
+// the read handlers build, so HTML and JSON show the same data. It only adds
+// what a person browsing needs and the JSON API leaves to _extra: labels of
+// foreign-key values, counts of incoming links on a row page, the canned
+// queries of a database.
+type htmlPages struct {
+	s   *Server
+	tpl *web.Templates
+}
+
+var _ HTMLRenderer = (*htmlPages)(nil)
+
+// EnableHTML makes s answer the URLs without an extension (/, /DB,
+// /DB/TABLE, /DB/TABLE/PK, /DB/-/query) with HTML pages, serve the
+// stylesheet and script under /-/static/, and turn every error response
+// to such a URL into an HTML page with the same status and message as the
+// JSON error. Call it once, before serving; it is not safe to call while
+// requests are being served.
+func (s *Server) EnableHTML() error {
+	if _, ok := s.cfg.HTML.(*htmlPages); ok {
+		return nil
+	}
+	tpl, err := web.New()
+	if err != nil {
+		return err
+	}
+	p := &htmlPages{s: s, tpl: tpl}
+	s.cfg.HTML = p
+	static := http.StripPrefix(web.StaticPrefix, http.FileServerFS(web.Static()))
+	mux := http.NewServeMux()
+	mux.Handle("GET "+web.StaticPrefix+"{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		static.ServeHTTP(w, r)
+	}))
+	mux.Handle("/", p.errorPages(s.mux))
+	s.mux = mux
+	return nil
+}
+
+// htmlRequest reports whether r asks for an HTML page: a GET or HEAD whose
+// last path segment has no .json or .csv extension.
+func htmlRequest(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	path := r.URL.Path
+	_, format := splitFormat(path[strings.LastIndexByte(path, '/')+1:])
+	return format == formatHTML
+}
+
+// queryEditorDB returns the database of a /DB/-/query URL, or nil.
+func (p *htmlPages) queryEditorDB(r *http.Request) *sqlitedb.DB {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(parts) != 3 || parts[1] != "-" || parts[2] != "query" {
+		return nil
+	}
+	name, err := query.TildeDecode(parts[0])
+	if err != nil {
+		return nil
+	}
+	return p.s.dbs[name]
+}
+
+// errorPages serves HTML requests through next and replaces a JSON error
+// response with an HTML page carrying the same status and message. The SQL
+// editor shows its errors inline instead, and opens empty without ?sql=.
+func (p *htmlPages) errorPages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !htmlRequest(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if db := p.queryEditorDB(r); db != nil && strings.TrimSpace(r.URL.Query().Get("sql")) == "" && p.s.settings.AllowSQL {
+			p.write(w, r, http.StatusOK, func(b *bytes.Buffer) error {
+				return p.tpl.Query(b, p.queryPage(db.Name, r.URL.Query().Get("sql"), r.URL.Query()))
+			})
+			return
+		}
+		ew := &htmlErrorWriter{ResponseWriter: w}
+		next.ServeHTTP(ew, r)
+		if ew.status != 0 {
+			p.renderError(w, r, ew.status, ew.body.Bytes())
+		}
+	})
+}
+
+// htmlErrorWriter holds back a JSON error response (status >= 400 with a
+// JSON content type) so that errorPages can send it as HTML. Every other
+// response passes straight through.
+type htmlErrorWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *htmlErrorWriter) WriteHeader(code int) {
+	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *htmlErrorWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		return w.body.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (Flush).
+func (w *htmlErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// renderError writes the HTML twin of a JSON error body.
+func (p *htmlPages) renderError(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	var e struct {
+		Error string `json:"error"`
+		Title string `json:"title"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		e.Error = http.StatusText(status)
+	}
+	if db := p.queryEditorDB(r); db != nil {
+		p.write(w, r, status, func(b *bytes.Buffer) error {
+			pg := p.queryPage(db.Name, r.URL.Query().Get("sql"), r.URL.Query())
+			pg.Ran, pg.Error = true, e.Error
+			return p.tpl.Query(b, pg)
+		})
+		return
+	}
+	heading := e.Title
+	if heading == "" {
+		heading = fmt.Sprintf("Error %d", status)
+	}
+	p.write(w, r, status, func(b *bytes.Buffer) error {
+		return p.tpl.Error(b, &web.ErrorPage{
+			Chrome:  web.Chrome{Title: fmt.Sprintf("Error %d: %s", status, e.Error), Heading: heading},
+			Status:  status,
+			Message: e.Error,
+		})
+	})
+}
+
+// write renders a page into a buffer first, so a template error becomes a
+// clean 500 instead of half a page.
+func (p *htmlPages) write(w http.ResponseWriter, r *http.Request, status int, render func(*bytes.Buffer) error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := render(buf); err != nil {
+		p.s.log.Error("render html", "path", r.URL.Path, "error", err.Error())
+		http.Error(w, "Internal server error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// RenderHTML renders one of the handlers' result structs. Other values
+// (the /-/ introspection maps) are written as JSON.
+func (p *htmlPages) RenderHTML(w http.ResponseWriter, r *http.Request, page any) error {
+	var render func(*bytes.Buffer) error
+	switch v := page.(type) {
+	case *IndexResult:
+		render = func(b *bytes.Buffer) error { return p.tpl.Index(b, p.indexPage(v)) }
+	case *DatabaseResult:
+		render = func(b *bytes.Buffer) error { return p.tpl.Database(b, p.databasePage(v)) }
+	case *TableResult:
+		pg, err := p.tablePage(r, v)
+		if err != nil {
+			return err
+		}
+		render = func(b *bytes.Buffer) error { return p.tpl.Table(b, pg) }
+	case *RowResult:
+		pg, err := p.rowPage(r.Context(), v)
+		if err != nil {
+			return err
+		}
+		render = func(b *bytes.Buffer) error { return p.tpl.Row(b, pg) }
+	case *QueryResult:
+		pg := p.queryPage(v.Database, v.SQL, r.URL.Query())
+		pg.Ran, pg.Columns, pg.Truncated = true, v.Columns, v.Truncated
+		pg.Rows = htmlRows(v.Rows)
+		render = func(b *bytes.Buffer) error { return p.tpl.Query(b, pg) }
+	default:
+		writeJSONStatus(w, http.StatusOK, page)
+		return nil
+	}
+	p.write(w, r, http.StatusOK, render)
+	return nil
+}
+
+// dbPath and tablePath are the tilde-encoded URL paths of pages.
+func dbPath(db string) string           { return "/" + tildeEncode(db) }
+func tablePath(db, table string) string { return dbPath(db) + "/" + tildeEncode(table) }
+
+// withQuery appends a raw query string to path when there is one.
+func withQuery(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	return path + "?" + rawQuery
+}
+
+func (p *htmlPages) indexPage(v *IndexResult) *web.IndexPage {
+	pg := &web.IndexPage{Chrome: web.Chrome{Title: "Lode", Heading: "Databases", JSONURL: "/.json"}}
+	for _, d := range v.Databases {
+		id := web.IndexDatabase{Name: d.Name, URL: d.Path, Tables: d.TablesCount, Views: d.ViewsCount}
+		if db := p.s.dbs[d.Name]; db != nil {
+			id.Size = dbFileSize(db)
+		}
+		for _, t := range d.TablesAndViewsTruncated {
+			id.TopTables = append(id.TopTables, web.Link{Label: t.Name, URL: tablePath(d.Name, t.Name)})
+		}
+		if d.TablesAndViewsMore {
+			id.MoreTables = max(0, d.TablesCount+d.ViewsCount-len(d.TablesAndViewsTruncated))
+		}
+		pg.Databases = append(pg.Databases, id)
+	}
+	return pg
+}
+
+func (p *htmlPages) databasePage(v *DatabaseResult) *web.DatabasePage {
+	pg := &web.DatabasePage{
+		Chrome: web.Chrome{Title: v.Database, Heading: v.Database, JSONURL: v.Path + ".json"},
+		Name:   v.Database, Size: v.Size,
+	}
+	if v.AllowExecuteSQL {
+		pg.QueryURL = v.Path + "/-/query"
+	}
+	for _, t := range v.Tables {
+		dt := web.DatabaseTable{Name: t.Name, URL: tablePath(v.Database, t.Name), Columns: t.Columns, FTS: t.FTSTable != nil}
+		if t.Count != nil {
+			dt.Count, dt.CountKnown = *t.Count, true
+		}
+		if t.Hidden {
+			pg.HiddenTables = append(pg.HiddenTables, dt)
+		} else {
+			pg.Tables = append(pg.Tables, dt)
+		}
+	}
+	for _, name := range v.Views {
+		pg.Views = append(pg.Views, web.Link{Label: name, URL: tablePath(v.Database, name)})
+	}
+	if d := p.s.cfg.Lode.Database(v.Database); d != nil {
+		for _, name := range slices.Sorted(maps.Keys(d.Queries)) {
+			q := d.Queries[name]
+			pg.Queries = append(pg.Queries, web.CannedLink{Name: name, Title: q.Title, URL: tablePath(v.Database, name),
+				Description: q.Description, Write: q.Write})
+		}
+	}
+	return pg
+}
+
+// htmlText is how a value reads on a page: NULL is handled by the caller,
+// blobs are described by their size, long text is cut like Datasette's
+// truncate_cells_html.
+func htmlText(v any, truncate int) string {
+	switch x := v.(type) {
+	case []byte:
+		return fmt.Sprintf("<Binary: %d bytes>", len(x))
+	case string:
+		if truncate > 0 && len(x) > truncate {
+			cut := truncate
+			for cut > 0 && !utf8.RuneStart(x[cut]) {
+				cut--
+			}
+			return x[:cut] + "…"
+		}
+		return x
+	default:
+		return query.PyStr(x)
+	}
+}
+
+func htmlCell(v any, truncate int) web.Cell {
+	if l, ok := v.(query.Label); ok {
+		c := htmlCell(l.Value, truncate)
+		if l.Label != nil {
+			c.Label = htmlText(l.Label, truncate)
+		}
+		return c
+	}
+	switch v.(type) {
+	case nil:
+		return web.Cell{Null: true}
+	case int64, float64:
+		return web.Cell{Value: query.PyStr(v), Numeric: true}
+	}
+	return web.Cell{Value: htmlText(v, truncate)}
+}
+
+func htmlRows(rows [][]any) [][]web.Cell {
+	out := make([][]web.Cell, len(rows))
+	for i, row := range rows {
+		out[i] = make([]web.Cell, len(row))
+		for j, v := range row {
+			out[i][j] = htmlCell(v, 0)
+		}
+	}
+	return out
+}
+
+// fkLinks prepares the foreign-key columns of rows for display: for each
+// outgoing key among columns it returns the other table and the labels of
+// the values present (nil labels when the other table has no label column).
+type fkColumn struct {
+	fk     sqlitedb.ForeignKey
+	labels map[string]any
+}
+
+func (p *htmlPages) fkColumns(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, t *sqlitedb.Table, columns []string, rows [][]any) (map[int]fkColumn, error) {
+	out := map[int]fkColumn{}
+	for _, fk := range t.Outgoing {
+		idx := slices.Index(columns, fk.Column)
+		if idx < 0 {
+			continue
+		}
+		fc := fkColumn{fk: fk}
+		other := sch.Table(fk.OtherTable)
+		var values []any
+		for _, row := range rows {
+			if v := row[idx]; v != nil {
+				if _, labelled := v.(query.Label); !labelled {
+					values = append(values, v)
+				}
+			}
+		}
+		if other != nil && other.LabelColumn != "" && len(values) > 0 {
+			qfk := query.ForeignKey{Column: fk.Column, OtherTable: fk.OtherTable, OtherColumn: fk.OtherColumn}
+			labels, err := p.s.fetchLabels(ctx, db, qfk, other.LabelColumn, values)
+			if err != nil {
+				return nil, err
+			}
+			fc.labels = labels
+		}
+		out[idx] = fc
+	}
+	return out, nil
+}
+
+// cells turns one row into cells, linking foreign-key values to the rows
+// they point at, labelled when the other table has a label column.
+func (p *htmlPages) cells(db string, row []any, fks map[int]fkColumn) []web.Cell {
+	out := make([]web.Cell, len(row))
+	for i, v := range row {
+		c := htmlCell(v, p.s.settings.TruncateCells)
+		if fc, ok := fks[i]; ok && !c.Null {
+			raw := unwrapLabel(v)
+			c.URL = tablePath(db, fc.fk.OtherTable) + "/" + query.RowPath([]any{raw})
+			if l, ok := fc.labels[query.PyStr(raw)]; ok && l != nil && c.Label == "" {
+				c.Label = htmlText(l, p.s.settings.TruncateCells)
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, error) {
+	ctx := r.Context()
+	db := p.s.dbs[v.Database]
+	sch, err := db.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, sel := v.Table, v.Select
+	params := r.URL.Query()
+	path := tablePath(v.Database, t.Name)
+	req := requestURL(r)
+	csvQuery := maps.Clone(params)
+	csvQuery.Del("_next")
+	pg := &web.TablePage{
+		Chrome: web.Chrome{
+			Title: t.Name + ": " + v.Database, Heading: t.Name,
+			Crumbs:  []web.Link{{Label: v.Database, URL: dbPath(v.Database)}},
+			JSONURL: withQuery(path+".json", r.URL.RawQuery),
+			CSVURL:  withQuery(path+".csv", csvQuery.Encode()),
+		},
+		Database: v.Database, Table: t.Name, DatabaseURL: dbPath(v.Database), TableURL: path,
+		IsView: t.IsView, RowLinks: !t.IsView,
+		Description: sel.HumanDescription(),
+		Operators:   htmlFilterOps, FilterColumns: sel.AllColumns,
+		Searchable: t.FTSTable != "", Search: params.Get("_search"),
+		NextURL: v.NextURL, SQL: sel.SQL,
+	}
+	if v.Count != nil {
+		pg.Count, pg.CountKnown = *v.Count, true
+	}
+	for _, c := range v.Columns {
+		col := web.Column{Name: c, PK: slices.Contains(t.PrimaryKeys, c)}
+		next := [][2]string{{"_sort", c}, {"_sort_desc", ""}, {"_next", ""}}
+		if sel.SortColumn == c {
+			col.Sort = "asc"
+			if sel.SortDesc {
+				col.Sort = "desc"
+			} else {
+				next = [][2]string{{"_sort", ""}, {"_sort_desc", c}, {"_next", ""}}
+			}
+		}
+		col.SortURL = pathWithReplacedArgs(req, next)
+		pg.Columns = append(pg.Columns, col)
+	}
+	fks, err := p.fkColumns(ctx, db, sch, t, v.Columns, v.Rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range v.Rows {
+		hr := web.Row{Cells: p.cells(v.Database, row, fks)}
+		if keys := sel.KeyValues(row); len(keys) > 0 {
+			hr.URL = path + "/" + query.RowPath(keys)
+			labels := make([]string, len(keys))
+			for i, k := range keys {
+				labels[i] = query.PyStr(unwrapLabel(k))
+			}
+			hr.Label = strings.Join(labels, ",")
+		}
+		pg.Rows = append(pg.Rows, hr)
+	}
+	for _, f := range sel.Filters {
+		pg.Filters = append(pg.Filters, web.Filter{Column: f.Column, Op: f.Op, Value: f.Value})
+	}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		switch {
+		case !strings.HasPrefix(k, "_") || strings.Contains(k, "__"):
+			continue // a filter: the builder's rows carry it
+		case k == "_next" || k == "_search" || k == web.FilterColumnField || k == web.FilterOpField || k == web.FilterValueField:
+			continue
+		}
+		for _, val := range params[k] {
+			pg.Hidden = append(pg.Hidden, web.Param{Name: k, Value: val})
+		}
+	}
+	for _, fr := range v.FacetResults {
+		f := web.Facet{Name: fr.Name, Type: fr.Type, Truncated: fr.Truncated}
+		if fr.Hideable {
+			f.RemoveURL = fr.ToggleURL
+		}
+		for _, fv := range fr.Results {
+			label := fv.Label
+			if label == nil {
+				label = fv.Value
+			}
+			text := "null"
+			if label != nil {
+				text = htmlText(label, 200)
+			}
+			f.Values = append(f.Values, web.FacetValue{Label: text, Count: fv.Count, URL: fv.ToggleURL, Selected: fv.Selected})
+		}
+		pg.Facets = append(pg.Facets, f)
+	}
+	for _, sf := range v.Suggested {
+		label := sf.Name
+		if sf.Type != "" && sf.Type != "column" {
+			label += " (" + sf.Type + ")"
+		}
+		pg.SuggestedFacets = append(pg.SuggestedFacets, web.Link{Label: label, URL: sf.ToggleURL})
+	}
+	return pg, nil
+}
+
+func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, error) {
+	db := p.s.dbs[v.Database]
+	sch, err := db.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := v.Table
+	path := tablePath(v.Database, t.Name)
+	key := strings.Join(v.PrimaryKeyValues, ",")
+	pg := &web.RowPage{
+		Chrome: web.Chrome{
+			Title: t.Name + ": " + key, Heading: t.Name + ": " + key,
+			Crumbs: []web.Link{{Label: v.Database, URL: dbPath(v.Database)}, {Label: t.Name, URL: path}},
+		},
+		Database: v.Database, Table: t.Name, TableURL: path,
+	}
+	pkValues := make([]any, len(v.PrimaryKeyValues))
+	for i, k := range v.PrimaryKeyValues {
+		pkValues[i] = k
+	}
+	pg.JSONURL = path + "/" + query.RowPath(pkValues) + ".json"
+	if len(v.Rows) == 0 {
+		return pg, nil
+	}
+	row := v.Rows[0]
+	fks, err := p.fkColumns(ctx, db, sch, t, v.Columns, v.Rows)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range p.cells(v.Database, row, fks) {
+		pg.Fields = append(pg.Fields, web.Field{Name: v.Columns[i], Cell: c})
+	}
+	// Incoming links: rows of other tables whose foreign key holds this
+	// row's value, counted under the SQL time limit like Datasette's
+	// foreign_key_tables.
+	for _, fk := range t.Incoming {
+		idx := slices.Index(v.Columns, fk.Column)
+		if idx < 0 || row[idx] == nil {
+			continue
+		}
+		val := unwrapLabel(row[idx])
+		q := "select count(*) from " + query.QuoteIdent(fk.OtherTable) + " where " + query.QuoteIdent(fk.OtherColumn) + " = ?"
+		n, ok, err := db.Count(ctx, q, []any{val}, ms(p.s.settings.SQLTimeLimitMS))
+		if err != nil {
+			return nil, err
+		}
+		link := web.IncomingLink{Table: fk.OtherTable, Column: fk.OtherColumn,
+			URL: tablePath(v.Database, fk.OtherTable) + "?" + url.Values{fk.OtherColumn + "__exact": {query.PyStr(val)}}.Encode()}
+		if ok {
+			link.Count = n
+		} else {
+			link.Count = -1
+		}
+		pg.Incoming = append(pg.Incoming, link)
+	}
+	return pg, nil
+}
+
+// queryPage is the SQL editor for sql with its :named parameters filled in
+// from params; the caller adds results or an error.
+func (p *htmlPages) queryPage(dbName, sqlText string, params url.Values) *web.QueryPage {
+	path := dbPath(dbName) + "/-/query"
+	pg := &web.QueryPage{
+		Chrome: web.Chrome{
+			Title: "Query " + dbName, Heading: dbName,
+			Crumbs: []web.Link{{Label: dbName, URL: dbPath(dbName)}},
+		},
+		Database: dbName, Action: path, Method: "get", SQL: sqlText, Editable: true,
+	}
+	if strings.TrimSpace(sqlText) != "" {
+		pg.JSONURL = path + ".json?" + params.Encode()
+		pg.CSVURL = path + ".csv?" + params.Encode()
+	}
+	for _, name := range namedParams(sqlText) {
+		pg.Params = append(pg.Params, web.Param{Name: name, Value: params.Get(name)})
+	}
+	return pg
+}
