@@ -20,8 +20,11 @@ const (
 	// readyTimeout bounds the wait for a started target to answer.
 	readyTimeout = 20 * time.Second
 	// stopTimeout is how long a target may take to exit after SIGTERM
-	// before it (and its process group) is killed.
-	stopTimeout = 5 * time.Second
+	// before it (and its process group) is killed. Short: the run's data
+	// is already collected and the database copy is thrown away, and a
+	// server draining requests stuck behind a 20 s busy timeout must not
+	// stretch the study.
+	stopTimeout = time.Second
 	// logTail is how much of a target's output a failure message quotes.
 	logTail = 600
 )

@@ -156,7 +156,7 @@ func percentileChart(r *Results) (*plot.Plot, bool, error) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: nines(50), Label: "50"}, {Value: nines(90), Label: "90"},
 		{Value: nines(99), Label: "99"}, {Value: nines(99.9), Label: "99.9"}})
-	p.Legend.Top = false
+	p.Legend.Top = true
 	p.Legend.Left = true
 	n := 0
 	for _, c := range r.Cells {
