@@ -37,7 +37,7 @@ INSERT INTO accounts VALUES (1, 100);
 
 // writeEnv is a write API over a real file, served on a real listener.
 type writeEnv struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	path   string
 	secret []byte
@@ -56,7 +56,7 @@ type envOpts struct {
 	noSchema bool
 }
 
-func newWriteEnv(t *testing.T, o envOpts) *writeEnv {
+func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data.db")
 	raw, err := sql.Open("sqlite3", path)
@@ -160,7 +160,7 @@ func jsonOf(v any) string {
 
 // checkErr asserts an error response: status, the JSON shape every error
 // has, and that the message contains want.
-func checkErr(t *testing.T, r resp, status int, want string) {
+func checkErr(t testing.TB, r resp, status int, want string) {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status = %d; want %d (body %s)", r.status, status, r.raw)
