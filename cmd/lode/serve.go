@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lode/internal/config"
+	"lode/internal/prefork"
 	"lode/internal/server"
 	"lode/internal/sqlitedb"
 )
@@ -52,6 +53,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.Int("cache-size", 0, "PRAGMA cache_size per connection (negative = KiB; 0 = SQLite default)")
 	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
 	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
+	addWorkerFlags(f) // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
 	f.BoolP("help", "h", false, "help for serve")
 	return cmd
 }
@@ -132,6 +134,9 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		cfg.Settings[name] = value
 	}
 	ctx := cmd.Context()
+	if handled, err := serveWorkers(ctx, f, log, cfg, net.JoinHostPort(host, strconv.Itoa(port))); handled {
+		return err // a supervised worker, or the master of --workers N
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -142,7 +147,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
-	return server.Serve(ctx, ln, srv, log)
+	return server.Serve(ctx, ln, prefork.InProcess(srv), log)
 }
 
 // applyConfigSettings copies lode.yaml settings into cfg: SQLite settings
