@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lode/internal/prefork"
+)
+
+// TestServeHelperProcess is not a test: TestServeWorkers runs the test
+// binary as `lode serve` through it. The master it starts re-executes the
+// same binary with the same arguments and environment, so the workers come
+// through here too and find themselves workers.
+func TestServeHelperProcess(t *testing.T) {
+	if os.Getenv("LODE_SERVE_HELPER") != "1" {
+		t.Skip("helper process for TestServeWorkers")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	root.SetArgs(strings.Split(os.Getenv("LODE_ARGS"), "\x1f"))
+	if err := root.ExecuteContext(ctx); err != nil {
+		os.Stderr.WriteString("lode: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestServeWorkers runs `lode serve DB --workers 2` as a real process and
+// checks the wiring: both workers serve the database, /-/workers.json lists
+// them, SIGHUP replaces them, SIGTERM exits 0.
+func TestServeWorkers(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "things.db")
+	db, err := sql.Open("sqlite3", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`create table things (id integer primary key, name text); insert into things (name) values ('a'), ('b')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$")
+	cmd.Env = append(os.Environ(), "LODE_SERVE_HELPER=1",
+		"LODE_ARGS="+strings.Join([]string{"serve", dbPath, "--port", "0", "--workers", "2", "--graceful-timeout", "10s"}, "\x1f"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // keep reading so the master never blocks on its stderr
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	var log strings.Builder
+	urlRE := regexp.MustCompile(`url=(http://\S+/)`)
+	base := ""
+	for base == "" {
+		select {
+		case line := <-lines:
+			log.WriteString(line + "\n")
+			if m := urlRE.FindStringSubmatch(line); m != nil {
+				base = m[1]
+			}
+		case err := <-exited:
+			t.Fatalf("lode serve exited: %v\n%s", err, log.String())
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no serving line within 30s:\n%s", log.String())
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func() (*prefork.Status, error) {
+		resp, err := client.Get(base + "-/workers.json")
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var st prefork.Status
+		return &st, json.NewDecoder(resp.Body).Decode(&st)
+	}
+	waitFor := func(what string, cond func(*prefork.Status) bool) *prefork.Status {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if st, err := status(); err == nil && cond(st) {
+				return st
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
+		t.Fatalf("timed out waiting for %s", what)
+		return nil
+	}
+	ready := func(st *prefork.Status) bool {
+		for _, w := range st.Workers {
+			if w.State != "idle" && w.State != "busy" {
+				return false
+			}
+		}
+		return len(st.Workers) == 2
+	}
+	st := waitFor("2 ready workers", ready)
+	old := map[int]bool{}
+	for _, w := range st.Workers {
+		old[w.PID] = true
+	}
+
+	resp, err := client.Get(base + "things/things.json?_shape=array")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var pid int
+	fmt.Sscan(resp.Header.Get(prefork.PidHeader), &pid)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"name": "b"`) && !strings.Contains(string(body), `"name":"b"`) {
+		t.Fatalf("GET things.json = %d %s", resp.StatusCode, body)
+	}
+	if !old[pid] {
+		t.Errorf("answered by pid %d; want one of the workers %v", pid, old)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("reloaded workers", func(st *prefork.Status) bool {
+		if st.Reloads != 1 || !ready(st) {
+			return false
+		}
+		for _, w := range st.Workers {
+			if old[w.PID] {
+				return false
+			}
+		}
+		return true
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("lode serve after SIGTERM: %v; want exit 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("lode serve did not exit within 30s of SIGTERM")
+	}
+}
