@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"lode/internal/loadgen"
 )
@@ -143,5 +144,39 @@ func TestClientSendsMethodHeadersBody(t *testing.T) {
 	res, err = loadgen.Run(context.Background(), loadgen.Config{Scenario: head, Users: 1, MaxRequests: 3})
 	if err != nil || res.Total.Failures != 0 || res.Total.Count != 3 {
 		t.Fatalf("HEAD run: %v count %d errors %v", err, res.Total.Count, messages(res.Total.Errors))
+	}
+}
+
+func TestClientTLSAndTimeout(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "secure")
+	}))
+	defer tlsSrv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(tlsSrv.URL), Users: 2, MaxRequests: 20, Insecure: true,
+	})
+	if err != nil || res.Total.Count != 20 || res.Total.Failures != 0 || res.Total.Bytes != 20*6 {
+		t.Fatalf("TLS run: err %v count %d failures %d %v", err, res.Total.Count, res.Total.Failures, messages(res.Total.Errors))
+	}
+	// Without --insecure the self-signed certificate is refused.
+	res, err = loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(tlsSrv.URL), Users: 1, MaxRequests: 2,
+	})
+	if err != nil || res.Total.Failures != 2 || !strings.Contains(res.Total.Errors[0].Message, "certificate") {
+		t.Fatalf("TLS without insecure: err %v errors %v; want 2 certificate errors", err, messages(res.Total.Errors))
+	}
+
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	res, err = loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(hang.URL), Users: 2, MaxRequests: 4, Timeout: 100 * time.Millisecond,
+	})
+	if err != nil || res.Total.Failures != 4 || len(res.Total.Errors) != 1 || res.Total.Errors[0].Message != "timeout after 100ms" {
+		t.Fatalf("timeouts: err %v failures %d errors %v; want 4 × timeout after 100ms", err, res.Total.Failures, messages(res.Total.Errors))
+	}
+	if tte := res.Total.Errors[0].Latency.Percentile(50); tte < 100*time.Millisecond {
+		t.Fatalf("time to error %v; want ≥ the 100ms timeout", tte)
 	}
 }
