@@ -90,6 +90,23 @@ type Browser struct {
 	cancelCtx   context.CancelFunc
 	execPath    string
 	closeOnce   sync.Once
+
+	// Opening a tab costs 0.5-2 s, mostly the start of its renderer
+	// process, and closing one 0.1-0.5 s. Once a Browser has served a tab,
+	// it keeps one spare tab ready and closes used tabs in the background,
+	// so a run of shots (multi, tests) overlaps that work with real work.
+	spare     chan spareTab
+	mu        sync.Mutex
+	closed    bool
+	served    int
+	refilling bool
+	bg        sync.WaitGroup // refill and background-close goroutines
+}
+
+// spareTab is a tab opened ahead of need.
+type spareTab struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // NewBrowser starts Chromium and waits until it answers. ctx bounds only the
@@ -136,7 +153,7 @@ func NewBrowser(ctx context.Context, opts BrowserOptions) (*Browser, error) {
 	// The browser must outlive ctx, so its contexts derive from Background.
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	bctx, cancelCtx := chromedp.NewContext(allocCtx)
-	b := &Browser{ctx: bctx, cancelAlloc: cancelAlloc, cancelCtx: cancelCtx, execPath: execPath}
+	b := &Browser{ctx: bctx, cancelAlloc: cancelAlloc, cancelCtx: cancelCtx, execPath: execPath, spare: make(chan spareTab, 1)}
 
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
@@ -165,6 +182,18 @@ func (b *Browser) ExecPath() string { return b.execPath }
 // call more than once.
 func (b *Browser) Close() error {
 	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		// Let tabs that are closing in the background finish, so their
+		// browser contexts are disposed of cleanly, then stop the process:
+		// that also ends a refill in flight.
+		b.bg.Wait()
+		select {
+		case t := <-b.spare:
+			t.cancel()
+		default:
+		}
 		b.cancelCtx()
 		b.cancelAlloc()
 	})
@@ -177,20 +206,96 @@ func (b *Browser) Close() error {
 // context.WithTimeout. The tab closes when ctx ends or when the returned
 // cancel func is called; always call it.
 func (b *Browser) NewTab(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	tctx, cancelTab := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, nil, errors.New("open tab: browser is closed")
+	}
+	b.served++
+	prefetch := b.served > 1
+	b.mu.Unlock()
+
+	var tctx context.Context
+	var cancelTab context.CancelFunc
+	select {
+	case t := <-b.spare:
+		tctx, cancelTab = t.ctx, t.cancel
+	default:
+	}
+	if prefetch {
+		b.refill()
+	}
+	if tctx == nil {
+		var err error
+		tctx, cancelTab, err = b.openTab(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	stop := context.AfterFunc(ctx, cancelTab)
 	cancel := func() {
 		stop()
 		cancelTab()
 	}
+	return tctx, cancel, nil
+}
+
+// openTab creates a tab; ctx bounds only the creation.
+func (b *Browser) openTab(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	tctx, cancelTab := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	stop := context.AfterFunc(ctx, cancelTab)
 	// The tab's first Run must use the untimed tab context: chromedp ties
 	// the tab's lifetime to it. ctx still bounds it through AfterFunc.
-	if err := chromedp.Do(tctx); err != nil {
-		cancel()
+	err := chromedp.Do(tctx)
+	if !stop() || err != nil {
+		cancelTab()
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("open tab: %w", context.Cause(ctx))
 		}
 		return nil, nil, fmt.Errorf("open tab: %w", err)
 	}
-	return tctx, cancel, nil
+	return tctx, cancelTab, nil
+}
+
+// refill opens a spare tab in the background unless one is ready or on
+// its way.
+func (b *Browser) refill() {
+	b.mu.Lock()
+	if b.closed || b.refilling || len(b.spare) > 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.refilling = true
+	b.bg.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.bg.Done()
+		tctx, cancel, err := b.openTab(b.ctx)
+		b.mu.Lock()
+		b.refilling = false
+		b.mu.Unlock()
+		if err != nil {
+			return // the next NewTab opens its own tab and reports errors
+		}
+		select {
+		case b.spare <- spareTab{tctx, cancel}:
+		default:
+			cancel()
+		}
+	}()
+}
+
+// closeLater closes a used tab in the background; Close waits for it.
+func (b *Browser) closeLater(cancel context.CancelFunc) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		cancel()
+		return
+	}
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		cancel()
+	}()
 }

@@ -149,7 +149,7 @@ func (b *Browser) open(ctx context.Context, p Page, fn func(l *loaded) error) er
 	if err != nil {
 		return err
 	}
-	defer closeTab()
+	defer b.closeLater(closeTab)
 	tctx, cancel := context.WithTimeout(tab, timeout+p.Wait)
 	defer cancel()
 
