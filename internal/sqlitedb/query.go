@@ -110,7 +110,13 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	// TIMESTAMP or BOOLEAN into time.Time / bool, losing the stored text.
 	// Datasette returns what SQLite stores, so such statements are re-run
 	// once wrapped in a query that strips the declared types.
-	if types, err := rows.ColumnTypes(); err == nil && needsWrap(types) && db.wrapped(q) == "" {
+	if !db.typesChecked(q) {
+		types, err := rows.ColumnTypes()
+		if err != nil || !needsWrap(types) {
+			db.markTypesChecked(q)
+		}
+	}
+	if !db.typesChecked(q) && db.wrapped(q) == "" {
 		cols, _ := rows.Columns()
 		rows.Close()
 		w := wrapSQL(q, cols)
@@ -168,6 +174,22 @@ func (db *DB) rows(ctx context.Context, q string, args []any, prepared bool) (*s
 		// The cache was flushed while we held the statement: run unprepared.
 	}
 	return db.read.QueryContext(ctx, q, args...)
+}
+
+// typesChecked reports whether q is known to return no column whose
+// declared type the driver would convert (so ColumnTypes need not be read
+// again). The set is bounded like the statement cache.
+func (db *DB) typesChecked(q string) bool {
+	_, ok := db.checked.Load(q)
+	return ok
+}
+
+func (db *DB) markTypesChecked(q string) {
+	if db.checkedN.Add(1) > maxCachedStmts*4 {
+		db.checked.Clear()
+		db.checkedN.Store(0)
+	}
+	db.checked.Store(q, true)
 }
 
 func (db *DB) wrapped(q string) string {

@@ -154,6 +154,7 @@ func (db *DB) refreshSchema(ctx context.Context) (*Schema, error) {
 		db.wrapMu.Lock()
 		db.wrap = map[string]string{}
 		db.wrapMu.Unlock()
+		db.checked.Clear()
 	}
 	db.schema = s
 	db.schemaCheckedAt = time.Now()

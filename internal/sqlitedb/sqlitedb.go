@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -148,6 +149,9 @@ type DB struct {
 
 	wrapMu sync.Mutex
 	wrap   map[string]string // SQL -> SQL rewritten to avoid driver type conversion
+
+	checked  sync.Map     // SQL whose result columns need no rewriting
+	checkedN atomic.Int64 // entries in checked, to bound it
 }
 
 // Open opens the database file at path with settings s (zero fields take
