@@ -185,6 +185,9 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 			}
 			r.Headers[strings.TrimSpace(name)] = strings.TrimSpace(val)
 		}
+		if b := strings.TrimSpace(f.body); (strings.HasPrefix(b, "{") || strings.HasPrefix(b, "[")) && !hasHeader(r.Headers, "Content-Type") {
+			r.Headers["Content-Type"] = "application/json"
+		}
 		cfg.Scenario = (&loadgen.Scenario{}).Add(r)
 	default:
 		return cfg, nil, errors.New("give a URL (lode load http://127.0.0.1:8001/) or a scenario (lode load -f scenario.yaml)")
@@ -239,6 +242,15 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		return cfg, nil, err
 	}
 	return cfg, ts, nil
+}
+
+func hasHeader(h map[string]string, name string) bool {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTerminal reports whether f is a character device (a terminal), so the
