@@ -20,6 +20,9 @@ const (
 // Args; each row is (value, count). Pass those rows to Result to get the
 // Datasette JSON.
 type Facet struct {
+	// Key is this facet's key in facet_results.results: the column name,
+	// or name_2, name_3... when facets of different types share a column.
+	Key    string
 	Column string
 	Type   string // FacetColumn, FacetArray or FacetDate
 	SQL    string // returns up to Size+1 rows of (value, count)
@@ -141,15 +144,17 @@ func (f *Facet) Result(rows []FacetRow, labels map[string]any, req RequestURL) F
 
 // buildFacets parses _facet, _facet_array, _facet_date and _facet_size.
 func (s *Select) buildFacets(params url.Values, opts Options) error {
-	requested := len(params["_facet"]) + len(params["_facet_array"]) + len(params["_facet_date"])
-	if requested == 0 {
-		s.FacetSize = facetSize(params, opts)
+	s.FacetSize = facetSize(params, opts)
+	if !opts.AllowFacet {
+		// Datasette refuses any _facet* argument, _facet_size included.
+		for k := range params {
+			if strings.HasPrefix(k, "_facet") {
+				return badRequest("_facet= is not allowed")
+			}
+		}
 		return nil
 	}
-	if !opts.AllowFacet {
-		return badRequest("_facet= is not allowed")
-	}
-	s.FacetSize = facetSize(params, opts)
+	keys := map[string]bool{}
 	seen := map[string]bool{}
 	for _, typ := range []string{FacetColumn, FacetDate, FacetArray} {
 		param := map[string]string{FacetColumn: "_facet", FacetArray: "_facet_array", FacetDate: "_facet_date"}[typ]
@@ -189,6 +194,13 @@ func (s *Select) buildFacets(params url.Values, opts Options) error {
 				f.SQL = fmt.Sprintf("select value, count(*) as count from (select distinct r.__lode_key, j.value as value from (select row_number() over () as __lode_key, %s as __lode_arr from (%s)) r, json_each(r.__lode_arr) j) group by value order by count desc, value limit %d",
 					c, inner, limit)
 			}
+			// facet_results keys: the column name, then name_2, name_3...
+			// when two facets share a column (Datasette's rule).
+			f.Key = col
+			for i := 2; keys[f.Key]; i++ {
+				f.Key = fmt.Sprintf("%s_%d", col, i)
+			}
+			keys[f.Key] = true
 			s.Facets = append(s.Facets, f)
 		}
 	}

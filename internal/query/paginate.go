@@ -275,3 +275,32 @@ func pyFloat(f float64) string {
 	}
 	return sign + out
 }
+
+// NextURL returns the absolute URL of the next page (Datasette's next_url):
+// the request URL with _next replaced by token and, for sorted tables,
+// _sort or _sort_desc replaced by the sort column; those keys move to the
+// end of the query string. It returns "" when token is "".
+func (s *Select) NextURL(req RequestURL, token string) string {
+	if token == "" {
+		return ""
+	}
+	add := []queryPair{{"_next", token}}
+	if s.SortColumn != "" {
+		if s.SortDesc {
+			add = append(add, queryPair{"_sort_desc", s.SortColumn})
+		} else {
+			add = append(add, queryPair{"_sort", s.SortColumn})
+		}
+	}
+	var pairs []queryPair
+	for _, p := range parseQueryPairs(req.RawQuery) {
+		replaced := false
+		for _, a := range add {
+			replaced = replaced || p.k == a.k
+		}
+		if !replaced {
+			pairs = append(pairs, p)
+		}
+	}
+	return req.Base + req.Path + encodePairs(append(pairs, add...))
+}

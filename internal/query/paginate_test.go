@@ -93,7 +93,7 @@ func TestPaginationWalk(t *testing.T) {
 			extra = append(extra, "_sort=rowid", "_sort_desc=rowid")
 		}
 		if name == "int_pk" {
-			extra = append(extra, "_sort_desc=id")
+			extra = append(extra, "_sort_desc=id", "_col=cat&_sort_desc=n", "_nocol=score&_nocol=cat&_sort=score")
 		}
 		if name == `we"ird, name.ü` {
 			sorts = []string{"", "_sort=c%2C1", "_sort_desc=c%2C1", "_sort=x%22y"}
@@ -210,5 +210,23 @@ func TestPyStr(t *testing.T) {
 		if got := query.PyStr(tt.in); got != tt.want {
 			t.Errorf("PyStr(%v) = %q; want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestSortColumnNotSelected(t *testing.T) {
+	db := paginationDB(t)
+	tab := loadTable(t, db, "int_pk")
+	s := mustBuild(t, tab, "_col=cat&_sort_desc=n&_size=3")
+	if fmt.Sprint(s.Columns, s.ExtraColumns) != "[id cat] [n]" {
+		t.Fatalf("Columns %v ExtraColumns %v", s.Columns, s.ExtraColumns)
+	}
+	rows, next := page(t, db, s)
+	if len(rows[0]) != 3 || next == "" {
+		t.Fatalf("rows %v next %q", rows, next)
+	}
+	req := query.RequestURL{Base: "http://h", Path: "/db/int_pk.json", RawQuery: "_col=cat&_sort_desc=n&_next=old&_size=3"}
+	want := "http://h/db/int_pk.json?_col=cat&_size=3&_next=" + url.QueryEscape(next) + "&_sort_desc=n"
+	if got := s.NextURL(req, next); got != want {
+		t.Errorf("NextURL = %s; want %s", got, want)
 	}
 }

@@ -74,6 +74,16 @@ type Table struct {
 	// LabelColumn is the column shown as the label when another table links
 	// here ("" = none); see DetectLabelColumn.
 	LabelColumn string
+
+	// Table metadata (Datasette's per-table settings), all optional:
+	// SortableColumns limits _sort to these columns (nil = every column);
+	// Sort / SortDesc is the default order when the URL gives none;
+	// PageSize overrides Options.DefaultPageSize; SearchModeRaw makes
+	// _search raw FTS syntax unless ?_searchmode=escaped.
+	SortableColumns []string
+	Sort, SortDesc  string
+	PageSize        int
+	SearchModeRaw   bool
 }
 
 // UsesRowid reports whether rows of t are identified by rowid (a table
@@ -94,6 +104,15 @@ func (t *Table) Column(name string) *Column {
 // column, or rowid on a rowid table.
 func (t *Table) hasColumn(name string) bool {
 	return t.Column(name) != nil || (name == "rowid" && t.UsesRowid())
+}
+
+// sortable reports whether _sort may use name (Datasette's
+// sortable_columns: metadata's list, else every column, plus rowid).
+func (t *Table) sortable(name string) bool {
+	if t.SortableColumns != nil {
+		return contains(t.SortableColumns, name) || (name == "rowid" && t.UsesRowid())
+	}
+	return t.hasColumn(name)
 }
 
 // Options are the Datasette settings that shape a table query. Zero numeric
@@ -183,9 +202,14 @@ type Select struct {
 	CountSQL  string
 	CountArgs []any
 
-	// Columns are the result columns of SQL in order: rowid first for rowid
-	// tables; primary keys are always present.
+	// Columns are the result columns to show, in order: rowid first for
+	// rowid tables; primary keys are always present.
 	Columns []string
+	// ExtraColumns are selected by SQL after Columns but not to be shown:
+	// the sort column when _col/_nocol left it out (NextToken needs it).
+	// Scan len(Columns)+len(ExtraColumns) values, pass the whole row to
+	// NextToken and KeyValues, and render only the first len(Columns).
+	ExtraColumns []string
 	// AllColumns are every column of the table (rowid first for rowid
 	// tables), for _extra=all_columns.
 	AllColumns []string
@@ -256,6 +280,9 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 
 	// Page size.
 	s.PageSize = opts.DefaultPageSize
+	if t.PageSize > 0 {
+		s.PageSize = t.PageSize
+	}
 	if raw, ok := params["_size"]; ok && len(raw) > 0 && raw[0] != "" {
 		size := raw[0]
 		if size == "max" {
@@ -346,35 +373,43 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		}
 	}
 
-	// Sort.
+	// Sort: ?_sort / ?_sort_desc, else the table's default sort. Both at
+	// once is refused before either column is checked, as in Datasette.
 	sortCol, sortDesc := get("_sort"), get("_sort_desc")
-	if sortCol != "" && !t.hasColumn(sortCol) {
+	if sortCol == "" && sortDesc == "" {
+		sortCol, sortDesc = t.Sort, t.SortDesc
+	}
+	if sortCol != "" && sortDesc != "" {
+		return nil, badRequest("Cannot use _sort and _sort_desc at the same time")
+	}
+	if sortCol != "" && !t.sortable(sortCol) {
 		return nil, badRequest("Cannot sort table by %s", sortCol)
 	}
+	if sortDesc != "" && !t.sortable(sortDesc) {
+		return nil, badRequest("Cannot sort table by %s", sortDesc)
+	}
 	if sortDesc != "" {
-		if !t.hasColumn(sortDesc) {
-			return nil, badRequest("Cannot sort table by %s", sortDesc)
-		}
-		if sortCol != "" {
-			return nil, badRequest("Cannot use _sort and _sort_desc at the same time")
-		}
 		s.SortColumn, s.SortDesc = sortDesc, true
 	} else {
 		s.SortColumn = sortCol
 	}
-	if s.SortColumn != "" && !contains(cols, s.SortColumn) {
-		// The next token needs the sort value of the last row.
-		cols = append(cols, s.SortColumn)
+	scan := cols
+	if s.SortColumn != "" && !contains(cols, s.SortColumn) && s.Paginated {
+		// The next token needs the sort value of the last row: select it
+		// as a trailing extra column that is not shown (Datasette looks it
+		// up with a second query instead).
+		scan = append(append([]string(nil), cols...), s.SortColumn)
+		s.ExtraColumns = scan[len(cols):]
 	}
 	s.Columns = cols
 
 	// Key columns for the next token.
 	keys := keyColumns(t)
 	for _, k := range keys {
-		s.keyIdx = append(s.keyIdx, indexOf(cols, k))
+		s.keyIdx = append(s.keyIdx, indexOf(scan, k))
 	}
 	if s.SortColumn != "" {
-		s.sortIdx = indexOf(cols, s.SortColumn)
+		s.sortIdx = indexOf(scan, s.SortColumn)
 	}
 
 	from := "from " + QuoteIdent(t.Name)
@@ -402,7 +437,7 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 
 	var b strings.Builder
 	b.WriteString("select ")
-	b.WriteString(selectList(cols))
+	b.WriteString(selectList(scan))
 	b.WriteString(" ")
 	b.WriteString(from)
 	if len(pageWhere) > 0 {
@@ -430,33 +465,29 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	return s, nil
 }
 
-// selectColumns applies _col / _nocol with Datasette's rules and messages.
+// selectColumns applies _col / _nocol with Datasette's rules and messages
+// (_columns_to_select): _col keeps the primary keys plus the named columns
+// in order, _nocol drops columns (never a primary key), both may be given,
+// and rowid is always first for rowid tables.
 func selectColumns(t *Table, col, nocol []string) ([]string, error) {
-	var all []string
-	if t.UsesRowid() {
-		all = append(all, "rowid")
-	}
+	var tableCols []string
 	for _, c := range t.Columns {
 		if !c.Hidden {
-			all = append(all, c.Name)
+			tableCols = append(tableCols, c.Name)
 		}
 	}
-	if len(col) > 0 && len(nocol) > 0 {
-		return nil, badRequest("Cannot use _col and _nocol at the same time")
-	}
-	keys := keyColumns(t)
-	cols := all
+	cols := tableCols
 	if len(col) > 0 {
 		var bad []string
 		for _, c := range col {
-			if !contains(all, c) {
+			if !contains(tableCols, c) {
 				bad = append(bad, c)
 			}
 		}
 		if len(bad) > 0 {
 			return nil, badRequest("_col=%s - invalid columns", strings.Join(bad, ", "))
 		}
-		cols = append([]string(nil), keys...)
+		cols = append([]string(nil), t.PrimaryKeys...)
 		for _, c := range col {
 			if !contains(cols, c) {
 				cols = append(cols, c)
@@ -466,7 +497,7 @@ func selectColumns(t *Table, col, nocol []string) ([]string, error) {
 	if len(nocol) > 0 {
 		var bad []string
 		for _, c := range nocol {
-			if !contains(all, c) || contains(keys, c) {
+			if !contains(tableCols, c) || contains(t.PrimaryKeys, c) {
 				bad = append(bad, c)
 			}
 		}
@@ -480,6 +511,9 @@ func selectColumns(t *Table, col, nocol []string) ([]string, error) {
 			}
 		}
 		cols = kept
+	}
+	if t.UsesRowid() {
+		cols = append([]string{"rowid"}, cols...)
 	}
 	return cols, nil
 }

@@ -14,7 +14,7 @@ func (s *Select) buildSearch(t *Table, params url.Values) ([]string, []any, erro
 	if t.FTSTable == "" {
 		return nil, nil, nil
 	}
-	raw := false
+	raw := t.SearchModeRaw
 	switch first(params["_searchmode"]) {
 	case "raw":
 		raw = true
