@@ -29,22 +29,27 @@ type htmlPages struct {
 
 var _ HTMLRenderer = (*htmlPages)(nil)
 
-// EnableHTML makes s answer the URLs without an extension (/, /DB,
-// /DB/TABLE, /DB/TABLE/PK, /DB/-/query) with HTML pages, serve the
-// stylesheet and script under /-/static/, and turn every error response
-// to such a URL into an HTML page with the same status and message as the
-// JSON error. Call it once, before serving; it is not safe to call while
-// requests are being served.
-func (s *Server) EnableHTML() error {
-	if _, ok := s.cfg.HTML.(*htmlPages); ok {
-		return nil
+// routesHTML makes s answer the URLs without an extension (/, /DB,
+// /DB/TABLE, /DB/TABLE/PK, /DB/-/query) with Lode's HTML pages, as
+// Datasette does, unless Config.HTML brings another renderer. It serves the
+// stylesheet and script under /-/static/, redirects filter-builder
+// submissions to canonical filter URLs, and turns every error response to
+// an HTML URL into an HTML page with the same status and message as the
+// JSON error. routes calls it last, so it wraps every other route.
+func (s *Server) routesHTML() {
+	if s.cfg.HTML == nil {
+		tpl, err := web.New()
+		if err != nil {
+			// The templates are embedded and covered by tests: a parse
+			// error is a build bug, not a runtime condition.
+			panic(fmt.Sprintf("server: parse embedded HTML templates: %v", err))
+		}
+		s.cfg.HTML = &htmlPages{s: s, tpl: tpl}
 	}
-	tpl, err := web.New()
-	if err != nil {
-		return err
+	p, ok := s.cfg.HTML.(*htmlPages)
+	if !ok {
+		return
 	}
-	p := &htmlPages{s: s, tpl: tpl}
-	s.cfg.HTML = p
 	static := http.StripPrefix(web.StaticPrefix, http.FileServerFS(web.Static()))
 	mux := http.NewServeMux()
 	mux.Handle("GET "+web.StaticPrefix+"{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,16 +58,20 @@ func (s *Server) EnableHTML() error {
 	}))
 	mux.Handle("/", p.errorPages(s.mux))
 	s.mux = mux
-	return nil
 }
 
-// htmlRequest reports whether r asks for an HTML page: a GET or HEAD whose
-// last path segment has no .json or .csv extension.
+// htmlRequest reports whether r asks for an HTML page: a GET or HEAD of
+// one of the page URLs (/, /DB, /DB/TABLE, /DB/TABLE/PK, /DB/-/query, each
+// without a .json or .csv extension). Other URLs, such as /-/versions,
+// keep their JSON answers.
 func htmlRequest(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	path := r.URL.Path
+	if strings.HasPrefix(path, "/-/") || strings.Count(path, "/") > 3 {
+		return false
+	}
 	_, format := splitFormat(path[strings.LastIndexByte(path, '/')+1:])
 	return format == formatHTML
 }
@@ -87,6 +96,10 @@ func (p *htmlPages) errorPages(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !htmlRequest(r) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if q, ok := htmlFilterQuery(r.URL.Query()); ok {
+			http.Redirect(w, r, withQuery(r.URL.EscapedPath(), q), http.StatusFound)
 			return
 		}
 		if db := p.queryEditorDB(r); db != nil && strings.TrimSpace(r.URL.Query().Get("sql")) == "" && p.s.settings.AllowSQL {

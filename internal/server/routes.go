@@ -28,6 +28,7 @@ func (s *Server) routes() {
 		}
 		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
 	})
+	s.routesHTML() // html.go: HTML pages, static assets, HTML error pages
 }
 
 // Formats a page can be rendered in.

@@ -20,7 +20,7 @@ import (
 // the cities table (20 rows) has several pages.
 const pageSize = "8"
 
-// startServer serves the HTML fixtures with HTML pages enabled, through the
+// startServer serves the HTML fixtures (HTML pages are on by default) through the
 // write API (canned queries) like lode serve, on a 127.0.0.1 listener.
 func startServer(tb testing.TB) (base, dbPath string) {
 	tb.Helper()
@@ -37,9 +37,6 @@ func startServer(tb testing.TB) (base, dbPath string) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close() })
-	if err := srv.EnableHTML(); err != nil {
-		tb.Fatal(err)
-	}
 	api, err := server.NewWriteAPI(srv, server.WriteConfig{Secret: []byte("html-test-secret")})
 	if err != nil {
 		tb.Fatal(err)
