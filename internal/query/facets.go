@@ -127,12 +127,17 @@ func (f *Facet) Result(rows []FacetRow, labels map[string]any, req RequestURL) F
 		} else {
 			toggled = append(append([]queryPair(nil), pairs...), queryPair{key, text})
 		}
-		label := r.Value
+		value := r.Value
+		if f.Type == FacetArray {
+			// Datasette reports array items as str(item).
+			value = text
+		}
+		label := value
 		if l, ok := labels[text]; ok {
 			label = l
 		}
 		res.Results = append(res.Results, FacetValue{
-			Value:     r.Value,
+			Value:     value,
 			Label:     label,
 			Count:     r.Count,
 			ToggleURL: req.Base + req.Path + encodePairs(toggled),
