@@ -328,3 +328,36 @@ func TestReloadPicksUpNewBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersExitWhenMasterDies: a master killed with SIGKILL cannot stop
+// its workers; they notice (Pdeathsig, and EOF on the control channel),
+// drain and exit instead of serving on unsupervised.
+func TestWorkersExitWhenMasterDies(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, "PREFORK_TEST_WORKERS=2")
+	st := m.waitStatus(30*time.Second, "ready workers", func(st *prefork.Status) bool { return serving(st, 2, nil) })
+	m.signal(syscall.SIGKILL)
+	m.wait(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, w := range st.Workers {
+		for alive(w.PID) {
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d (pid %d) still running 30s after its master died", w.ID, w.PID)
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
+	}
+}
+
+// alive reports whether pid is a running process. The workers of a dead
+// master are reparented; if their new parent does not reap them they stay
+// zombies, which count as exited.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
