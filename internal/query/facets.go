@@ -212,12 +212,16 @@ func (s *Select) buildFacets(params url.Values, opts Options) error {
 	return nil
 }
 
-// facetColumnName accepts Datasette's JSON facet form {"simple": "col"}
+// facetColumnName accepts Datasette's JSON facet forms {"simple": "col"}
+// and {"column": "col"}
 // as well as a bare column name.
 func facetColumnName(v string) string {
 	if strings.HasPrefix(v, "{") {
 		var cfg map[string]any
 		if json.Unmarshal([]byte(v), &cfg) == nil {
+			if c, ok := cfg["column"].(string); ok && c != "" {
+				return c
+			}
 			if c, ok := cfg["simple"].(string); ok {
 				return c
 			}

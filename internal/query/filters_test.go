@@ -281,3 +281,26 @@ func TestEscapeFTS(t *testing.T) {
 		}
 	}
 }
+
+func TestFormRedirect(t *testing.T) {
+	for in, want := range map[string]string{
+		"_filter_column=state&_filter_op=exact&_filter_value=CA":                          "/t?state__exact=CA",
+		"_size=2&_filter_column=n&_filter_op=isnull__1&_filter_value=":                    "/t?_size=2&n__isnull=1",
+		"_filter_column_1=a&_filter_op_1=contains&_filter_value_1=x+y&_filter_column_2=b": "/t?a__contains=x+y&b__exact=",
+		"_filter_column=&_filter_op=exact&_filter_value=&x=1":                             "/t?x=1",
+		"_sort=name&_sort_by_desc=on&_size=3":                                             "/t?_size=3&_sort_desc=name",
+		"_sort=name&_size=3":                                                              "",
+		"state=CA":                                                                        "",
+	} {
+		got, ok := query.FormRedirect(query.RequestURL{Path: "/t", RawQuery: in})
+		if want == "" {
+			if ok {
+				t.Errorf("FormRedirect(%q) = %q; want no redirect", in, got)
+			}
+			continue
+		}
+		if !ok || got != want {
+			t.Errorf("FormRedirect(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
