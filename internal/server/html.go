@@ -152,23 +152,29 @@ func (p *htmlPages) renderError(w http.ResponseWriter, r *http.Request, status i
 	if json.Unmarshal(body, &e) != nil || e.Error == "" {
 		e.Error = http.StatusText(status)
 	}
+	p.errorPage(w, r, status, e.Error, e.Title)
+}
+
+// errorPage shows an error: inline in the SQL editor for /DB/-/query,
+// else as an error page.
+func (p *htmlPages) errorPage(w http.ResponseWriter, r *http.Request, status int, msg, title string) {
 	if db := p.queryEditorDB(r); db != nil {
 		p.write(w, r, status, func(b *bytes.Buffer) error {
 			pg := p.queryPage(db.Name, r.URL.Query().Get("sql"), r.URL.Query())
-			pg.Ran, pg.Error = true, e.Error
+			pg.Ran, pg.Error = true, msg
 			return p.tpl.Query(b, pg)
 		})
 		return
 	}
-	heading := e.Title
+	heading := title
 	if heading == "" {
 		heading = fmt.Sprintf("Error %d", status)
 	}
 	p.write(w, r, status, func(b *bytes.Buffer) error {
 		return p.tpl.Error(b, &web.ErrorPage{
-			Chrome:  web.Chrome{Title: fmt.Sprintf("Error %d: %s", status, e.Error), Heading: heading},
+			Chrome:  web.Chrome{Title: fmt.Sprintf("Error %d: %s", status, msg), Heading: heading},
 			Status:  status,
-			Message: e.Error,
+			Message: msg,
 		})
 	})
 }

@@ -141,6 +141,7 @@ func (a *WriteAPI) routes() {
 	m.HandleFunc("GET /-/auth-token", a.handleAuthToken)
 	m.HandleFunc("GET /-/actor.json", a.handleActor)
 	m.Handle("/", http.HandlerFunc(a.handleRead))
+	a.routesHTML() // html_canned.go: canned query pages and their write forms
 }
 
 // ServeHTTP serves writes and canned queries and passes reads to Server.
