@@ -321,7 +321,18 @@ func judgeWorkers(cells []report.Cell) report.Finding {
 				break
 			}
 		}
-		top := g[len(g)-1]
+		// The best worker count above the base: a curve that rises then
+		// falls (2 workers help, 4 oversubscribe 2 cores) still shows
+		// that workers help, and where.
+		var top report.Cell
+		for _, c := range g {
+			if workersOf(c) > workersOf(base) && c.OKRPS > top.OKRPS {
+				top = c
+			}
+		}
+		if top.ID == 0 {
+			continue
+		}
 		var line []string
 		for _, c := range g {
 			ratio := 0.0
@@ -340,12 +351,13 @@ func judgeWorkers(cells []report.Cell) report.Finding {
 		switch {
 		case ratio >= gainFactor && top.RPSMin > base.RPSMax:
 			f.Verdict = report.Reproduced
+			parts[len(parts)-1] += fmt.Sprintf(" — best at %s workers", top.Workers)
 		case ratio >= gainFactor:
 			f.Verdict = report.Inconclusive
 			parts[len(parts)-1] += fmt.Sprintf(" (the gain is within the spread of repeats: %s vs %s)", report.Spread(&top), report.Spread(&base))
 		default:
 			f.Verdict = report.NotReproduced
-			parts[len(parts)-1] += fmt.Sprintf(" — more workers do not help here: one lode process already uses %.0f%% CPU across the machine's cores", base.ServerCPU)
+			parts[len(parts)-1] += fmt.Sprintf(" — more workers do not help here: with %s worker the server already used %.0f%% CPU (100%% = one core)", base.Workers, base.ServerCPU)
 		}
 	}
 	if len(parts) > 0 {

@@ -136,6 +136,14 @@ func TestJudgeWorkers(t *testing.T) {
 	}
 	want(t, finding(t, scale(0.3), 3), report.Reproduced, "4 w: 1900 req/s (1.90x)")
 	want(t, finding(t, scale(0), 3), report.NotReproduced, "more workers do not help", "190% CPU")
+	// Rises then falls: 2 workers help, 4 oversubscribe.
+	peak := synth(func(c *report.Cell) {
+		if c.Workers != "" {
+			c.RPS = map[string]float64{"1": 1000, "2": 2000, "4": 800}[c.Workers]
+			c.OKRPS, c.RPSMin, c.RPSMax = c.RPS, c.RPS*0.97, c.RPS*1.03
+		}
+	})
+	want(t, finding(t, peak, 3), report.Reproduced, "best at 2 workers", "4 w: 800 req/s (0.80x)")
 	noisy := synth(func(c *report.Cell) {
 		if c.Workers != "" {
 			w := float64(c.Workers[0] - '0')
