@@ -69,6 +69,9 @@ type FacetValue struct {
 
 // FacetResult is one entry of facet_results.results in Datasette's JSON.
 type FacetResult struct {
+	// Key is the facet's key in facet_results.results (Facet.Key); it is
+	// not part of the facet's own JSON.
+	Key       string       `json:"-"`
 	Name      string       `json:"name"`
 	Type      string       `json:"type"`
 	Hideable  bool         `json:"hideable"`
@@ -107,6 +110,7 @@ func RequestURLOf(u *url.URL) RequestURL {
 func (f *Facet) Result(rows []FacetRow, labels map[string]any, req RequestURL) FacetResult {
 	pairs := parseQueryPairs(req.RawQuery)
 	res := FacetResult{
+		Key:       f.Key,
 		Name:      f.Column,
 		Type:      f.Type,
 		Hideable:  true,

@@ -217,8 +217,8 @@ func TestSortColumnNotSelected(t *testing.T) {
 	db := paginationDB(t)
 	tab := loadTable(t, db, "int_pk")
 	s := mustBuild(t, tab, "_col=cat&_sort_desc=n&_size=3")
-	if fmt.Sprint(s.Columns, s.ExtraColumns) != "[id cat] [n]" {
-		t.Fatalf("Columns %v ExtraColumns %v", s.Columns, s.ExtraColumns)
+	if fmt.Sprint(s.Columns) != "[id cat n]" {
+		t.Fatalf("Columns %v", s.Columns)
 	}
 	rows, next := page(t, db, s)
 	if len(rows[0]) != 3 || next == "" {

@@ -202,14 +202,10 @@ type Select struct {
 	CountSQL  string
 	CountArgs []any
 
-	// Columns are the result columns to show, in order: rowid first for
-	// rowid tables; primary keys are always present.
+	// Columns are the result columns of SQL, in order: rowid first for
+	// rowid tables; primary keys are always present, and so is the sort
+	// column (the next token needs it).
 	Columns []string
-	// ExtraColumns are selected by SQL after Columns but not to be shown:
-	// the sort column when _col/_nocol left it out (NextToken needs it).
-	// Scan len(Columns)+len(ExtraColumns) values, pass the whole row to
-	// NextToken and KeyValues, and render only the first len(Columns).
-	ExtraColumns []string
 	// AllColumns are every column of the table (rowid first for rowid
 	// tables), for _extra=all_columns.
 	AllColumns []string
@@ -393,14 +389,13 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	} else {
 		s.SortColumn = sortCol
 	}
-	scan := cols
 	if s.SortColumn != "" && !contains(cols, s.SortColumn) && s.Paginated {
-		// The next token needs the sort value of the last row: select it
-		// as a trailing extra column that is not shown (Datasette looks it
-		// up with a second query instead).
-		scan = append(append([]string(nil), cols...), s.SortColumn)
-		s.ExtraColumns = scan[len(cols):]
+		// The next token needs the sort value of the last row, so the sort
+		// column is selected (and shown) even when _col/_nocol left it out.
+		// Datasette instead looks the value up with a second query.
+		cols = append(cols, s.SortColumn)
 	}
+	scan := cols
 	s.Columns = cols
 
 	// Key columns for the next token.
