@@ -98,8 +98,8 @@ func (p *htmlPages) errorPages(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if q, ok := htmlFilterQuery(r.URL.Query()); ok {
-			http.Redirect(w, r, withQuery(r.URL.EscapedPath(), q), http.StatusFound)
+		if target, ok := query.FormRedirect(requestURL(r)); ok {
+			http.Redirect(w, r, target, http.StatusFound)
 			return
 		}
 		if db := p.queryEditorDB(r); db != nil && strings.TrimSpace(r.URL.Query().Get("sql")) == "" && p.s.settings.AllowSQL {
@@ -458,13 +458,13 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 		pg.Rows = append(pg.Rows, hr)
 	}
 	for _, f := range sel.Filters {
-		pg.Filters = append(pg.Filters, web.Filter{Column: f.Column, Op: f.Op, Value: f.Value})
+		pg.Filters = append(pg.Filters, web.Filter{Column: f.Column, Op: htmlOpValue(f.Op), Value: f.Value})
 	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		switch {
 		case !strings.HasPrefix(k, "_") || strings.Contains(k, "__"):
 			continue // a filter: the builder's rows carry it
-		case k == "_next" || k == "_search" || k == web.FilterColumnField || k == web.FilterOpField || k == web.FilterValueField:
+		case k == "_next" || k == "_search" || strings.HasPrefix(k, "_filter_"):
 			continue
 		}
 		for _, val := range params[k] {

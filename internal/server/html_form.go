@@ -6,76 +6,30 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/url"
 
 	"lode/internal/query"
 	"lode/internal/web"
 )
 
 // htmlFilterOps are the filter builder's operators, from the query
-// package's list (Datasette's order and labels).
+// package's list (Datasette's order and labels). Operators that take no
+// value carry it in the option, "isnull__1", as in Datasette's form.
 var htmlFilterOps = func() []web.Option {
 	var out []web.Option
 	for _, l := range query.Lookups() {
-		out = append(out, web.Option{Value: l.Key, Label: l.Display})
+		out = append(out, web.Option{Value: htmlOpValue(l.Key), Label: l.Display})
 	}
 	return out
 }()
 
-// htmlLookup returns the filter operator called key.
-func htmlLookup(key string) (query.Lookup, bool) {
+// htmlOpValue is the filter builder's option value of operator key.
+func htmlOpValue(key string) string {
 	for _, l := range query.Lookups() {
-		if l.Key == key {
-			return l, true
+		if l.Key == key && l.NoArgument {
+			return key + "__1"
 		}
 	}
-	return query.Lookup{}, false
-}
-
-// htmlFilterQuery turns a submitted filter-builder form (repeated
-// _filter_column/_filter_op/_filter_value fields) into the canonical query
-// string of the same view: one col__op=value parameter per filled row, the
-// form's other fields (hidden _sort, _facet, _size, and _search when set)
-// kept as they are. ok is false when q is not a filter-builder submission.
-func htmlFilterQuery(q url.Values) (query string, ok bool) {
-	cols, has := q[web.FilterColumnField]
-	if !has {
-		return "", false
-	}
-	ops, vals := q[web.FilterOpField], q[web.FilterValueField]
-	out := url.Values{}
-	for k, vs := range q {
-		switch k {
-		case web.FilterColumnField, web.FilterOpField, web.FilterValueField:
-			continue
-		case "_search", "_next":
-			// A new filter starts again from page 1; an empty search is no search.
-			if k == "_search" && vs[0] != "" {
-				out[k] = vs
-			}
-			continue
-		}
-		out[k] = vs
-	}
-	for i, col := range cols {
-		if col == "" {
-			continue
-		}
-		op, val := "exact", ""
-		if i < len(vals) {
-			val = vals[i]
-		}
-		if i < len(ops) {
-			if l, ok := htmlLookup(ops[i]); ok {
-				op = l.Key
-				if l.NoArgument {
-					val = "1" // as Datasette's form sends for is null & co.
-				}
-			}
-		}
-		out.Add(col+"__"+op, val)
-	}
-	return out.Encode(), true
+	return key
 }
 
 // htmlCSRFCookie holds the CSRF token of the HTML write forms; the form repeats it

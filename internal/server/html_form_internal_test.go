@@ -10,33 +10,6 @@ import (
 	"lode/internal/web"
 )
 
-func TestHTMLFilterQuery(t *testing.T) {
-	tests := []struct {
-		form string
-		want string
-		ok   bool
-	}{
-		{"_sort=pk", "", false},
-		{"_filter_column=state&_filter_op=exact&_filter_value=CA&_filter_column=&_filter_op=exact&_filter_value=",
-			"state__exact=CA", true},
-		{"_filter_column=a&_filter_op=gt&_filter_value=3&_filter_column=b&_filter_op=isnull&_filter_value=&_sort=a&_search=&_next=xyz",
-			"_sort=a&a__gt=3&b__isnull=1", true},
-		{"_filter_column=%3Cscript%3E&_filter_op=bogus&_filter_value=%22q%22&_search=dog",
-			"%3Cscript%3E__exact=%22q%22&_search=dog", true},
-		{"_filter_column=", "", true},
-	}
-	for _, tt := range tests {
-		q, err := url.ParseQuery(tt.form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ok := htmlFilterQuery(q)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("htmlFilterQuery(%q) = %q, %v; want %q, %v", tt.form, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestHTMLCSRF(t *testing.T) {
 	// A first visit sets the cookie; a second visit with it reuses the token.
 	rec := httptest.NewRecorder()

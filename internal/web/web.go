@@ -134,7 +134,8 @@ type Row struct {
 	Cells []Cell
 }
 
-// Filter is one (column, operator, value) row of the filter builder.
+// Filter is one (column, operator, value) row of the filter builder. Op is
+// an Option value of TablePage.Operators.
 type Filter struct {
 	Column string
 	Op     string
@@ -171,14 +172,11 @@ type FacetValue struct {
 	Selected bool
 }
 
-// Filter-builder form field names. The form submits each filter row as one
-// value of each of these (in order); the server turns them into the
-// canonical col__op=value parameters and redirects.
-const (
-	FilterColumnField = "_filter_column"
-	FilterOpField     = "_filter_op"
-	FilterValueField  = "_filter_value"
-)
+// The filter builder names its fields like Datasette's form:
+// _filter_column_N, _filter_op_N and _filter_value_N for row N (from 1);
+// operators without a value have option values like "isnull__1". The
+// server redirects a submission to canonical col__op=value URLs
+// (query.FormRedirect).
 
 // TablePage is the "/DB/TABLE" page.
 type TablePage struct {
@@ -295,9 +293,10 @@ func New() (*Templates, error) {
 	funcs := template.FuncMap{
 		"count": countAny,
 		"bytes": formatBytes,
-		"filterRow": func(p *TablePage, f Filter) filterRow {
-			return filterRow{Columns: p.FilterColumns, Operators: p.Operators, Filter: f}
+		"filterRow": func(p *TablePage, f Filter, n int) filterRow {
+			return filterRow{N: n, Columns: p.FilterColumns, Operators: p.Operators, Filter: f}
 		},
+		"add":         func(a, b int) int { return a + b },
 		"emptyFilter": func() Filter { return Filter{} },
 	}
 	base, err := template.New("base.html").Funcs(funcs).ParseFS(templateFS, "templates/base.html")
@@ -347,6 +346,7 @@ func (t *Templates) Error(w io.Writer, p *ErrorPage) error { return t.render(w, 
 
 // filterRow is the data of one row of the filter builder.
 type filterRow struct {
+	N         int
 	Columns   []string
 	Operators []Option
 	Filter    Filter

@@ -138,6 +138,7 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
 		`<option value="gt" selected>&gt;</option>`,
 		`<option selected>a</option>`,
+		`name="_filter_column_2"`,
 		`<td class="num">1</td>`,
 	} {
 		if !strings.Contains(out, want) {

@@ -5,15 +5,22 @@
   if (!form) return;
   var rows = form.querySelector(".filter-rows");
   var add = form.querySelector(".add-filter");
+  // Rows are numbered like Datasette's form: _filter_column_1, _filter_op_1, ...
+  function number(row, n) {
+    row.querySelectorAll("[name^=_filter_]").forEach(function (el) {
+      el.name = el.name.replace(/_\d+$/, "_" + n);
+    });
+  }
   function wire(row) {
     var rm = row.querySelector(".remove-filter");
     rm.hidden = false;
     rm.addEventListener("click", function () {
       if (rows.querySelectorAll(".filter-row").length > 1) {
         row.remove();
+        rows.querySelectorAll(".filter-row").forEach(function (r, i) { number(r, i + 1); });
       } else {
-        row.querySelector("select[name=_filter_column]").value = "";
-        row.querySelector("input[name=_filter_value]").value = "";
+        row.querySelector("select[name^=_filter_column]").value = "";
+        row.querySelector("input[name^=_filter_value]").value = "";
       }
     });
   }
@@ -22,9 +29,10 @@
   add.addEventListener("click", function () {
     var all = rows.querySelectorAll(".filter-row");
     var row = all[all.length - 1].cloneNode(true);
-    row.querySelector("select[name=_filter_column]").value = "";
-    row.querySelector("select[name=_filter_op]").selectedIndex = 0;
-    row.querySelector("input[name=_filter_value]").value = "";
+    row.querySelector("select[name^=_filter_column]").value = "";
+    row.querySelector("select[name^=_filter_op]").selectedIndex = 0;
+    row.querySelector("input[name^=_filter_value]").value = "";
+    number(row, all.length + 1);
     rows.appendChild(row);
     wire(row);
   });
