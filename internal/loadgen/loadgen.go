@@ -104,8 +104,10 @@ type Result struct {
 	Target string    `json:"target"`
 	Start  time.Time `json:"start"` // start of the measured period
 	End    time.Time `json:"end"`
-	// Duration is the measured period: from the end of warm-up until the
-	// last request finished (or the run was cut).
+	// Duration is the measured period: from the end of warm-up to the
+	// deadline (or Ctrl-C), or, for a run bounded by MaxRequests, to its
+	// last response. Requests still in flight at the deadline count if
+	// they finish within GracefulStop; the grace time itself does not.
 	Duration time.Duration `json:"duration_ns"`
 	Users    int           `json:"users,omitempty"`
 	// Requests are per request name, in scenario order.
@@ -364,13 +366,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	workersDone := make(chan struct{})
 	go func() { wg.Wait(); close(workersDone) }()
 
+	// A run ended by its deadline (or Ctrl-C) is measured up to that
+	// moment: requests in flight then still count when they finish
+	// within the graceful stop (they were sent inside the window), but
+	// the grace time does not, so a server that holds requests for a
+	// long busy timeout does not deflate req/s. A run bounded by
+	// MaxRequests is measured until its last request finished.
+	timed := false
 	select {
 	case <-ctx.Done():
 		res.Interrupted = true
+		timed = true
 	case <-deadline:
-	case <-e.stopCh: // MaxRequests reached, or every user finished
+		timed = true
+	case <-e.stopCh: // MaxRequests reached
 	case <-workersDone:
 	}
+	stopAt := time.Now()
 	e.stop()
 	if !res.Interrupted {
 		// Graceful: let requests in flight finish.
@@ -392,8 +404,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	end := time.Now()
 	e.pool.closeAll()
 
-	res.Start, res.End = e.from, end
-	res.Duration = end.Sub(e.from)
+	if !timed {
+		stopAt = end
+	}
+	res.Start, res.End = e.from, stopAt
+	res.Duration = stopAt.Sub(e.from)
 	if res.Duration < 0 {
 		res.Duration = 0
 	}
