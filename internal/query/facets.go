@@ -174,7 +174,7 @@ func (s *Select) buildFacets(params url.Values, opts Options) error {
 			}
 			seen[typ+"\x00"+col] = true
 			if !s.Table.hasColumn(col) {
-				return badRequest("no such column: %s", col)
+				return invalidSQL("no such column: %s", col)
 			}
 			f := &Facet{Column: col, Type: typ, Size: s.FacetSize, Args: s.whereArgs}
 			inner := "select * " + s.fromWhere

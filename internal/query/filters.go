@@ -66,7 +66,7 @@ func parseFilter(t *Table, key, value string) (f Filter, ok bool, err error) {
 		}
 	}
 	if !t.hasColumn(column) {
-		return Filter{}, false, badRequest("no such column: %s", column)
+		return Filter{}, false, invalidSQL("no such column: %s", column)
 	}
 	l, _ := lookupByKey(op)
 	if l.NoArgument {

@@ -165,6 +165,12 @@ func badRequest(format string, a ...any) *Error {
 	return &Error{Status: 400, Message: fmt.Sprintf(format, a...)}
 }
 
+// invalidSQL is the error Datasette reports when its generated statement
+// fails to prepare (title "Invalid SQL"); Lode finds these before SQLite.
+func invalidSQL(format string, a ...any) *Error {
+	return &Error{Status: 400, Message: fmt.Sprintf(format, a...), Title: "Invalid SQL"}
+}
+
 // AsError returns err as an *Error if it is one.
 func AsError(err error) (*Error, bool) {
 	var e *Error
