@@ -29,10 +29,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// BrowserNames are the programs FindBrowser looks for on PATH, in order:
+// browserNames are the programs FindBrowser looks for on PATH, in order:
 // Debian's package installs "chromium", Ubuntu's "chromium-browser", and
 // Google's packages "google-chrome".
-var BrowserNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+var browserNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
 
 // ErrNoBrowser reports that no Chromium executable was found.
 var ErrNoBrowser = errors.New(`shot: no Chromium browser found on PATH (looked for chromium, chromium-browser, google-chrome); install it with "apt-get install chromium" or pass --browser PATH`)
@@ -44,7 +44,7 @@ const DefaultStartTimeout = 60 * time.Second
 
 // FindBrowser returns the path of the browser to run. A non-empty path is
 // checked and used as given (a name is looked up on PATH); otherwise the
-// first of BrowserNames found on PATH wins. The error wraps ErrNoBrowser when
+// first of browserNames found on PATH wins. The error wraps ErrNoBrowser when
 // nothing is found.
 func FindBrowser(path string) (string, error) {
 	if path != "" {
@@ -54,7 +54,7 @@ func FindBrowser(path string) (string, error) {
 		}
 		return p, nil
 	}
-	for _, name := range BrowserNames {
+	for _, name := range browserNames {
 		if p, err := exec.LookPath(name); err == nil {
 			return p, nil
 		}

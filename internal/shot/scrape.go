@@ -14,9 +14,9 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// PaperSizes are the paper formats of PDFOptions.Format, in inches (the
+// paperSizes are the paper formats of PDFOptions.Format, in inches (the
 // sizes Playwright and Puppeteer use).
-var PaperSizes = map[string][2]float64{
+var paperSizes = map[string][2]float64{
 	"letter":  {8.5, 11},
 	"legal":   {8.5, 14},
 	"tabloid": {11, 17},
@@ -38,8 +38,8 @@ type PDFOptions struct {
 	Landscape bool
 	// Scale of the rendering, 0.1 to 2; 0 means 1.
 	Scale float64
-	// Format is a paper size name from PaperSizes (case-insensitive);
-	// empty means Letter.
+	// Format is a paper size: Letter, Legal, Tabloid, Ledger or A0-A6
+	// (case-insensitive); empty means Letter.
 	Format string
 	// PrintBackground prints background colours and images.
 	PrintBackground bool
@@ -52,9 +52,9 @@ func (o *PDFOptions) Validate() error {
 	if o.Scale != 0 && (o.Scale < 0.1 || o.Scale > 2) {
 		return fmt.Errorf("--scale %g: want 0.1 to 2", o.Scale)
 	}
-	if _, ok := PaperSizes[strings.ToLower(o.Format)]; o.Format != "" && !ok {
-		names := make([]string, 0, len(PaperSizes))
-		for n := range PaperSizes {
+	if _, ok := paperSizes[strings.ToLower(o.Format)]; o.Format != "" && !ok {
+		names := make([]string, 0, len(paperSizes))
+		for n := range paperSizes {
 			names = append(names, n)
 		}
 		sort.Strings(names)
@@ -80,7 +80,7 @@ func (b *Browser) PDF(ctx context.Context, o PDFOptions) ([]byte, error) {
 			PrintBackground: new(o.PrintBackground),
 			Scale:           o.Scale,
 		}
-		if size, ok := PaperSizes[strings.ToLower(o.Format)]; ok {
+		if size, ok := paperSizes[strings.ToLower(o.Format)]; ok {
 			params.PaperWidth, params.PaperHeight = size[0], size[1]
 		}
 		res, err := chromedp.Call(l.ctx, page.PrintToPDF, params)
