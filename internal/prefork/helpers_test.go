@@ -181,7 +181,7 @@ func startMaster(t *testing.T, env ...string) *master {
 			_ = m.cmd.Process.Kill()
 			<-m.exited
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PREFORK_TEST_DEBUG") != "" {
 			t.Logf("master stderr:\n%s", m.output(true))
 		}
 	})

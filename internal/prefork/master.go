@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults used by Master for zero fields. GracefulTimeout and WorkerTimeout
@@ -189,13 +191,47 @@ func (m *Master) Listen() error {
 	if !ok {
 		return fmt.Errorf("prefork: listener is %T, want *net.TCPListener", ln)
 	}
-	f, err := tl.File()
+	f, err := inheritable(tl)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("listener file descriptor: %w", err)
 	}
 	m.ln, m.lnFile, m.addr = ln, f, ln.Addr()
 	return nil
+}
+
+// inheritable returns a duplicate of the listening socket for ExtraFiles
+// that os/exec will not switch to blocking mode. O_NONBLOCK belongs to the
+// open file description, which the master and every worker share; os.File.Fd
+// (called by os/exec for ExtraFiles) makes a File created non-blocking
+// blocking again, which would leave the workers' accept calls blocked in
+// the kernel, where closing the listener cannot interrupt them (a draining
+// worker would hang until a new connection arrived). A File created while
+// the descriptor is blocking is never switched, so create it in that state
+// and then restore non-blocking mode, before any worker exists.
+func inheritable(tl *net.TCPListener) (*os.File, error) {
+	sc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	dup := -1
+	var derr error
+	if err := sc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup: %w", derr)
+	}
+	if err := syscall.SetNonblock(dup, false); err != nil {
+		syscall.Close(dup)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "prefork-listener")
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // BoundAddr returns the address workers serve on; nil before Listen.

@@ -126,6 +126,9 @@ func TestRollingReloadUnderLoad(t *testing.T) {
 	if code := m.wait(30 * time.Second); code != 0 {
 		t.Errorf("master exit code = %d; want 0", code)
 	}
+	if out := m.output(true); strings.Contains(out, "killing it") {
+		t.Errorf("a draining worker had to be killed:\n%s", out)
+	}
 }
 
 // TestKillWorkersUnderLoad: SIGKILL random workers under load. Only requests
@@ -297,7 +300,11 @@ func TestReloadPicksUpNewBinary(t *testing.T) {
 	path := filepath.Join(dir, "worker.sh")
 	install := func(version string) {
 		tmp := path + ".new"
-		script := fmt.Sprintf("#!/bin/sh\nPREFORK_TEST_VERSION=%s exec %q \"$@\"\n", version, exe)
+		crash := ""
+		if version == "broken" {
+			crash = "PREFORK_TEST_CRASH=1 "
+		}
+		script := fmt.Sprintf("#!/bin/sh\n%sPREFORK_TEST_VERSION=%s exec %q \"$@\"\n", crash, version, exe)
 		if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +333,39 @@ func TestReloadPicksUpNewBinary(t *testing.T) {
 		if v := version(); v != "v2" {
 			t.Fatalf("version after reload = %q; want v2", v)
 		}
+	}
+
+	// A broken binary: the reload is aborted and the v2 workers keep serving.
+	st = m.waitStatus(30*time.Second, "v2 workers", func(s *prefork.Status) bool { return serving(s, 2, nil) })
+	install("broken")
+	m.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(m.output(true), "rolling replacement aborted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("reload with a broken binary was not aborted:\n%s", m.output(true))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	after := m.waitStatus(30*time.Second, "the v2 workers", func(s *prefork.Status) bool { return serving(s, 2, nil) })
+	for _, w := range after.Workers {
+		if !pids(st)[w.PID] {
+			t.Errorf("worker %d pid %d is new; want the v2 workers %v kept", w.ID, w.PID, pids(st))
+		}
+	}
+	if v := version(); v != "v2" {
+		t.Errorf("version after a failed reload = %q; want v2", v)
+	}
+	if !strings.Contains(m.output(true), "cannot open database: boom") {
+		t.Errorf("the abort does not quote the new worker's output:\n%s", m.output(true))
+	}
+	// The failed start must not leave the shared socket in blocking mode
+	// (os/exec's File.Fd does that), which would hang the workers' drain.
+	m.signal(syscall.SIGTERM)
+	if code := m.wait(30 * time.Second); code != 0 {
+		t.Errorf("master exit code = %d; want 0", code)
+	}
+	if out := m.output(true); strings.Contains(out, "killing it") {
+		t.Errorf("workers had to be killed on SIGTERM:\n%s", out)
 	}
 }
 
