@@ -33,9 +33,9 @@ type shotFlags struct {
 }
 
 func (f *shotFlags) addBrowser(fs *pflag.FlagSet) {
-	fs.StringVarP(&f.browser, "browser", "b", "", "Chromium executable (default: chromium, chromium-browser or google-chrome on PATH)")
+	fs.StringVarP(&f.browser, "browser", "b", "", "Chromium executable `PATH` (default: chromium, chromium-browser or google-chrome on PATH)")
 	fs.StringArrayVar(&f.browserArgs, "browser-arg", nil, "extra Chromium command-line flag, e.g. --browser-arg=--lang=de (repeatable)")
-	fs.StringVarP(&f.auth, "auth", "a", "", "cookies and localStorage to load, from `lode shot auth` (Playwright storage-state JSON)")
+	fs.StringVarP(&f.auth, "auth", "a", "", "load cookies and localStorage from this `FILE`, written by lode shot auth (Playwright storage-state JSON)")
 	fs.IntVar(&f.timeout, "timeout", 0, "milliseconds before giving up on loading, --javascript and --wait-for (default 30000)")
 	fs.StringVar(&f.userAgent, "user-agent", "", "User-Agent header to send")
 	fs.BoolVar(&f.fail, "fail", false, "fail if the page returns an HTTP 4xx/5xx status")
