@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -401,5 +402,31 @@ func TestSettingsRejected(t *testing.T) {
 		if _, err := server.ParseSettings(s); err == nil {
 			t.Errorf("ParseSettings(%v) = nil error", s)
 		}
+	}
+}
+
+// TestServeGracefulShutdown serves on a real 127.0.0.1:0 listener and shows
+// Serve answers, then returns nil once its context is cancelled.
+func TestServeGracefulShutdown(t *testing.T) {
+	path := sqlitetest.WriteFixtures(t, t.TempDir())
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.Serve(ctx, ln, srv, nil) }()
+	getJSON(t, "http://"+ln.Addr().String(), "/fixtures/cities/1.json", 200)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after cancel = %v; want nil", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/.json"); err == nil {
+		t.Fatal("server still answers after shutdown")
 	}
 }
