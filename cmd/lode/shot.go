@@ -361,6 +361,7 @@ with --javascript and --wait-for instead.`,
 			if !headless && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 				return fmt.Errorf("no display for a browser window ($DISPLAY is empty); run it on a desktop, or use --headless with --javascript/--wait-for to script the sign-in")
 			}
+			b.Visible = !headless
 			c.Browser, c.Page, c.Output, c.Interactive, c.Silent = b, p, args[1], !headless, f.silent
 			return c.Run(cmd.Context(), shotIO(cmd))
 		},

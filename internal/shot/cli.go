@@ -239,8 +239,9 @@ type AuthConfig struct {
 	Page    Page
 	// Output is the auth file; "-" prints it.
 	Output string
-	// Interactive opens a visible window and waits for Enter on stdin
-	// before saving; otherwise the page's JavaScript/WaitFor do the sign-in.
+	// Interactive waits for Enter on stdin before saving, so a person can
+	// sign in (set Browser.Visible to give them a window); otherwise the
+	// page's JavaScript/WaitFor do the sign-in.
 	Interactive bool
 	Silent      bool
 }
@@ -255,7 +256,6 @@ func (c *AuthConfig) Run(ctx context.Context, s IO) error {
 	}
 	var ready func(context.Context) error
 	if c.Interactive {
-		c.Browser.Visible = true
 		if c.Page.Timeout == 0 {
 			// The person signing in sets the pace.
 			c.Page.Timeout = time.Hour

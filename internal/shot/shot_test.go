@@ -440,6 +440,33 @@ func TestAuthSaveAndReuse(t *testing.T) {
 	}
 }
 
+func TestAuthConfigWaitsForEnterThenSaves(t *testing.T) {
+	t.Parallel()
+	path := shottest.RequireBrowser(t)
+	srv := pages(t)
+	out := filepath.Join(t.TempDir(), "auth.json")
+	var stderr bytes.Buffer
+	c := shot.AuthConfig{
+		Browser:     shot.BrowserOptions{ExecPath: path}, // headless: no display in tests
+		Page:        shot.Page{URL: srv.URL + "/login"},
+		Output:      out,
+		Interactive: true,
+	}
+	if err := c.Run(testCtx(t), shot.IO{Stdin: strings.NewReader("\n"), Stdout: &bytes.Buffer{}, Stderr: &stderr}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "hit <enter>") || !strings.Contains(stderr.String(), "Saved 1 cookie(s) and 1 origin(s)") {
+		t.Errorf("stderr = %q; want the prompt and the saved counts", stderr.String())
+	}
+	a, err := shot.LoadAuth(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Cookies) != 1 || a.Cookies[0].Value != "s3cret" {
+		t.Errorf("saved cookies = %+v; want session=s3cret", a.Cookies)
+	}
+}
+
 // closedPort returns a loopback URL nothing listens on.
 func closedPort(t testing.TB) string {
 	t.Helper()
