@@ -254,11 +254,12 @@ type engine struct {
 	rec  *recorder
 	from time.Time // start of measurement (end of warm-up)
 
-	runCtx   context.Context
-	abort    context.CancelFunc
-	stopOnce sync.Once
-	stopCh   chan struct{} // closed: start no new requests
-	aborted  atomic.Bool
+	runCtx      context.Context
+	abort       context.CancelFunc
+	stopOnce    sync.Once
+	stopCh      chan struct{} // closed: start no new requests
+	aborted     atomic.Bool
+	interrupted atomic.Bool // ctx cancelled (Ctrl-C)
 
 	claimed  atomic.Int64 // requests started (MaxRequests)
 	inFlight atomic.Int64
@@ -376,6 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	select {
 	case <-ctx.Done():
 		res.Interrupted = true
+		e.interrupted.Store(true)
 		timed = true
 	case <-deadline:
 		timed = true
@@ -392,6 +394,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		case <-grace.C:
 		case <-ctx.Done():
 			res.Interrupted = true
+			e.interrupted.Store(true)
 		}
 		grace.Stop()
 	}
@@ -683,12 +686,11 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			// before it must still go out (or count as missed). Only an
 			// interrupt or the end of the grace period stops the pacer.
 			if !preciseSleep(wait, e.runCtx.Done()) {
-				o.pacerEnd = off
+				o.stopped(off, p)
 				return
 			}
 		} else if e.aborted.Load() {
-			// Interrupted: arrivals not reached are not counted at all.
-			o.pacerEnd = off
+			o.stopped(off, p)
 			return
 		}
 		if time.Now().After(hardEnd) {
@@ -729,6 +731,18 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			e.execute(int(n), ri, &cn, n, intended, true)
 			e.pool.put(cn)
 		}(n, ri, intended)
+	}
+}
+
+// stopped ends pacing at off. After Ctrl-C the rest of the schedule is
+// not counted at all (the run was cut short); when the graceful stop ran
+// out while the sender was still behind, the arrivals it never reached
+// count as missed.
+func (o *openRun) stopped(off time.Duration, p *schedPacer) {
+	o.pacerEnd = off
+	if !o.e.interrupted.Load() && off < o.runLen {
+		o.pacerEnd = o.runLen
+		o.countMissed(off, p)
 	}
 }
 

@@ -67,9 +67,6 @@ func TestCSVHeadersIdenticalToLocust(t *testing.T) {
 				t.Errorf("stats rows = %v; want GET /t then the Aggregated row", rows)
 			}
 		}
-		if suffix == "_stats_history.csv" && len(rows) < 2 {
-			t.Errorf("history has no rows")
-		}
 	}
 }
 
