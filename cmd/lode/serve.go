@@ -54,6 +54,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
 	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
 	addWorkerFlags(f) // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
+	addWriteFlags(f)  // token.go: --writer, --root, --secret
 	f.BoolP("help", "h", false, "help for serve")
 	return cmd
 }
@@ -134,6 +135,9 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		cfg.Settings[name] = value
 	}
 	ctx := cmd.Context()
+	if err := prepareWrites(f, log, net.JoinHostPort(host, strconv.Itoa(port))); err != nil {
+		return err
+	}
 	if handled, err := serveWorkers(ctx, f, log, cfg, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
 	}
@@ -147,7 +151,12 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
-	return server.Serve(ctx, ln, prefork.InProcess(srv), log)
+	api, err := newWriteAPI(f, srv)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	return server.Serve(ctx, ln, prefork.InProcess(api), log)
 }
 
 // applyConfigSettings copies lode.yaml settings into cfg: SQLite settings

@@ -39,7 +39,7 @@ func addWorkerFlags(f *pflag.FlagSet) {
 // handled=false and the caller serves in-process.
 func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, addr string) (handled bool, err error) {
 	if prefork.IsWorker() {
-		return true, runWorker(ctx, log, cfg)
+		return true, runWorker(ctx, f, log, cfg)
 	}
 	workers, _ := f.GetInt("workers")
 	reusePort, _ := f.GetBool("reuse-port")
@@ -88,7 +88,7 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 
 // runWorker is one worker process: it opens the databases and serves the
 // inherited listener until the master stops it.
-func runWorker(ctx context.Context, log *slog.Logger, cfg server.Config) error {
+func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config) error {
 	w, err := prefork.NewWorker(ctx)
 	if err != nil {
 		return err
@@ -101,8 +101,13 @@ func runWorker(ctx context.Context, log *slog.Logger, cfg server.Config) error {
 		return err
 	}
 	defer srv.Close()
+	api, err := newWriteAPI(f, srv) // token.go
+	if err != nil {
+		return err
+	}
+	defer api.Close()
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           api,
 		ReadHeaderTimeout: server.ReadHeaderTimeout,
 		ReadTimeout:       server.ReadTimeout,
 		WriteTimeout:      server.WriteTimeout,

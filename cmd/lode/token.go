@@ -1,14 +1,21 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"lode/internal/auth"
+	"lode/internal/server"
+	"lode/internal/sqlitedb"
 )
 
 // newTokenCmd builds `lode token create`. --database and --resource take
@@ -153,4 +160,55 @@ func parseTokenArgs(args []string) (o auth.TokenOptions, secret, configPath stri
 		o.Restrict = r
 	}
 	return
+}
+
+// Environment variable through which the master of lode serve --root hands
+// the one-time sign-in token to its worker processes.
+const envRootToken = "LODE_ROOT_TOKEN"
+
+// addWriteFlags adds lode serve's write-path flags (the SQLite settings
+// flags are serve.go's).
+func addWriteFlags(f *pflag.FlagSet) {
+	f.String("writer", "single", "write path: single (one writer per database, group commit) or pool (any connection writes; for comparisons)")
+	f.Bool("root", false, "grant the actor \"root\" every permission and print a one-time sign-in URL")
+	f.String("secret", "", "secret that signs API tokens (default $LODE_SECRET, else .lode-secret next to --config, generated)")
+}
+
+// prepareWrites checks the write flags once, before any worker starts, and
+// with --root prints the sign-in URL and hands its token to the workers.
+func prepareWrites(f *pflag.FlagSet, log *slog.Logger, addr string) error {
+	mode, _ := f.GetString("writer")
+	if mode != "single" && mode != "pool" {
+		return fmt.Errorf("--writer %q: want single or pool", mode)
+	}
+	secretFlag, _ := f.GetString("secret")
+	configPath, _ := f.GetString("config")
+	if _, err := auth.LoadSecret(secretFlag, configPath); err != nil {
+		return err
+	}
+	if root, _ := f.GetBool("root"); root && os.Getenv(envRootToken) == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		tok := hex.EncodeToString(b)
+		os.Setenv(envRootToken, tok) // inherited by the worker processes
+		fmt.Fprintf(os.Stderr, "http://%s/-/auth-token?token=%s\n", addr, tok)
+		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
+	}
+	return nil
+}
+
+// newWriteAPI wraps srv with the write API as configured by the flags.
+func newWriteAPI(f *pflag.FlagSet, srv *server.Server) (*server.WriteAPI, error) {
+	mode, _ := f.GetString("writer")
+	root, _ := f.GetBool("root")
+	secretFlag, _ := f.GetString("secret")
+	configPath, _ := f.GetString("config")
+	secret, err := auth.LoadSecret(secretFlag, configPath)
+	if err != nil {
+		return nil, err
+	}
+	return server.NewWriteAPI(srv, server.WriteConfig{Secret: secret, Root: root, RootToken: os.Getenv(envRootToken),
+		Writer: sqlitedb.WriterOptions{Mode: mode}})
 }
