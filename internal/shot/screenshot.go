@@ -185,8 +185,8 @@ const selectionJS = `((sels, all, jsSels, jsAll, pad) => {
   for (const s of sels) { const el = document.querySelector(s); if (!el) return {missing: s}; els.push(el); }
   for (const s of all) { const found = document.querySelectorAll(s); if (!found.length) return {missing: s}; els.push(...found); }
   const every = Array.from(document.getElementsByTagName('*'));
-  for (const f of jsSels) { const el = every.find(el => (new Function('el', 'return (' + f + ')'))(el)); if (!el) return {missing: f}; els.push(el); }
-  for (const f of jsAll) { const found = every.filter(el => (new Function('el', 'return (' + f + ')'))(el)); if (!found.length) return {missing: f}; els.push(...found); }
+  for (const [f, pred] of jsSels) { const el = every.find(pred); if (!el) return {missing: f}; els.push(el); }
+  for (const [f, pred] of jsAll) { const found = every.filter(pred); if (!found.length) return {missing: f}; els.push(...found); }
   let top = Infinity, left = Infinity, bottom = -Infinity, right = -Infinity;
   for (const el of els) {
     const r = el.getBoundingClientRect();
@@ -201,11 +201,24 @@ const selectionJS = `((sels, all, jsSels, jsAll, pad) => {
 })`
 
 func selectionBox(ctx context.Context, o Options) (*page.Viewport, error) {
-	args, err := json.Marshal([]any{nonNil(o.Selectors), nonNil(o.SelectorsAll), nonNil(o.JSSelectors), nonNil(o.JSSelectorsAll), o.Padding})
+	css, err := json.Marshal([]any{nonNil(o.Selectors), nonNil(o.SelectorsAll)})
 	if err != nil {
 		return nil, err
 	}
-	call := selectionJS + "(..." + string(args) + ")"
+	// The --js-selector expressions are spliced in as code, as shot-scraper
+	// does, rather than built with new Function, which a page's
+	// Content-Security-Policy can forbid.
+	preds := func(exprs []string) string {
+		var b strings.Builder
+		b.WriteString("[")
+		for _, e := range exprs {
+			q, _ := json.Marshal(e)
+			fmt.Fprintf(&b, "[%s, el => (%s)],", q, e)
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	call := fmt.Sprintf("%s(...%s, %s, %s, %d)", selectionJS, css, preds(o.JSSelectors), preds(o.JSSelectorsAll), o.Padding)
 	// Like Playwright's locator.screenshot, wait for late elements.
 	_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`!(`+call+`).missing`,
 		chromedp.WithPollingInterval(waitForInterval),
