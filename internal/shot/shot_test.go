@@ -156,7 +156,7 @@ func TestSelectorMatchingNothingFails(t *testing.T) {
 	t.Parallel()
 	b := shottest.Shared(t)
 	srv := pages(t)
-	_, err := b.Screenshot(testCtx(t), shot.Options{Page: shot.Page{URL: srv.URL + "/page", Timeout: 5 * time.Second}, Selectors: []string{"#nope"}})
+	_, err := b.Screenshot(testCtx(t), shot.Options{Page: shot.Page{URL: srv.URL + "/page", Timeout: 6 * time.Second}, Selectors: []string{"#nope"}})
 	if err == nil || !strings.Contains(err.Error(), `selector "#nope" matched no element`) {
 		t.Fatalf("err = %v; want selector \"#nope\" matched no element", err)
 	}
@@ -225,8 +225,8 @@ func TestWaitForTimesOut(t *testing.T) {
 	t.Parallel()
 	b := shottest.Shared(t)
 	srv := pages(t)
-	_, err := b.Screenshot(testCtx(t), shot.Options{Page: shot.Page{URL: srv.URL + "/blank", WaitFor: "false", Timeout: 4 * time.Second}})
-	if err == nil || !strings.Contains(err.Error(), `--wait-for "false" was still false after 4s`) {
+	_, err := b.Screenshot(testCtx(t), shot.Options{Page: shot.Page{URL: srv.URL + "/blank", WaitFor: "false", Timeout: 6 * time.Second}})
+	if err == nil || !strings.Contains(err.Error(), `--wait-for "false" was still false after 6s`) {
 		t.Fatalf("err = %v; want a --wait-for timeout", err)
 	}
 }
