@@ -144,7 +144,10 @@ func startMaster(t *testing.T, env ...string) *master {
 	}
 	m := &master{t: t, exited: make(chan struct{})}
 	m.cmd = exec.Command(exe, "-test.run=^$")
-	m.cmd.Env = append(append(os.Environ(), "PREFORK_TEST_ROLE=master"), env...)
+	// The race runtime sleeps 1 s at exit by default (atexit_sleep_ms);
+	// masters and workers exit often here, so skip that.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	m.cmd.Env = append(append(os.Environ(), "PREFORK_TEST_ROLE=master", "GORACE="+gorace), env...)
 	m.cmd.Stderr = &lockedWriter{mu: &m.mu, w: &m.stderr}
 	out, err := m.cmd.StdoutPipe()
 	if err != nil {
@@ -171,15 +174,14 @@ func startMaster(t *testing.T, env ...string) *master {
 	t.Cleanup(func() {
 		select {
 		case <-m.exited:
-			return
 		default:
-		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(20 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
+			_ = m.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-m.exited:
+			case <-time.After(20 * time.Second):
+				_ = m.cmd.Process.Kill()
+				<-m.exited
+			}
 		}
 		if t.Failed() || os.Getenv("PREFORK_TEST_DEBUG") != "" {
 			t.Logf("master stderr:\n%s", m.output(true))
