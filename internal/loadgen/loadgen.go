@@ -336,11 +336,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Progress and history.
 	repDone := make(chan struct{})
 	var history []HistoryPoint
+	last := wall0 // the reporter's last tick; read after repDone
 	go func() {
 		defer close(repDone)
 		tk := time.NewTicker(cfg.ProgressInterval)
 		defer tk.Stop()
-		last := wall0
 		for {
 			select {
 			case <-e.stopCh:
@@ -420,6 +420,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		s.Derive(res.Duration)
 	}
 	res.Total.Derive(res.Duration)
+	// A last history point covers the partial interval up to the end.
+	if hp := e.historyPoint(end, end.Sub(last), wall0); !cfg.NoHistory && end.After(e.from) && end.Sub(last) > cfg.ProgressInterval/10 {
+		history = append(history, hp)
+	}
 	res.History = history
 	if open != nil {
 		res.Open = open.stats(res)
