@@ -167,6 +167,13 @@ func (w *Writer) Do(ctx context.Context, fn WriteFunc) error {
 	select {
 	case err := <-r.reply:
 		return err
+	case <-w.done:
+		// Close raced with the send: the loop is gone, so the request
+		// either ran (and was answered) or never will.
+		if r.state.CompareAndSwap(0, 2) {
+			return ErrWriterClosed
+		}
+		return <-r.reply
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(0, 2) {
 			return ctx.Err()

@@ -347,6 +347,26 @@ func TestWriterCancelledWhileQueuedNeverRuns(t *testing.T) {
 	}
 }
 
+func TestWriterClosed(t *testing.T) {
+	db := openRaw(t, filepath.Join(t.TempDir(), "w.db"), "WAL", time.Second, "")
+	if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"single", "pool"} {
+		w, err := NewWriter(db, WriterOptions{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Do(context.Background(), insertFn(mode)); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if err := w.Do(context.Background(), insertFn("late")); !errors.Is(err, ErrWriterClosed) {
+			t.Errorf("%s: Do after Close = %v; want ErrWriterClosed", mode, err)
+		}
+	}
+}
+
 func TestNewWriterRejectsBadOptions(t *testing.T) {
 	db := openRaw(t, filepath.Join(t.TempDir(), "w.db"), "WAL", time.Second, "")
 	for _, o := range []WriterOptions{{Mode: "many"}, {TxLock: "exclusive"}} {
