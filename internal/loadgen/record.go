@@ -205,7 +205,8 @@ func judge(r *Request, resp response) string {
 }
 
 // statusMessage is "503 database is locked": the status and the JSON
-// error field (Datasette's and Lode's error shape), else the status text.
+// error field (Datasette's and Lode's error shape), else a short
+// plain-text body, else the status text.
 func statusMessage(resp response) string {
 	msg := ""
 	if len(resp.body) > 0 && (resp.body[0] == '{' || bytes.HasPrefix(bytes.TrimSpace(resp.body), []byte("{"))) {
@@ -223,6 +224,13 @@ func statusMessage(resp response) string {
 				b, _ := json.Marshal(x)
 				msg = string(b)
 			}
+		}
+	}
+	if msg == "" {
+		// A short one-line plain-text body (Go's http.Error, many proxies)
+		// is the message; HTML pages and long bodies are not.
+		if t := bytes.TrimSpace(resp.body); len(t) > 0 && len(t) <= 120 && t[0] != '<' && t[0] != '{' && bytes.IndexByte(t, '\n') < 0 {
+			msg = string(t)
 		}
 	}
 	if msg == "" {

@@ -183,6 +183,8 @@ func TestChecksCountAsErrors(t *testing.T) {
 			io.WriteString(w, `{"ok":false,"rows":[]}`)
 		case "/html":
 			io.WriteString(w, `<html>`)
+		case "/plain":
+			http.Error(w, "database is locked", 503)
 		case "/teapot":
 			w.WriteHeader(418)
 			io.WriteString(w, `{"ok":false,"error":"short and stout","status":418}`)
@@ -210,12 +212,14 @@ requests:
     checks: [{status: 418}]
   - name: teapot
     url: /teapot
+  - name: plain
+    url: /plain
 `
 	sc, err := loadgen.ParseScenario([]byte(yaml), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 2, MaxRequests: 700})
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 2, MaxRequests: 800})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +231,7 @@ requests:
 		"status":          "201 Created",
 		"teapot-accepted": "",
 		"teapot":          "418 short and stout",
+		"plain":           "503 database is locked",
 	}
 	for _, s := range res.Requests {
 		if s.Count == 0 {
