@@ -34,22 +34,37 @@ func ParseNextToken(token string) (parts []string, isNull []bool, err error) {
 	return parts, isNull, nil
 }
 
-// keysetClause turns a _next token into the WHERE condition that starts the
-// page just after the row the token names, in the same order as ORDER BY:
-// sort column (NULLs first ascending, last descending, as SQLite sorts
-// them), then key columns ascending. Key columns compare as a row value,
-// which SQLite can satisfy from the primary key index.
-func (s *Select) keysetClause(token string, keys []string) (string, []any, error) {
+// keysetArm is one WHERE condition (with its arguments) selecting rows
+// after a _next token.
+type keysetArm struct {
+	clause string
+	args   []any
+}
+
+// keysetClause turns a _next token into the condition that starts the page
+// just after the row the token names, in ORDER BY order: sort column
+// (NULLs first ascending, last descending, as SQLite sorts them), then key
+// columns ascending. Key columns compare as a row value, which SQLite
+// satisfies with a range seek on the primary key or rowid.
+//
+// Two cases return two arms to be joined with UNION ALL: the rows after a
+// non-NULL value in a descending sort (smaller values, then the NULLs) and
+// the rows after a NULL in an ascending sort (later NULLs, then every
+// value). A single "a OR b IS NULL" condition there makes SQLite collect and
+// sort every matching row (a multi-index OR), which on a million-row table
+// costs about half a second a page; as two arms each one is an index range
+// read in order, and SQLite merges them.
+func (s *Select) keysetClause(token string, keys []string) ([]keysetArm, error) {
 	parts, isNull, err := ParseNextToken(token)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	want := len(keys)
 	if s.SortColumn != "" {
 		want++
 	}
 	if len(parts) != want {
-		return "", nil, badRequest("Invalid _next token: %s (expected %d comma-separated values)", token, want)
+		return nil, badRequest("Invalid _next token: %s (expected %d comma-separated values)", token, want)
 	}
 	var sortVal any
 	sortNull := false
@@ -75,28 +90,30 @@ func (s *Select) keysetClause(token string, keys []string) (string, []any, error
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")
 	after := "(" + strings.Join(refs, ", ") + ") > (" + ph + ")"
 	if s.SortColumn == "" {
-		return "(" + after + ")", keyArgs, nil
+		return []keysetArm{{"(" + after + ")", keyArgs}}, nil
 	}
 	c := colRef(s.SortColumn)
-	var args []any
-	var clause string
 	switch {
 	case sortNull && !s.SortDesc:
-		// NULLs come first ascending: every non-NULL row is still ahead.
-		clause = "(" + c + " is not null or (" + c + " is null and " + after + "))"
-		args = keyArgs
+		// NULLs come first ascending: later NULLs, then every value.
+		return []keysetArm{
+			{"(" + c + " is null and " + after + ")", keyArgs},
+			{c + " is not null", nil},
+		}, nil
 	case sortNull && s.SortDesc:
 		// NULLs come last descending: only NULL rows with a later key.
-		clause = "(" + c + " is null and " + after + ")"
-		args = keyArgs
+		return []keysetArm{{"(" + c + " is null and " + after + ")", keyArgs}}, nil
 	case !s.SortDesc:
-		clause = "(" + c + " > ? or (" + c + " = ? and " + after + "))"
-		args = append([]any{sortVal, sortVal}, keyArgs...)
+		// "c >= v AND (...)" rather than "c > v OR (c = v AND ...)": the
+		// range term lets SQLite seek the index instead of scanning it.
+		return []keysetArm{{"(" + c + " >= ? and (" + c + " > ? or " + after + "))", append([]any{sortVal, sortVal}, keyArgs...)}}, nil
 	default:
-		clause = "(" + c + " < ? or " + c + " is null or (" + c + " = ? and " + after + "))"
-		args = append([]any{sortVal, sortVal}, keyArgs...)
+		// Smaller values (and equal ones with a later key), then NULLs.
+		return []keysetArm{
+			{"(" + c + " <= ? and (" + c + " < ? or " + after + "))", append([]any{sortVal, sortVal}, keyArgs...)},
+			{c + " is null", nil},
+		}, nil
 	}
-	return clause, args, nil
 }
 
 // tokenArg converts one decoded token component back into the value to

@@ -423,37 +423,49 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	s.CountSQL = "select count(*) " + fromWhere
 	s.CountArgs = args
 
-	// Keyset condition from _next.
-	pageWhere := append([]string(nil), where...)
-	pageArgs := append([]any(nil), args...)
+	// Keyset condition from _next: one WHERE condition, or two arms when
+	// the rows after the token are a NULL range plus a non-NULL range.
+	arms := []keysetArm{{}}
 	if next := get("_next"); next != "" && s.Paginated {
 		s.Next = next
-		clause, nargs, err := s.keysetClause(next, keys)
-		if err != nil {
+		var err error
+		if arms, err = s.keysetClause(next, keys); err != nil {
 			return nil, err
 		}
-		pageWhere = append(pageWhere, clause)
-		pageArgs = append(pageArgs, nargs...)
-	}
-
-	var b strings.Builder
-	b.WriteString("select ")
-	b.WriteString(selectList(scan))
-	b.WriteString(" ")
-	b.WriteString(from)
-	if len(pageWhere) > 0 {
-		b.WriteString(" where ")
-		b.WriteString(strings.Join(pageWhere, " and "))
-	}
-	if ob := s.orderBy(keys); ob != "" {
-		b.WriteString(" order by ")
-		b.WriteString(ob)
 	}
 	// One extra row tells whether there is a next page; _size=0 (counts
 	// and facets only) needs no rows at all.
 	limit := s.PageSize + 1
 	if s.PageSize == 0 {
 		limit = 0
+	}
+	var b strings.Builder
+	var pageArgs []any
+	for i, arm := range arms {
+		if i > 0 {
+			b.WriteString(" union all ")
+		}
+		b.WriteString("select ")
+		b.WriteString(selectList(scan))
+		b.WriteString(" ")
+		b.WriteString(from)
+		w := where
+		if arm.clause != "" {
+			w = append(append([]string(nil), where...), arm.clause)
+		}
+		if len(w) > 0 {
+			b.WriteString(" where ")
+			b.WriteString(strings.Join(w, " and "))
+		}
+		pageArgs = append(pageArgs, args...)
+		pageArgs = append(pageArgs, arm.args...)
+	}
+	if ob := s.orderBy(keys); ob != "" {
+		// In a compound SELECT the ORDER BY names result columns, which
+		// the sort and key columns always are; SQLite then merges the two
+		// arms, each read in index order.
+		b.WriteString(" order by ")
+		b.WriteString(ob)
 	}
 	fmt.Fprintf(&b, " limit %d", limit)
 	s.SQL = b.String()
