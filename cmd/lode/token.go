@@ -186,6 +186,11 @@ func prepareWrites(f *pflag.FlagSet, log *slog.Logger, addr string) error {
 	if _, err := auth.LoadSecret(secretFlag, configPath); err != nil {
 		return err
 	}
+	if mode == "single" {
+		log.Info("write path", "writer", mode, "max_batch", sqlitedb.DefaultMaxBatch)
+	} else {
+		log.Info("write path", "writer", mode, "write_conns", server.PoolWriteConns)
+	}
 	if root, _ := f.GetBool("root"); root && os.Getenv(envRootToken) == "" {
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {

@@ -247,8 +247,10 @@ func (a *WriteAPI) resolve(w http.ResponseWriter, r *http.Request, tableSeg stri
 
 func tableExists(ctx context.Context, db *sql.DB, table string) (bool, error) {
 	var n int
+	t := time.Now()
 	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n)
-	return n > 0, err
+	// A rollback-journal reader can be locked out by a committing writer.
+	return n > 0, sqlitedb.AsBusy(err, time.Since(t))
 }
 
 // readBody reads the body under the size limit and decodes it as JSON
@@ -300,6 +302,8 @@ func (a *WriteAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 		be *sqlitedb.BusyError
 		se *sqlitedb.SQLError
 	)
+	// Lock failures from reads (no wait measured) are 503s too.
+	err = sqlitedb.AsBusy(err, 0)
 	body := map[string]any{"ok": false}
 	status := http.StatusBadRequest
 	var msgs []string

@@ -529,6 +529,32 @@ func TestBusyIs503(t *testing.T) {
 	}
 }
 
+// TestBusyReadIs503: in a rollback journal an EXCLUSIVE lock shuts readers
+// out too; the write API's own reads report that as a 503 lock error, not
+// a 400.
+func TestBusyReadIs503(t *testing.T) {
+	e := newWriteEnv(t, envOpts{root: true, db: sqlitedb.Settings{JournalMode: "delete", BusyTimeout: 50 * time.Millisecond}})
+	hold, err := sql.Open("sqlite3", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	conn, err := hold.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.post("/data/docs/-/insert", e.root(), `{"row": {"title": "blocked"}}`)
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	checkErr(t, r, 503, "database is locked")
+	if c, _ := r.body["code"].(string); !strings.HasPrefix(c, "SQLITE_BUSY") {
+		t.Errorf("code = %v; want SQLITE_BUSY*", r.body["code"])
+	}
+}
+
 // TestConcurrentInsertsIsolateFailures sends good and bad inserts at once:
 // every good one is committed, every bad one fails alone.
 func TestConcurrentInsertsIsolateFailures(t *testing.T) {
