@@ -98,6 +98,9 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 			return err
 		}
 	}
+	if opt.Prepared {
+		return db.rawEach(ctx, q, args, onColumns, onRow)
+	}
 	if w := db.wrapped(q); w != "" {
 		q = w
 	}

@@ -151,6 +151,7 @@ func (db *DB) refreshSchema(ctx context.Context) (*Schema, error) {
 	if cur != nil {
 		// Prepared statements for dropped tables would linger otherwise.
 		db.stmts.closeAll()
+		db.raw.bump()
 		db.wrapMu.Lock()
 		db.wrap = map[string]string{}
 		db.wrapMu.Unlock()

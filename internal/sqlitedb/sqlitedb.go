@@ -136,6 +136,7 @@ type DB struct {
 	write *sql.DB // one read-write connection; nil when immutable
 
 	stmts stmtCache // prepared statements on the read pool, by SQL text
+	raw   rawCache  // prepared statements per raw read connection
 
 	schemaMu        sync.Mutex
 	schema          *Schema
@@ -308,6 +309,7 @@ func (db *DB) WriteDB() *sql.DB { return db.write }
 // Close closes both pools and prepared statements.
 func (db *DB) Close() error {
 	db.stmts.closeAll()
+	db.raw.closeAll()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
