@@ -216,6 +216,13 @@ func (cfg *Config) Validate() error {
 			return errors.New("rate must be positive")
 		}
 	}
+	if b := cfg.Scenario.BaseURL; b != "" && !strings.Contains(b, "{{") {
+		if tg, err := parseTarget(b); err == nil {
+			if err := cfg.hostAllowed(tg.host); err != nil {
+				return err
+			}
+		}
+	}
 	for _, r := range cfg.Scenario.Requests {
 		if r.static != nil {
 			if err := cfg.hostAllowed(r.static.host); err != nil {

@@ -117,3 +117,18 @@ func TestOpenModelSmoke(t *testing.T) {
 		t.Fatalf("scheduled %d sent %d dropped %d missed %d; want 200 = sent+dropped+missed", o.Scheduled, o.Sent, o.Dropped, o.Missed)
 	}
 }
+
+func TestRejectsNonLoopbackBaseURLWithTemplates(t *testing.T) {
+	sc := &loadgen.Scenario{BaseURL: "http://192.0.2.7:8001"}
+	sc.Add(&loadgen.Request{URL: "/t/{{.iter}}.json"})
+	_, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, MaxRequests: 1})
+	if err == nil || !strings.Contains(err.Error(), "--allow-host 192.0.2.7") {
+		t.Fatalf("err = %v; want a message naming --allow-host", err)
+	}
+	// (Tests never send to a non-loopback address, so AllowHosts is only
+	// checked through Validate.)
+	cfg := loadgen.Config{Scenario: sc, MaxRequests: 1, AllowHosts: []string{"192.0.2.7"}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate with AllowHosts: %v", err)
+	}
+}

@@ -38,6 +38,7 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"body and json", "requests:\n  - url: http://127.0.0.1:1/\n    body: x\n    json: {a: 1}\n", "line 2: give body: or json:, not both"},
 		{"bad think", "think: soon\nrequests:\n  - url: http://127.0.0.1:1/\n", "line 1: think"},
 		{"data missing file", "data: {file: nope.csv}\nrequests:\n  - url: http://127.0.0.1:1/\n", "line 1: data file"},
+		{"bad base_url", "base_url: ftp://x\nrequests:\n  - url: /{{.iter}}\n", "want http:// or https://"},
 		{"data bad order", "data: {file: x.csv, order: shuffled}\nrequests:\n  - url: http://127.0.0.1:1/\n", `line 1: data order "shuffled"`},
 	}
 	for _, tt := range tests {
