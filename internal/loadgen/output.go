@@ -179,13 +179,13 @@ func ReadJSON(path string) (*Result, error) {
 		}
 		for _, e := range s.Errors {
 			if e.Latency == nil {
-				e.Latency = NewHistogram()
+				e.Latency = newErrorHistogram()
 			}
 		}
 	}
 	for _, e := range res.Total.Errors {
 		if e.Latency == nil {
-			e.Latency = NewHistogram()
+			e.Latency = newErrorHistogram()
 		}
 	}
 	return &res, nil

@@ -74,7 +74,7 @@ func (r *recorder) record(worker, req int, lat time.Duration, bytes int64, msg s
 				e = idx[msg]
 			}
 			if e == nil {
-				e = &ErrorStats{Message: msg, Method: st.Method, Name: st.Name, Latency: NewHistogram()}
+				e = &ErrorStats{Message: msg, Method: st.Method, Name: st.Name, Latency: newErrorHistogram()}
 				idx[msg] = e
 				st.Errors = append(st.Errors, e)
 			}

@@ -14,10 +14,14 @@ import (
 // Histogram geometry: latencies in microseconds from 1 µs to 1 hour with 3
 // significant digits (0.1% resolution), the HdrHistogram default. Every
 // histogram Lode writes has this geometry, so any two merge exactly.
+// Time-to-error histograms use 2 digits (1% resolution, an eighth of the
+// memory): a run may keep up to maxErrorGroups of them per request name
+// and recorder shard.
 const (
-	histLowest  = 1
-	histHighest = int64(time.Hour / time.Microsecond)
-	histSigFigs = 3
+	histLowest     = 1
+	histHighest    = int64(time.Hour / time.Microsecond)
+	histSigFigs    = 3
+	errHistSigFigs = 2
 )
 
 // Histogram is an HDR histogram of latencies. The zero value is not usable;
@@ -29,6 +33,11 @@ type Histogram struct {
 // NewHistogram returns an empty latency histogram.
 func NewHistogram() *Histogram {
 	return &Histogram{h: hdrhistogram.New(histLowest, histHighest, histSigFigs)}
+}
+
+// newErrorHistogram returns an empty time-to-error histogram.
+func newErrorHistogram() *Histogram {
+	return &Histogram{h: hdrhistogram.New(histLowest, histHighest, errHistSigFigs)}
 }
 
 // Record adds one latency; values beyond one hour are recorded as one hour
@@ -92,8 +101,9 @@ func (h *Histogram) CountAtOrAbove(d time.Duration) int64 {
 	return n
 }
 
-// Merge adds every value of o to h. Histograms made by this package share
-// one geometry, so the merge is exact.
+// Merge adds every value of o to h. Latency histograms made by this
+// package share one geometry (and time-to-error histograms another), so
+// merging like with like is exact.
 func (h *Histogram) Merge(o *Histogram) {
 	if o != nil {
 		h.h.Merge(o.h)
@@ -130,9 +140,9 @@ func (h *Histogram) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode histogram: %w", err)
 	}
-	if d.LowestTrackableValue() != histLowest || d.HighestTrackableValue() < histHighest || d.SignificantFigures() != histSigFigs {
-		// Different geometry: re-record into ours so merges stay exact
-		// within our resolution.
+	sf := d.SignificantFigures()
+	if d.LowestTrackableValue() != histLowest || d.HighestTrackableValue() < histHighest || (sf != histSigFigs && sf != errHistSigFigs) {
+		// A geometry Lode does not write: re-record into ours.
 		n := NewHistogram()
 		n.h.Merge(d)
 		d = n.h
