@@ -44,12 +44,12 @@ database: warm-up, then a fixed measured time, repeated (default 3 times, spread
 It prints a table and the five findings of the study with verdicts (reproduced / not
 reproduced / inconclusive) and writes DIR/index.html, results.json and results.csv.
 
-Without -f it runs the default study (22 cells, under 3 minutes on 2 cores). --target adds
+Without -f it runs the default study (20 cells, under 3 minutes on 2 cores). --target adds
 an external server, started from a command template with {db}, {port} and optionally
 {workers}; it is compared with lode on the read workloads. A target whose program is not
 installed is skipped with a message.`,
 		Example: `  lode bench                                   # the default study → lode-report/
-  lode bench --quick                           # one short repeat per cell (about 1 minute)
+  lode bench --quick                           # one short repeat per cell (under a minute)
   lode bench --target 'datasette serve {db} -p {port}'
   lode bench -f matrix.yaml -o out --repeat 5
   lode bench --print-matrix > matrix.yaml      # start from the default study
@@ -64,7 +64,7 @@ installed is skipped with a message.`,
 	f.StringVarP(&o.out, "output", "o", "lode-report", "directory for index.html, results.json and results.csv")
 	f.BoolVar(&o.quick, "quick", false, "one repeat of 1 s per cell with a short warm-up: a fast smoke run")
 	f.IntVar(&o.repeat, "repeat", 0, "runs per cell, each on a fresh database copy (default 3, or the matrix's repeat)")
-	f.DurationVar(&o.duration, "duration", 0, "measured time per run (default 1.5s, or the matrix's duration)")
+	f.DurationVar(&o.duration, "duration", 0, "measured time per run (default 1.2s, or the matrix's duration)")
 	f.DurationVar(&o.warmup, "warmup", 0, "warm-up per run before measuring (default 300ms, or the matrix's warmup)")
 	f.StringArrayVar(&o.targets, "target", nil, "external server command template, e.g. 'datasette serve {db} -p {port}' (repeatable)")
 	f.IntVar(&o.concurrency, "target-concurrency", 32, "concurrent users for the cells --target adds")
@@ -145,7 +145,7 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 		}
 		fmt.Fprintf(stderr, "work directory (kept): %s\n", cfg.WorkDir)
 	}
-	est := time.Duration(len(m.Cells)*m.Repeat) * (m.Duration + m.Warmup + 700*time.Millisecond)
+	est := time.Duration(len(m.Cells)*m.Repeat) * (m.Duration + m.Warmup + bench.RunOverhead)
 	fmt.Fprintf(stderr, "lode bench: %s — %d cells × %d repeats × %s (+%s warm-up), about %s\n",
 		m.Name, len(m.Cells), m.Repeat, m.Duration, m.Warmup, est.Round(time.Second))
 	res, runErr := bench.Run(cmd.Context(), cfg)

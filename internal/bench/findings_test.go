@@ -57,19 +57,19 @@ func want(t *testing.T, f report.Finding, verdict string, substrings ...string) 
 }
 
 func isF1(c *report.Cell) bool {
-	return c.Workload == "write" && c.Writer == "pool" && c.BusyTimeout == "5s" && c.Synchronous == "full" && c.TxLock == "deferred"
+	return c.Workload == "write" && c.Writer == "pool" && c.BusyTimeout == "5s" && c.Synchronous == "full" && c.TxLock == "immediate"
 }
 
 func TestJudgeJournal(t *testing.T) {
 	cells := synth(func(c *report.Cell) {
-		if isF1(c) && c.JournalMode == "delete" && c.Concurrency >= 32 {
-			locked(c, 0.02*float64(c.Concurrency)/32)
+		if isF1(c) && c.JournalMode == "delete" && c.Concurrency >= 8 {
+			locked(c, 0.0005*float64(c.Concurrency))
 		}
 	})
 	f := finding(t, cells, 1)
-	want(t, f, report.Reproduced, "Errors begin at 32 concurrent writers", "c=64 4.0%")
-	if len(f.Cells) != 8 {
-		t.Errorf("finding 1 cites cells %v; want the 8 journal × concurrency cells", f.Cells)
+	want(t, f, report.Reproduced, "Errors begin at 8 concurrent writers", "c=64 3.2%")
+	if len(f.Cells) != 6 {
+		t.Errorf("finding 1 cites cells %v; want the 6 journal × concurrency cells", f.Cells)
 	}
 
 	cells = synth(func(c *report.Cell) {
@@ -97,7 +97,7 @@ func TestJudgeTimeout(t *testing.T) {
 	cells := synth(func(c *report.Cell) {
 		if f2(c) {
 			switch c.BusyTimeout {
-			case "0s":
+			case "100ms":
 				locked(c, 0.30)
 			case "5s":
 				locked(c, 0.02)
@@ -109,7 +109,7 @@ func TestJudgeTimeout(t *testing.T) {
 	f := finding(t, cells, 2)
 	want(t, f, report.Reproduced, "cut lock errors from 30.0% to 0%", "p99 10 → 900 ms")
 	if len(f.Cells) != 3 {
-		t.Errorf("finding 2 cites %v; want the 0, 5s and 20s cells", f.Cells)
+		t.Errorf("finding 2 cites %v; want the 100ms, 5s and 20s cells", f.Cells)
 	}
 
 	cells = synth(func(c *report.Cell) {
@@ -187,7 +187,7 @@ func TestJudgeTxLock(t *testing.T) {
 func TestJudgeSync(t *testing.T) {
 	cells := func(singleFull, poolFull float64) []report.Cell {
 		return synth(func(c *report.Cell) {
-			if c.Workload != "write" || c.JournalMode != "wal" || c.Concurrency != 32 {
+			if c.Workload != "write" || c.JournalMode != "wal" || c.Concurrency != 64 {
 				return
 			}
 			c.OKRPS = 5000
@@ -216,5 +216,5 @@ func TestJudgeSkipsBrokenCells(t *testing.T) {
 			c.ErrorsByMessage = map[string]int64{"405 Method not allowed: POST": c.Requests}
 		}
 	})
-	want(t, finding(t, cells, 4), report.Inconclusive, "needs txn cells", "Not judged: cells 14-17")
+	want(t, finding(t, cells, 4), report.Inconclusive, "needs txn cells", "Not judged: cells 12-15")
 }

@@ -13,26 +13,24 @@ import (
 // Lock-failure causes. The load generator groups failures by status and
 // message ("503 database is locked") with a time-to-error histogram; it does
 // not keep the 503 body's code and waited_ms fields. So the cause is read
-// from the message when it names SQLite's extended code, else inferred from
-// the time to error: a deferred transaction's refused upgrade fails at once (SQLite does
-// not call the busy handler for it), an exhausted timeout fails after the
-// whole busy timeout.
+// from the message when it names SQLite's extended code, else deduced from
+// the time to error and the busy timeout: SQLite's busy handler gives up
+// only after sleeping the whole timeout, so a failure that came sooner did
+// not wait for the lock at all — a deferred transaction's refused upgrade
+// (SQLite does not call the busy handler for it) or, under WAL, a stale
+// snapshot. The time to error is measured by the client and includes
+// queueing in the server, so it is an upper bound on SQLite's own wait.
 const (
-	CauseUpgrade = "refused upgrade (failed at once)"
-	// CauseAtOnceWAL is an at-once failure under WAL, where a refused
-	// upgrade (SQLITE_BUSY) and a stale snapshot (SQLITE_BUSY_SNAPSHOT) both
-	// fail without waiting; the message alone does not tell them apart.
-	CauseAtOnceWAL = "refused upgrade or snapshot conflict (failed at once)"
+	CauseUpgrade = "refused upgrade (no busy wait)"
+	// CauseAtOnceWAL is a no-wait failure under WAL, where a refused
+	// upgrade (SQLITE_BUSY) and a stale snapshot (SQLITE_BUSY_SNAPSHOT)
+	// look the same from outside.
+	CauseAtOnceWAL = "refused upgrade or snapshot conflict (no busy wait)"
 	CauseTimeout   = "busy timeout exhausted"
 	CauseSnapshot  = "snapshot conflict (SQLITE_BUSY_SNAPSHOT)"
-	CauseNoWait    = "busy timeout 0 (failed at once)"
-	CauseOther     = "other lock failure"
+	CauseNoWait    = "busy timeout 0"
+	CauseOther     = "lock failure (busy timeout unknown)"
 )
-
-// atOnce is the time-to-error below which a lock failure "failed at once":
-// well under the busy handler's first sleeps summed (1+2+5 ms) plus the
-// HTTP round trip on loopback.
-const atOnce = 10 * time.Millisecond
 
 // bucketBounds are the time-to-error histogram's upper bounds in ms.
 var bucketBounds = []float64{1, 10, 100, 1000, 5000, 20000}
@@ -49,19 +47,20 @@ func isLockError(msg string) bool {
 // lockCause classifies one time-to-error histogram bucket of a lock error.
 func lockCause(msg string, c Cell, waited time.Duration) string {
 	m := strings.ToLower(msg)
+	bt := c.BusyTimeoutDuration()
 	switch {
 	case strings.Contains(m, "snapshot"):
 		return CauseSnapshot
-	case c.BusyTimeoutDuration() == 0:
+	case bt < 0:
+		return CauseOther
+	case bt == 0:
 		return CauseNoWait
-	case waited < atOnce && c.JournalMode == "wal":
-		return CauseAtOnceWAL
-	case waited < atOnce:
-		return CauseUpgrade
-	case c.BusyTimeoutDuration() > 0 && waited >= c.BusyTimeoutDuration()*9/10:
+	case waited >= bt:
 		return CauseTimeout
+	case c.JournalMode == "wal":
+		return CauseAtOnceWAL
 	}
-	return CauseOther
+	return CauseUpgrade
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

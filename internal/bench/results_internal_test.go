@@ -17,7 +17,8 @@ func TestLockCause(t *testing.T) {
 	}{
 		{"503 database is locked", deferred5s, time.Millisecond, CauseUpgrade},
 		{"503 database is locked", deferred5s, 5 * time.Second, CauseTimeout},
-		{"503 database is locked", deferred5s, 300 * time.Millisecond, CauseOther},
+		{"503 database is locked", deferred5s, 300 * time.Millisecond, CauseUpgrade},
+		{"503 database is locked", Cell{}, 300 * time.Millisecond, CauseOther},
 		{"503 database is locked (SQLITE_BUSY_SNAPSHOT)", deferred5s, time.Millisecond, CauseSnapshot},
 		{"503 database is locked", Cell{BusyTimeout: "0s"}, time.Millisecond, CauseNoWait},
 		{"503 database is locked", Cell{BusyTimeout: "5s", JournalMode: "wal"}, 2 * time.Millisecond, CauseAtOnceWAL},

@@ -21,9 +21,9 @@ import (
 	"lode/internal/report"
 )
 
-// runOverhead is the first guess at per-run time beyond warm-up and
+// RunOverhead is the first guess at per-run time beyond warm-up and
 // measurement (copy, start, stop), refined as runs complete, for the ETA.
-const runOverhead = 700 * time.Millisecond
+const RunOverhead = 900 * time.Millisecond
 
 // Config is one study run. Matrix is required; other zero fields default.
 type Config struct {
@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 			if ctx.Err() != nil {
 				break
 			}
-			eta := time.Duration(total-done) * (m.Duration + m.Warmup + runOverhead)
+			eta := time.Duration(total-done) * (m.Duration + m.Warmup + RunOverhead)
 			if done > 0 {
 				eta = time.Duration(float64(spent) / float64(done) * float64(total-done))
 			}
