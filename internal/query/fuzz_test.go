@@ -193,7 +193,7 @@ func FuzzNextToken(f *testing.F) {
 	db, tables := fuzzDB(f, f.TempDir())
 	defer db.Close()
 	f.Fuzz(func(t *testing.T, token, sort string) {
-		_, _, _ = query.ParseNextToken(token)
+		_, _ = query.ParseNextToken(token)
 		for _, tab := range tables {
 			v := url.Values{"_next": {token}}
 			if desc, ok := strings.CutPrefix(sort, "-"); ok {

@@ -124,7 +124,6 @@ func TestDatasetteExamplesErrors(t *testing.T) {
 		{"facetable", "state__in=%5B%5B1%5D%5D", 400, "__in list items must be strings, numbers or null: [[1]]"},
 		{"facetable", "_facet=nope", 400, "no such column: nope"},
 		{"facetable", "_next=1%2C2", 400, "Invalid _next token: 1,2 (expected 1 comma-separated values)"},
-		{"facetable", "_next=%FF", 400, "Invalid _next token: \xff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table+"?"+tt.query, func(t *testing.T) {

@@ -16,7 +16,10 @@ const NullToken = "$null"
 // ParseNextToken splits a Datasette _next token into its tilde-decoded
 // components. The first component of a sorted table's token is the sort
 // value; isNull[i] is true when component i was the literal $null.
-func ParseNextToken(token string) (parts []string, isNull []bool, err error) {
+// Components are raw bytes (they may come from BLOB keys); any text is a
+// valid token, so it never fails: a wrong token selects the wrong rows or
+// none, never other SQL.
+func ParseNextToken(token string) (parts []string, isNull []bool) {
 	raw := strings.Split(token, ",")
 	parts = make([]string, len(raw))
 	isNull = make([]bool, len(raw))
@@ -25,13 +28,9 @@ func ParseNextToken(token string) (parts []string, isNull []bool, err error) {
 			isNull[i] = true
 			continue
 		}
-		d, err := TildeDecode(r)
-		if err != nil {
-			return nil, nil, badRequest("Invalid _next token: %s", token)
-		}
-		parts[i] = d
+		parts[i] = tildeDecodeBytes(r)
 	}
-	return parts, isNull, nil
+	return parts, isNull
 }
 
 // keysetArm is one WHERE condition (with its arguments) selecting rows
@@ -55,10 +54,7 @@ type keysetArm struct {
 // costs about half a second a page; as two arms each one is an index range
 // read in order, and SQLite merges them.
 func (s *Select) keysetClause(token string, keys []string) ([]keysetArm, error) {
-	parts, isNull, err := ParseNextToken(token)
-	if err != nil {
-		return nil, err
-	}
+	parts, isNull := ParseNextToken(token)
 	want := len(keys)
 	if s.SortColumn != "" {
 		want++
@@ -126,6 +122,11 @@ func tokenArg(t *Table, column, v string) any {
 	aff := "INTEGER"
 	if c := t.Column(column); c != nil {
 		aff = Affinity(c.Type)
+		if aff == "BLOB" && c.Type != "" {
+			// A declared BLOB column (e.g. a binary UUID key): the
+			// token carried its bytes.
+			return []byte(v)
+		}
 	}
 	if aff == "TEXT" {
 		return v

@@ -26,6 +26,7 @@ func paginationDB(tb testing.TB) *sql.DB {
 		`create table int_pk (id integer primary key, cat text, score, n integer, ci text collate nocase)`,
 		`create index int_pk_n on int_pk (n)`,
 		`create table text_pk (id text primary key, cat text, score, n integer)`,
+		`create table blob_pk (id blob primary key, cat text, score, n integer)`,
 		`create table compound (a text, b integer, cat text, score, n integer, primary key (a, b))`,
 		`create table "we""ird, name.ü" ("p k" text, "x""y" integer, "c,1" text, primary key ("p k", "x""y"))`,
 	)
@@ -68,6 +69,7 @@ func paginationDB(tb testing.TB) *sql.DB {
 		}
 		mustExec(tb, tx, `insert into int_pk values (?, ?, ?, ?, ?)`, i*3-100, cat, score, n, ci)
 		mustExec(tb, tx, `insert into text_pk values (?, ?, ?, ?)`, id, cat, score, n)
+		mustExec(tb, tx, `insert into blob_pk values (?, ?, ?, ?)`, []byte{byte(i), 0xff, ',', '~', byte(rnd(256))}, cat, score, n)
 		mustExec(tb, tx, `insert into compound values (?, ?, ?, ?, ?)`, awkward[i%7], i/7, cat, score, n)
 		mustExec(tb, tx, `insert into "we""ird, name.ü" values (?, ?, ?)`, awkward[i%5], i, cat)
 	}
@@ -89,7 +91,7 @@ func mustExec(tb testing.TB, tx *sql.Tx, q string, args ...any) {
 // unpaginated query, for every key kind and sort order.
 func TestPaginationWalk(t *testing.T) {
 	db := paginationDB(t)
-	tables := []string{"rowid_t", "int_pk", "text_pk", "compound", `we"ird, name.ü`}
+	tables := []string{"rowid_t", "int_pk", "text_pk", "blob_pk", "compound", `we"ird, name.ü`}
 	sorts := []string{"", "_sort=n", "_sort_desc=n", "_sort=score", "_sort_desc=score", "_sort=cat", "_sort_desc=cat"}
 	for _, name := range tables {
 		tab := loadTable(t, db, name)
@@ -99,6 +101,9 @@ func TestPaginationWalk(t *testing.T) {
 		}
 		if name == "int_pk" {
 			extra = append(extra, "_sort_desc=id", "_col=cat&_sort_desc=n", "_nocol=score&_nocol=cat&_sort=score", "_sort=ci", "_sort_desc=ci")
+		}
+		if name == "blob_pk" {
+			extra = append(extra, "_sort_desc=id")
 		}
 		if name == `we"ird, name.ü` {
 			sorts = []string{"", "_sort=c%2C1", "_sort_desc=c%2C1", "_sort=x%22y"}
@@ -260,5 +265,26 @@ func TestKeysetUsesIndex(t *testing.T) {
 		if strings.Contains(p, "MULTI-INDEX OR") || strings.Contains(p, "TEMP B-TREE FOR ORDER BY") || !strings.Contains(p, "SEARCH") {
 			t.Errorf("%s: plan reads or sorts everything:\n%s\nSQL: %s", q, p, s.SQL)
 		}
+	}
+}
+
+// TestBlobKeyRow: a BLOB primary key with bytes that are not UTF-8 round
+// trips through RowPath / ParseRowPath / RowSQL.
+func TestBlobKeyRow(t *testing.T) {
+	db := paginationDB(t)
+	tab := loadTable(t, db, "blob_pk")
+	key := []byte{7, 0xff, ',', '~', 0}
+	key[4] = queryRows(t, db, "select substr(id, 5, 1) from blob_pk where substr(id, 1, 1) = x'07'")[0][0].(string)[0]
+	path := query.RowPath([]any{key})
+	vals, err := query.ParseRowPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq, err := query.RowSQL(tab, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := queryRows(t, db, rq.SQL, rq.Args...); len(rows) != 1 || rows[0][0] != string(key) {
+		t.Fatalf("row for %q (%s): %v", key, path, rows)
 	}
 }

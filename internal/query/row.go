@@ -17,15 +17,13 @@ type RowQuery struct {
 }
 
 // ParseRowPath splits the row part of /DB/TABLE/PK into tilde-decoded key
-// values: "a~2Fb,~2Ec-d" gives ["a/b", ".c-d"].
+// values: "a~2Fb,~2Ec-d" gives ["a/b", ".c-d"]. The error result is always
+// nil today; it is kept so stricter parsing can be added compatibly.
 func ParseRowPath(path string) ([]string, error) {
 	parts := strings.Split(path, ",")
 	for i, p := range parts {
-		d, err := TildeDecode(p)
-		if err != nil {
-			return nil, &Error{Status: 404, Message: "Row not found"}
-		}
-		parts[i] = d
+		// Raw bytes: a BLOB key may be any bytes.
+		parts[i] = tildeDecodeBytes(p)
 	}
 	return parts, nil
 }

@@ -55,11 +55,18 @@ func TildeEncode(s string) string {
 // (including '%' and a '~' not followed by two hex digits) is kept as is.
 // It returns ErrTildeDecode when the result is not valid UTF-8.
 func TildeDecode(s string) (string, error) {
+	out := tildeDecodeBytes(s)
+	if !utf8.ValidString(out) {
+		return "", ErrTildeDecode
+	}
+	return out, nil
+}
+
+// tildeDecodeBytes is TildeDecode without the UTF-8 check, for keys and
+// tokens that may carry BLOB values.
+func tildeDecodeBytes(s string) string {
 	if !strings.ContainsAny(s, "~+") {
-		if !utf8.ValidString(s) {
-			return "", ErrTildeDecode
-		}
-		return s, nil
+		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -75,11 +82,7 @@ func TildeDecode(s string) (string, error) {
 			b.WriteByte(c)
 		}
 	}
-	out := b.String()
-	if !utf8.ValidString(out) {
-		return "", ErrTildeDecode
-	}
-	return out, nil
+	return b.String()
 }
 
 func isHex(c byte) bool {
