@@ -32,8 +32,8 @@ func newTokenCmd() *cobra.Command {
 		Long: `Print a signed bearer token for an actor. Send it as "Authorization: Bearer TOKEN".
 
 The signing secret is --secret, else $LODE_SECRET, else the file .lode-secret next to
---config (the current directory without one), generated with 0600 permissions on first
-use. lode serve must use the same secret.
+--config (without one: in your config directory, e.g. ~/.config/lode/), generated with
+0600 permissions on first use. lode serve must use the same secret.
 
 Without --all/--database/--resource the token may do whatever its actor may do. With them,
 the token may only do the named actions: --all on everything, --database on one database,
@@ -171,7 +171,7 @@ const envRootToken = "LODE_ROOT_TOKEN"
 func addWriteFlags(f *pflag.FlagSet) {
 	f.String("writer", "single", "write path: single (one writer per database, group commit) or pool (any connection writes; for comparisons)")
 	f.Bool("root", false, "grant the actor \"root\" every permission and print a one-time sign-in URL")
-	f.String("secret", "", "secret that signs API tokens (default $LODE_SECRET, else .lode-secret next to --config, generated)")
+	f.String("secret", "", "secret that signs API tokens (default $LODE_SECRET, else .lode-secret next to --config or in ~/.config/lode, generated)")
 }
 
 // prepareWrites checks the write flags once, before any worker starts, and

@@ -136,9 +136,10 @@ func VerifyToken(secret []byte, token string, now time.Time) (Actor, *Restrictio
 }
 
 // LoadSecret returns the signing secret: flag if set, else $LODE_SECRET,
-// else the contents of SecretFileName in the directory of configPath (the
-// current directory without a config), generated with 0600 permissions on
-// first use. Worker processes and `lode token create` find the same file.
+// else the contents of SecretFileName in the directory of configPath
+// (without a config: the user's config directory, e.g. ~/.config/lode),
+// generated with 0600 permissions on first use. Worker processes and
+// `lode token create` find the same file.
 func LoadSecret(flag, configPath string) ([]byte, error) {
 	if flag != "" {
 		return []byte(flag), nil
@@ -149,6 +150,11 @@ func LoadSecret(flag, configPath string) ([]byte, error) {
 	dir := "."
 	if configPath != "" {
 		dir = filepath.Dir(configPath)
+	} else if ucd, err := os.UserConfigDir(); err == nil {
+		dir = filepath.Join(ucd, "lode")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s for the token secret (or pass --secret or set %s): %w", dir, SecretEnv, err)
+		}
 	}
 	path := filepath.Join(dir, SecretFileName)
 	if b, err := os.ReadFile(path); err == nil {
