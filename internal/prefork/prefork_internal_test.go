@@ -90,3 +90,31 @@ func TestInProcessStatus(t *testing.T) {
 		t.Errorf("status = %+v; want one worker (this pid) with 3 requests served and 1 in flight", st)
 	}
 }
+
+// BenchmarkMiddleware measures what a worker adds to every request
+// (counters, the pid header, the drain-aware response writer).
+func BenchmarkMiddleware(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	req := httptest.NewRequest(http.MethodGet, "/db/table.json", nil)
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ok.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+	b.Run("worker", func(b *testing.B) {
+		w := &Worker{pid: "1", nudge: make(chan struct{}, 1)}
+		h := w.Middleware(ok)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+	b.Run("in-process", func(b *testing.B) {
+		h := InProcess(ok)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+}
