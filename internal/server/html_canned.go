@@ -165,8 +165,12 @@ func (p *htmlPages) runCannedWrite(a *WriteAPI, w http.ResponseWriter, r *http.R
 		http.Redirect(w, r, q.OnErrorRedirect, http.StatusFound)
 		return
 	}
-	for i := range pg.Params {
-		pg.Params[i].Value = r.PostFormValue(pg.Params[i].Name)
+	if !res.OK {
+		// Keep what was typed so it can be corrected; after a success
+		// the form starts empty, so a second click is a deliberate one.
+		for i := range pg.Params {
+			pg.Params[i].Value = r.PostFormValue(pg.Params[i].Name)
+		}
 	}
 	pg.CSRFToken = htmlCSRFToken(w, r)
 	pg.Message, pg.MessageError = res.Message, !res.OK
