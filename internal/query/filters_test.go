@@ -304,3 +304,26 @@ func TestFormRedirect(t *testing.T) {
 		}
 	}
 }
+
+// TestWhereOneStatement: a _where fragment may not end the statement, but a
+// ';' inside a literal, identifier or comment is fine.
+func TestWhereOneStatement(t *testing.T) {
+	db := itemsDB(t)
+	items := loadTable(t, db, "items")
+	for frag, refused := range map[string]bool{
+		"id = 1; drop table items":   true,
+		"id = 1);select (1":          true,
+		"name = 'a;b'":               false,
+		`"a__b" = 1 -- ;`:            false,
+		"id = 1 /* ; */":             false,
+		"[name] != 'x'';'":           false,
+		"name = 'unterminated ; '' ": false,
+		"id = 1 -- c\n; select 1":    true,
+	} {
+		_, err := query.Build(items, url.Values{"_where": {frag}}, query.DefaultOptions())
+		e, isErr := query.AsError(err)
+		if refused != isErr || (isErr && e.Message != "You can only execute one statement at a time.") {
+			t.Errorf("_where=%q: error %v; want refused=%v", frag, err, refused)
+		}
+	}
+}

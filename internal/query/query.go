@@ -370,6 +370,11 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 			return nil, &Error{Status: 403, Message: "_where= is not allowed"}
 		}
 		for _, w := range frags {
+			if hasStatementEnd(w) {
+				// Python's sqlite3 (so Datasette) refuses a second
+				// statement too; some Go drivers would run it.
+				return nil, invalidSQL("You can only execute one statement at a time.")
+			}
 			s.Where = append(s.Where, w)
 			where = append(where, "("+w+"\n)")
 		}
@@ -401,16 +406,15 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		// Datasette instead looks the value up with a second query.
 		cols = append(cols, s.SortColumn)
 	}
-	scan := cols
 	s.Columns = cols
 
 	// Key columns for the next token.
 	keys := keyColumns(t)
 	for _, k := range keys {
-		s.keyIdx = append(s.keyIdx, indexOf(scan, k))
+		s.keyIdx = append(s.keyIdx, indexOf(cols, k))
 	}
 	if s.SortColumn != "" {
-		s.sortIdx = indexOf(scan, s.SortColumn)
+		s.sortIdx = indexOf(cols, s.SortColumn)
 	}
 
 	from := "from " + QuoteIdent(t.Name)
@@ -446,7 +450,7 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 			b.WriteString(" union all ")
 		}
 		b.WriteString("select ")
-		b.WriteString(selectList(scan))
+		b.WriteString(selectList(cols))
 		b.WriteString(" ")
 		b.WriteString(from)
 		w := where
@@ -585,4 +589,47 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// hasStatementEnd reports whether an SQL fragment contains a ';' outside
+// string literals, quoted identifiers and comments, i.e. whether pasting
+// it into a statement could end that statement and start another.
+func hasStatementEnd(sql string) bool {
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; c {
+		case ';':
+			return true
+		case '\'', '"', '`':
+			// Quoted: a doubled quote is an escaped quote, which the
+			// loop handles as closing then reopening.
+			j := strings.IndexByte(sql[i+1:], c)
+			if j < 0 {
+				return false
+			}
+			i += j + 1
+		case '[':
+			j := strings.IndexByte(sql[i+1:], ']')
+			if j < 0 {
+				return false
+			}
+			i += j + 1
+		case '-':
+			if i+1 < len(sql) && sql[i+1] == '-' {
+				j := strings.IndexByte(sql[i:], '\n')
+				if j < 0 {
+					return false
+				}
+				i += j
+			}
+		case '/':
+			if i+1 < len(sql) && sql[i+1] == '*' {
+				j := strings.Index(sql[i+2:], "*/")
+				if j < 0 {
+					return false
+				}
+				i += j + 3
+			}
+		}
+	}
+	return false
 }
