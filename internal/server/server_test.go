@@ -28,6 +28,13 @@ import (
 func newTestServer(t testing.TB, settings map[string]string) (string, string) {
 	t.Helper()
 	path := sqlitetest.WriteFixtures(t, t.TempDir())
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	if _, ok := settings["index_count_time_limit_ms"]; !ok {
+		// Tests check the counts; a loaded machine must not turn them null.
+		settings["index_count_time_limit_ms"] = "10000"
+	}
 	srv, err := server.New(context.Background(), server.Config{Files: []string{path}, Settings: settings})
 	if err != nil {
 		t.Fatal(err)
