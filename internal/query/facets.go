@@ -256,20 +256,40 @@ func facetSize(params url.Values, opts Options) int {
 type queryPair struct{ k, v string }
 
 // parseQueryPairs splits a raw query string like Python's parse_qsl with
-// keep_blank_values: order kept, '+' as space, undecodable parts kept raw.
+// keep_blank_values: pairs in order, separated by '&' only, '+' as space,
+// invalid %-escapes kept as they are.
 func parseQueryPairs(raw string) []queryPair {
 	var out []queryPair
-	for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
 		k, v, _ := strings.Cut(part, "=")
-		if dk, err := url.QueryUnescape(k); err == nil {
-			k = dk
-		}
-		if dv, err := url.QueryUnescape(v); err == nil {
-			v = dv
-		}
-		out = append(out, queryPair{k, v})
+		out = append(out, queryPair{unquotePlus(k), unquotePlus(v)})
 	}
 	return out
+}
+
+// unquotePlus is Python's urllib.parse.unquote_plus: '+' is a space, %XX
+// a byte, and a '%' not followed by two hex digits stays literal.
+func unquotePlus(s string) string {
+	if !strings.ContainsAny(s, "+%") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // encodePairs is Python's urlencode (quote_plus) with a leading "?", or ""

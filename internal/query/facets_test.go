@@ -126,3 +126,22 @@ func TestSuggestFacets(t *testing.T) {
 		compareJSON(t, got, toJSON(t, tt.want))
 	}
 }
+
+// TestQueryStringHelpers: toggle URLs parse and re-encode the query string
+// as Python's parse_qsl/urlencode do.
+func TestQueryStringHelpers(t *testing.T) {
+	req := query.RequestURL{Path: "/p", RawQuery: "a=1;b=2&c=%zz+d&&e=&_facet=x&_facet=y"}
+	if got, want := query.PathWithAddedArgs(req, [2]string{"x", "y z"}), "/p?a=1%3Bb%3D2&c=%25zz+d&e=&_facet=x&_facet=y&x=y+z"; got != want {
+		t.Errorf("PathWithAddedArgs = %s; want %s", got, want)
+	}
+	if got, want := query.PathWithAddedArgs(req, [2]string{"_facet", ""}), "/p?a=1%3Bb%3D2&c=%25zz+d&e="; got != want {
+		t.Errorf("PathWithAddedArgs(remove) = %s; want %s", got, want)
+	}
+	y := "y"
+	if got, want := query.PathWithRemovedArgs(req, "_facet", &y), "/p?a=1%3Bb%3D2&c=%25zz+d&e=&_facet=x"; got != want {
+		t.Errorf("PathWithRemovedArgs = %s; want %s", got, want)
+	}
+	if got, want := query.PathWithRemovedArgs(query.RequestURL{Path: "/p", RawQuery: "_facet=x"}, "_facet", nil), "/p"; got != want {
+		t.Errorf("PathWithRemovedArgs(all) = %s; want %s", got, want)
+	}
+}
