@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
@@ -219,28 +220,29 @@ func selectionBox(ctx context.Context, o Options) (*page.Viewport, error) {
 		return b.String()
 	}
 	call := fmt.Sprintf("%s(...%s, %s, %s, %d)", selectionJS, css, preds(o.JSSelectors), preds(o.JSSelectorsAll), o.Padding)
-	// Like Playwright's locator.screenshot, wait for late elements.
-	_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`!(`+call+`).missing`,
-		chromedp.WithPollingInterval(waitForInterval),
-		chromedp.WithPollingTimeout(pollTimeout(ctx))))
-	raw, evalErr := evaluate(ctx, call)
-	if evalErr != nil {
-		return nil, fmt.Errorf("find selected elements: %w", evalErr)
-	}
 	var box struct {
 		Missing *string `json:"missing"`
 		X, Y    float64
 		Width   float64
 		Height  float64
 	}
-	if err2 := json.Unmarshal(raw, &box); err2 != nil {
-		return nil, fmt.Errorf("find selected elements: %w", err2)
-	}
-	if box.Missing != nil {
-		if err == nil {
-			err = context.DeadlineExceeded
+	// Like Playwright's locator.screenshot, wait for late elements: poll
+	// until every selector matches, and take the box from the same poll.
+	raw, err := chromedp.Run(ctx, chromedp.Poll[[]byte](`(() => { const r = `+call+`; return r.missing ? false : r; })()`,
+		chromedp.WithPollingInterval(waitForInterval),
+		chromedp.WithPollingTimeout(remaining(ctx))))
+	if err != nil {
+		// Name the selector that still matches nothing. The page's own
+		// deadline may be gone, so ask with a short one of its own.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if raw, evalErr := evaluate(dctx, call); evalErr == nil && json.Unmarshal(raw, &box) == nil && box.Missing != nil {
+			return nil, fmt.Errorf("selector %q matched no element within %s; fix the selector or raise --timeout", *box.Missing, timeoutOf(o.Page))
 		}
-		return nil, fmt.Errorf("selector %q matched no element: %w", *box.Missing, err)
+		return nil, fmt.Errorf("find selected elements: %w", err)
+	}
+	if err := json.Unmarshal(raw, &box); err != nil {
+		return nil, fmt.Errorf("find selected elements: %w", err)
 	}
 	if box.Width <= 0 || box.Height <= 0 {
 		return nil, fmt.Errorf("the selected elements have no size (%gx%g); are they hidden?", box.Width, box.Height)
