@@ -118,6 +118,11 @@ func TestDatasetteReplay(t *testing.T) {
 			if relaxed {
 				return
 			}
+			if e.URL == "/-/config.json" {
+				// Drop the setting this test adds itself (see above).
+				body = []byte(strings.Replace(string(body), `"index_count_time_limit_ms":10000,`, "", 1))
+				body = []byte(strings.Replace(string(body), `,"index_count_time_limit_ms":10000`, "", 1))
+			}
 			switch e.Compare {
 			case "json", "":
 				for _, d := range diffJSON(t, want, string(body)) {
