@@ -145,3 +145,15 @@ func TestQueryStringHelpers(t *testing.T) {
 		t.Errorf("PathWithRemovedArgs(all) = %s; want %s", got, want)
 	}
 }
+
+func TestSuggestFacetsIgnoreCol(t *testing.T) {
+	db := itemsDB(t)
+	s := mustBuild(t, loadTable(t, db, "items"), "_col=name")
+	var cols []string
+	for _, fs := range s.SuggestFacets() {
+		if fs.Type == query.FacetColumn {
+			cols = append(cols, fs.Column)
+		}
+	}
+	compareJSON(t, cols, `["id", "name", "tags", "created", "score", "note", "a__b"]`)
+}

@@ -26,8 +26,10 @@ type SuggestedFacet struct {
 }
 
 // SuggestFacets returns the candidate queries for suggested facets: for
-// every selected column (except rowid) not already faceted that way, one
-// column, one date and one array test, in Datasette's order.
+// every column of the table (except rowid; _col does not matter, as in
+// Datasette) not already faceted that way, one column, one date and one
+// array test, in Datasette's order. Datasette makes no suggestions on
+// pages after the first (_next given).
 func (s *Select) SuggestFacets() []FacetSuggestion {
 	inner := "select * " + s.fromWhere
 	enabled := map[string]bool{}
@@ -36,7 +38,7 @@ func (s *Select) SuggestFacets() []FacetSuggestion {
 	}
 	var out []FacetSuggestion
 	for _, typ := range []string{FacetColumn, FacetDate, FacetArray} {
-		for _, col := range s.Columns {
+		for _, col := range s.AllColumns {
 			if col == "rowid" || enabled[typ+"\x00"+col] {
 				continue
 			}
