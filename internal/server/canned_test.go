@@ -63,9 +63,10 @@ func TestCannedWriteQuery(t *testing.T) {
 	if r.status != 200 || jsonOf(r.body) != `{"message":"Added","ok":true,"redirect":null}` || e.count("docs WHERE title = 'Canned'") != 1 {
 		t.Errorf("canned write (JSON) = %d %s", r.status, r.raw)
 	}
+	// A form post without the HTML page's CSRF token is refused.
 	r = e.do("POST", "/data/add_doc", "", "application/x-www-form-urlencoded", "title=Form")
-	if r.status != 200 || e.count("docs WHERE title = 'Form'") != 1 {
-		t.Errorf("canned write (form) = %d %s", r.status, r.raw)
+	if r.status != 403 || e.count("docs WHERE title = 'Form'") != 0 {
+		t.Errorf("canned write (form without CSRF token) = %d", r.status)
 	}
 	r = e.post("/data/bump", "", `{"id": 1}`)
 	if r.status != 200 || r.body["message"] != "Query executed, 1 row affected" || e.count("accounts WHERE balance = 101") != 1 {

@@ -226,7 +226,7 @@ func (a *WriteAPI) resolve(w http.ResponseWriter, r *http.Request, tableSeg stri
 			a.fail(w, r, err)
 			return nil
 		}
-		if ok, err := tableExists(r.Context(), db.ReadDB(), c.table); err != nil {
+		if ok, err := tableExists(r.Context(), db, c.table); err != nil {
 			a.fail(w, r, err)
 			return nil
 		} else if !ok {
@@ -245,10 +245,21 @@ func (a *WriteAPI) resolve(w http.ResponseWriter, r *http.Request, tableSeg stri
 	return c
 }
 
-func tableExists(ctx context.Context, db *sql.DB, table string) (bool, error) {
+// tableExists answers from the cached schema (re-validated at most once a
+// second), so the write path does not read the file on every request: in
+// a rollback journal every such read would hold a SHARED lock that delays
+// the writer's COMMIT. A table missing from the cache (perhaps just
+// created) is looked up for real; one dropped since is caught inside the
+// write transaction (tableInfo finds no columns).
+func tableExists(ctx context.Context, db *sqlitedb.DB, table string) (bool, error) {
+	if s, err := db.Schema(ctx); err == nil {
+		if t := s.Table(table); t != nil && !t.IsView {
+			return true, nil
+		}
+	}
 	var n int
 	t := time.Now()
-	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n)
+	err := db.ReadDB().QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n)
 	// A rollback-journal reader can be locked out by a committing writer.
 	return n > 0, sqlitedb.AsBusy(err, time.Since(t))
 }
@@ -383,6 +394,9 @@ func tableInfo(ctx context.Context, ex sqlitedb.Execer, table string) (cols []st
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
+	}
+	if len(cols) == 0 {
+		return nil, nil, notFound("Table not found: " + table)
 	}
 	sort.Slice(pkc, func(i, j int) bool { return pkc[i].n < pkc[j].n })
 	for _, p := range pkc {

@@ -361,7 +361,11 @@ databases:
 	}
 	rootTok := e.root()
 	body, sig, _ := strings.Cut(strings.TrimPrefix(rootTok, auth.TokenPrefix), ".")
-	tampered := auth.TokenPrefix + body + "." + strings.ToUpper(sig[:4]) + sig[4:]
+	flip := "A"
+	if sig[0] == 'A' {
+		flip = "B"
+	}
+	tampered := auth.TokenPrefix + body + "." + flip + sig[1:] // signature changed
 	other, _ := auth.CreateToken([]byte("another secret"), auth.TokenOptions{Actor: "root"})
 	restricted := e.token("root", &auth.Restrictions{Resources: map[string]map[string][]string{"data": {"docs": {"insert-row"}}}}, 0)
 	alice := e.token("alice", nil, 0)
