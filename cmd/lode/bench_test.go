@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"lode/internal/bench"
+	"lode/internal/report"
 )
 
 func runLode(t *testing.T, args ...string) (string, error) {
@@ -69,5 +70,64 @@ func TestReportOpen(t *testing.T) {
 	out, err := runLode(t, "report", "open", dir)
 	if err != nil || strings.TrimSpace(out) != filepath.Join(dir, "index.html") {
 		t.Errorf("report open = %q, %v; want the index.html path", out, err)
+	}
+}
+
+// benchExecMain makes this test binary behave as the lode binary when the
+// end-to-end test starts it as `lode serve` (the variable is set only for
+// that child), so the test runs the real server without a separate build.
+const benchExecMain = "LODE_TEST_BENCH_EXEC_MAIN"
+
+func init() {
+	if os.Getenv(benchExecMain) == "1" {
+		main()
+		os.Exit(0)
+	}
+}
+
+// TestBenchEndToEnd runs `lode bench` on a tiny matrix against real
+// `lode serve` processes (this test binary re-executed as lode).
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	matrix := filepath.Join(dir, "tiny.yaml")
+	os.WriteFile(matrix, []byte(`
+name: tiny
+duration: 400ms
+warmup: 100ms
+repeat: 1
+cells:
+  - {workload: [read, write], concurrency: 4}
+`), 0o644)
+	t.Setenv(benchExecMain, "1")
+	out := filepath.Join(dir, "report")
+	// The child processes inherit the variable; this process is past init.
+	stdout, err := runLode(t, "bench", "-f", matrix, "-o", out, "--lode", exe)
+	if err != nil {
+		t.Fatalf("lode bench: %v\n%s", err, stdout)
+	}
+	res, err := report.ReadJSON(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cells {
+		if c.Status != report.StatusOK || c.Requests == 0 || c.Errors != 0 {
+			t.Errorf("cell %d %s: status %s %q, %d requests, errors %v; want ok without errors\n%s",
+				c.ID, c.Workload, c.Status, c.Message, c.Requests, c.ErrorsByMessage, stdout)
+		}
+	}
+	for _, f := range []string{"index.html", "results.csv"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "Findings:") || !strings.Contains(stdout, "Report: ") {
+		t.Errorf("output lacks the findings or the report path:\n%s", stdout)
 	}
 }
