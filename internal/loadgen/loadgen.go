@@ -158,7 +158,43 @@ type OpenStats struct {
 	// dropped or missed.
 	Achieved  bool    `json:"achieved"`
 	Tolerance float64 `json:"tolerance"`
+	// Steps has one verdict per step of a stepped schedule (nil for a
+	// constant rate), to see at which rate a server stops keeping up.
+	Steps []*StepStats `json:"steps,omitempty"`
 }
+
+// StepStats is the open model's account of one schedule step: its
+// arrivals, their verdict and the latency of the requests sent in it
+// (from their intended time).
+type StepStats struct {
+	Rate float64 `json:"rate"`
+	// Start and Duration place the step's measured part in the run (from
+	// the end of warm-up).
+	Start     time.Duration `json:"start_ns"`
+	Duration  time.Duration `json:"duration_ns"`
+	Scheduled int64         `json:"scheduled"`
+	Sent      int64         `json:"sent"`
+	Dropped   int64         `json:"dropped"`
+	Missed    int64         `json:"missed"`
+	// Completed and Failures count the step's sent requests that finished.
+	Completed    int64      `json:"completed"`
+	Failures     int64      `json:"failures"`
+	AchievedRate float64    `json:"achieved_rate"`
+	Achieved     bool       `json:"achieved"`
+	Latency      *Histogram `json:"latency"` // 1% resolution
+	P50          Duration   `json:"p50_ns"`
+	P99          Duration   `json:"p99_ns"`
+}
+
+// derive fills the step's rate, verdict and percentiles.
+func (s *StepStats) derive(tolerance float64) {
+	s.AchievedRate = safeDiv(float64(s.Sent), s.Duration.Seconds())
+	s.Achieved = float64(s.Dropped+s.Missed) <= tolerance*float64(s.Scheduled)
+	s.P50, s.P99 = s.Latency.Percentile(50), s.Latency.Percentile(99)
+}
+
+// stepCount is the pacer's tally for one step.
+type stepCount struct{ scheduled, sent, dropped, missed int64 }
 
 // CPUStats is the generator process's own CPU use over the run.
 type CPUStats struct {
@@ -304,7 +340,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	e := &engine{
 		cfg: cfg, sc: sc,
 		cl:     newClient(cfg.Timeout, cfg.Insecure),
-		rec:    newRecorder(sc.Requests, nshards),
+		rec:    newRecorder(sc.Requests, len(cfg.Rate), nshards),
 		runCtx: runCtx, abort: abort,
 		stopCh: make(chan struct{}),
 	}
@@ -330,7 +366,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var open *openRun
 	if len(cfg.Rate) > 0 {
 		res.Model = "open"
-		open = &openRun{e: e, runLen: runLen, start: wall0}
+		open = &openRun{e: e, runLen: runLen, start: wall0, steps: make([]stepCount, len(cfg.Rate))}
 		wg.Add(1)
 		go func() { defer wg.Done(); open.pace(&wg) }()
 	} else {
@@ -514,9 +550,11 @@ func (e *engine) acquire() {
 	}
 }
 
-// execute sends one request and records it. start is the time latency
-// counts from: the send time (closed) or the intended time (open).
-func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, fromIntended bool) {
+// execute sends one request and records it. In the open model step is
+// the schedule step and start the intended time latency counts from; the
+// closed model passes step -1 and latency counts from the send.
+func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, step int) {
+	fromIntended := step >= 0
 	r := e.sc.Requests[ri]
 	tg, err := e.sc.render(r, tmplData{Row: e.sc.Data.row(), User: worker, Iter: iter})
 	if err == nil && r.static == nil {
@@ -540,6 +578,9 @@ func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.T
 		msg = judge(r, resp)
 	}
 	e.rec.record(worker, ri, lat, resp.bytes, msg)
+	if step >= 0 {
+		e.rec.recordStep(worker, step, lat, msg != "")
+	}
 }
 
 // spawn starts the closed model's users, SpawnRate per second.
@@ -602,7 +643,7 @@ func (e *engine) user(id int) {
 			ri = sc.index(rng.IntN(sc.total))
 		}
 		e.acquire()
-		e.execute(id, ri, &cn, iter, time.Time{}, false)
+		e.execute(id, ri, &cn, iter, time.Time{}, -1)
 		e.inFlight.Add(-1)
 		if sc.ThinkMax > 0 {
 			think := sc.ThinkMin
@@ -660,6 +701,7 @@ type openRun struct {
 	start  time.Time
 
 	scheduled, sent, dropped, missed int64
+	steps                            []stepCount // per schedule step
 	maxBehind, sumBehind             time.Duration
 	pacerEnd                         time.Duration // schedule offset where pacing stopped
 }
@@ -671,7 +713,7 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := o.e
-	sc := e.sc
+	scn := e.sc
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	p := e.cfg.Rate.pacer()
 	warm := e.cfg.Warmup
@@ -711,8 +753,10 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		}
 		measured := off >= warm
 		n++
+		sc := &o.steps[p.step]
 		if measured {
 			o.scheduled++
+			sc.scheduled++
 			b := time.Since(intended)
 			o.sumBehind += b
 			if b > o.maxBehind {
@@ -722,26 +766,28 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		if e.inFlight.Load() >= maxFlight {
 			if measured {
 				o.dropped++
+				sc.dropped++
 				e.rec.dropped(int(n))
 			}
 			continue
 		}
 		if measured {
 			o.sent++
+			sc.sent++
 		}
 		ri := 0
-		if len(sc.Requests) > 1 {
-			ri = sc.index(rng.IntN(sc.total))
+		if len(scn.Requests) > 1 {
+			ri = scn.index(rng.IntN(scn.total))
 		}
 		e.acquire()
 		wg.Add(1)
-		go func(n int64, ri int, intended time.Time) {
+		go func(n int64, ri int, intended time.Time, step int) {
 			defer wg.Done()
 			defer e.inFlight.Add(-1)
 			cn := e.pool.get()
-			e.execute(int(n), ri, &cn, n, intended, true)
+			e.execute(int(n), ri, &cn, n, intended, step)
 			e.pool.put(cn)
-		}(n, ri, intended)
+		}(n, ri, intended, p.step)
 	}
 }
 
@@ -764,6 +810,8 @@ func (o *openRun) countMissed(off time.Duration, p *schedPacer) {
 		if off >= o.e.cfg.Warmup {
 			o.scheduled++
 			o.missed++
+			o.steps[p.step].scheduled++
+			o.steps[p.step].missed++
 		}
 		var ok bool
 		off, ok = p.next()
@@ -788,6 +836,27 @@ func (o *openRun) stats(res *Result) *OpenStats {
 		span = res.Duration
 	}
 	st.TargetRate = safeDiv(float64(st.Scheduled), span.Seconds())
+	if len(e.cfg.Rate) > 1 {
+		lats, counts, fails := e.rec.steps()
+		var at time.Duration // step start, as a schedule offset
+		for i, rs := range e.cfg.Rate {
+			end := at + rs.Duration
+			if i == len(e.cfg.Rate)-1 || rs.Duration == 0 {
+				end = o.pacerEnd
+			}
+			// The measured part: after warm-up, before pacing stopped.
+			from, to := max(at, e.cfg.Warmup), min(end, o.pacerEnd)
+			c := o.steps[i]
+			ss := &StepStats{
+				Rate: rs.Rate, Start: from - e.cfg.Warmup, Duration: max(to-from, 0),
+				Scheduled: c.scheduled, Sent: c.sent, Dropped: c.dropped, Missed: c.missed,
+				Completed: counts[i], Failures: fails[i], Latency: lats[i],
+			}
+			ss.derive(e.cfg.RateTolerance)
+			st.Steps = append(st.Steps, ss)
+			at = end
+		}
+	}
 	st.AchievedRate = safeDiv(float64(st.Sent), span.Seconds())
 	st.Achieved = float64(st.Dropped+st.Missed) <= e.cfg.RateTolerance*float64(st.Scheduled)
 	return st

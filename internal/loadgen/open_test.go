@@ -91,6 +91,21 @@ func TestOpenModelSteppedSchedule(t *testing.T) {
 		t.Fatalf("scheduled %d sent %d dropped %d missed %d completed %d unfinished %d; want 80 scheduled, all accounted for",
 			o.Scheduled, o.Sent, o.Dropped, o.Missed, res.Total.Count, res.Unfinished)
 	}
+	// One verdict per step, adding up to the whole.
+	if len(o.Steps) != 2 || o.Steps[0].Scheduled != 20 || o.Steps[1].Scheduled != 60 || o.Steps[0].Rate != 100 || o.Steps[1].Rate != 300 {
+		t.Fatalf("steps %+v; want 20 arrivals at 100/s, then 60 at 300/s", o.Steps)
+	}
+	var sent, completed int64
+	for _, st := range o.Steps {
+		sent += st.Sent
+		completed += st.Completed
+		if st.Duration != 200*time.Millisecond || st.Latency.Count() != st.Completed {
+			t.Errorf("step %+v: want 200ms and a histogram of its completed requests", st)
+		}
+	}
+	if sent != o.Sent || completed != res.Total.Count {
+		t.Fatalf("steps sent %d completed %d; want %d, %d", sent, completed, o.Sent, res.Total.Count)
+	}
 }
 
 // periodicStallServer sleeps `normal` per request; every `period` after

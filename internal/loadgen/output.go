@@ -188,6 +188,13 @@ func ReadJSON(path string) (*Result, error) {
 			e.Latency = newErrorHistogram()
 		}
 	}
+	if res.Open != nil {
+		for _, st := range res.Open.Steps {
+			if st.Latency == nil {
+				st.Latency = newErrorHistogram()
+			}
+		}
+	}
 	return &res, nil
 }
 
@@ -252,6 +259,30 @@ func Merge(results ...*Result) (*Result, error) {
 			o.PeakFlight += r.Open.PeakFlight
 			o.MaxBehind = max(o.MaxBehind, r.Open.MaxBehind)
 			o.Achieved = o.Achieved && r.Open.Achieved
+			// Steps merge by position when every run had the same steps.
+			switch {
+			case i == 0:
+				for _, st := range r.Open.Steps {
+					c := *st
+					c.Latency = st.Latency.Clone()
+					o.Steps = append(o.Steps, &c)
+				}
+			case len(o.Steps) == len(r.Open.Steps):
+				for j, st := range r.Open.Steps {
+					d := o.Steps[j]
+					d.Rate += st.Rate
+					d.Duration = max(d.Duration, st.Duration)
+					d.Scheduled += st.Scheduled
+					d.Sent += st.Sent
+					d.Dropped += st.Dropped
+					d.Missed += st.Missed
+					d.Completed += st.Completed
+					d.Failures += st.Failures
+					d.Latency.Merge(st.Latency)
+				}
+			default:
+				o.Steps = nil
+			}
 		}
 		// CPU: report the busiest machine.
 		if r.CPU.Utilization >= out.CPU.Utilization {
@@ -262,6 +293,11 @@ func Merge(results ...*Result) (*Result, error) {
 		s.Derive(out.Duration)
 	}
 	out.Total.Derive(out.Duration)
+	if out.Open != nil {
+		for _, st := range out.Open.Steps {
+			st.derive(out.Open.Tolerance)
+		}
+	}
 	out.addWarnings()
 	return out, nil
 }
@@ -304,6 +340,15 @@ func WriteTable(w io.Writer, res *Result) {
 		}
 		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), dropped %d (all %d in-flight slots busy), missed %d, behind schedule mean %s max %s, peak in flight %d\n",
 			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, o.Dropped, o.MaxInFlight, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight)
+		for i, st := range o.Steps {
+			v := "achieved"
+			if !st.Achieved {
+				v = "NOT achieved"
+			}
+			fmt.Fprintf(w, "  step %d: %s/s for %s: %s, sent %.1f/s (%d of %d), dropped %d, missed %d; p50 %s, p99 %s, %d of %d failed\n",
+				i+1, trimZeros(strconv.FormatFloat(st.Rate, 'f', 2, 64)), st.Duration.Round(time.Millisecond), v, st.AchievedRate,
+				st.Sent, st.Scheduled, st.Dropped, st.Missed, fmtDur(st.P50), fmtDur(st.P99), st.Failures, st.Completed)
+		}
 	}
 	fmt.Fprintf(w, "generator CPU: %.0f%% of %d cores (user %s, system %s)\n",
 		100*res.CPU.Utilization, res.CPU.Cores, res.CPU.User.Round(time.Millisecond), res.CPU.System.Round(time.Millisecond))

@@ -38,12 +38,21 @@ type shard struct {
 	ivCount, ivFail, ivDropped int64
 	ivLatency                  *Histogram
 	errIdx                     []map[string]*ErrorStats
+	// Open-model schedule steps (only for stepped rates).
+	stepLat               []*Histogram
+	stepCount, stepFailed []int64
 }
 
-func newRecorder(reqs []*Request, nshards int) *recorder {
+func newRecorder(reqs []*Request, nsteps, nshards int) *recorder {
 	r := &recorder{names: reqs}
+	if nsteps < 2 {
+		nsteps = 0
+	}
 	for i := 0; i < nshards; i++ {
-		sh := &shard{ivLatency: NewHistogram()}
+		sh := &shard{ivLatency: NewHistogram(), stepCount: make([]int64, nsteps), stepFailed: make([]int64, nsteps)}
+		for j := 0; j < nsteps; j++ {
+			sh.stepLat = append(sh.stepLat, newErrorHistogram())
+		}
 		for _, q := range reqs {
 			sh.stats = append(sh.stats, newStats(q.Name, q.method))
 			sh.errIdx = append(sh.errIdx, map[string]*ErrorStats{})
@@ -83,6 +92,40 @@ func (r *recorder) record(worker, req int, lat time.Duration, bytes int64, msg s
 		e.Latency.Record(lat)
 	}
 	sh.mu.Unlock()
+}
+
+// recordStep adds one completed request to its schedule step.
+func (r *recorder) recordStep(worker, step int, lat time.Duration, failed bool) {
+	sh := r.shards[worker%len(r.shards)]
+	if step >= len(sh.stepLat) {
+		return
+	}
+	sh.mu.Lock()
+	sh.stepLat[step].Record(lat)
+	sh.stepCount[step]++
+	if failed {
+		sh.stepFailed[step]++
+	}
+	sh.mu.Unlock()
+}
+
+// steps merges the per-step statistics of all shards.
+func (r *recorder) steps() (lat []*Histogram, count, failed []int64) {
+	n := len(r.shards[0].stepLat)
+	count, failed = make([]int64, n), make([]int64, n)
+	for i := 0; i < n; i++ {
+		lat = append(lat, newErrorHistogram())
+	}
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+		for i := 0; i < n; i++ {
+			lat[i].Merge(sh.stepLat[i])
+			count[i] += sh.stepCount[i]
+			failed[i] += sh.stepFailed[i]
+		}
+		sh.mu.Unlock()
+	}
+	return lat, count, failed
 }
 
 func (r *recorder) dropped(worker int) {
