@@ -27,6 +27,8 @@ type IO struct {
 // ShotConfig is `lode shot URL`.
 type ShotConfig struct {
 	Browser BrowserOptions
+	// Use, when set, runs in this browser instead of starting one.
+	Use     *Browser
 	Options Options
 	// Output is the file to write; "-" is stdout; "" derives a name from
 	// the URL (FilenameForURL, not overwriting). A .pdf output prints a PDF.
@@ -59,7 +61,7 @@ func (c *ShotConfig) Run(ctx context.Context, s IO) error {
 			return err
 		}
 	}
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		var data []byte
 		var err error
 		if pdf {
@@ -92,6 +94,8 @@ func allSelectors(o Options) string {
 // MultiConfig is `lode shot multi shots.yaml`.
 type MultiConfig struct {
 	Browser BrowserOptions
+	// Use, when set, runs in this browser instead of starting one.
+	Use *Browser
 	// File is the shots.yaml path; "-" reads stdin.
 	File  string
 	Multi MultiOptions
@@ -127,7 +131,7 @@ func (c *MultiConfig) Run(ctx context.Context, s IO) error {
 	if c.Multi.Log == nil && !c.Silent {
 		c.Multi.Log = s.Stderr
 	}
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		return b.RunMulti(ctx, shots, c.Multi)
 	})
 }
@@ -135,6 +139,8 @@ func (c *MultiConfig) Run(ctx context.Context, s IO) error {
 // PDFConfig is `lode shot pdf URL`.
 type PDFConfig struct {
 	Browser BrowserOptions
+	// Use, when set, runs in this browser instead of starting one.
+	Use     *Browser
 	Options PDFOptions
 	// Output as in ShotConfig; "" derives NAME.pdf from the URL.
 	Output string
@@ -154,7 +160,7 @@ func (c *PDFConfig) Run(ctx context.Context, s IO) error {
 		}
 		out = FilenameForURL(u, "pdf", fileExists)
 	}
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		data, err := b.PDF(ctx, c.Options)
 		if err != nil {
 			return err
@@ -171,7 +177,9 @@ func (c *PDFConfig) Run(ctx context.Context, s IO) error {
 
 // HTMLConfig is `lode shot html URL`.
 type HTMLConfig struct {
-	Browser  BrowserOptions
+	Browser BrowserOptions
+	// Use, when set, runs in this browser instead of starting one.
+	Use      *Browser
 	Page     Page
 	Selector string
 	// Output is a file, or "-"/"" for stdout.
@@ -180,7 +188,7 @@ type HTMLConfig struct {
 
 // Run prints the rendered DOM.
 func (c *HTMLConfig) Run(ctx context.Context, s IO) error {
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		html, err := b.HTML(ctx, c.Page, c.Selector)
 		if err != nil {
 			return err
@@ -191,7 +199,9 @@ func (c *HTMLConfig) Run(ctx context.Context, s IO) error {
 
 // JavaScriptConfig is `lode shot javascript URL EXPRESSION`.
 type JavaScriptConfig struct {
-	Browser    BrowserOptions
+	Browser BrowserOptions
+	// Use, when set, runs in this browser instead of starting one.
+	Use        *Browser
 	Page       Page
 	Expression string
 	// Raw prints a string result as plain text instead of JSON.
@@ -202,7 +212,7 @@ type JavaScriptConfig struct {
 
 // Run evaluates the expression and prints the result as indented JSON.
 func (c *JavaScriptConfig) Run(ctx context.Context, s IO) error {
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		raw, err := b.Evaluate(ctx, c.Page, c.Expression)
 		if err != nil {
 			return err
@@ -218,13 +228,15 @@ func (c *JavaScriptConfig) Run(ctx context.Context, s IO) error {
 // AccessibilityConfig is `lode shot accessibility URL`.
 type AccessibilityConfig struct {
 	Browser BrowserOptions
-	Page    Page
-	Output  string
+	// Use, when set, runs in this browser instead of starting one.
+	Use    *Browser
+	Page   Page
+	Output string
 }
 
 // Run prints the accessibility tree as indented JSON.
 func (c *AccessibilityConfig) Run(ctx context.Context, s IO) error {
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		raw, err := b.Accessibility(ctx, c.Page)
 		if err != nil {
 			return err
@@ -236,7 +248,9 @@ func (c *AccessibilityConfig) Run(ctx context.Context, s IO) error {
 // AuthConfig is `lode shot auth URL auth.json`.
 type AuthConfig struct {
 	Browser BrowserOptions
-	Page    Page
+	// Use, when set, runs in this browser instead of starting one.
+	Use  *Browser
+	Page Page
 	// Output is the auth file; "-" prints it.
 	Output string
 	// Interactive waits for Enter on stdin before saving, so a person can
@@ -278,7 +292,7 @@ func (c *AuthConfig) Run(ctx context.Context, s IO) error {
 			}
 		}
 	}
-	return withBrowser(ctx, c.Browser, func(b *Browser) error {
+	return withBrowser(ctx, c.Browser, c.Use, func(b *Browser) error {
 		state, err := b.CaptureAuth(ctx, c.Page, ready)
 		if err != nil {
 			return err
@@ -301,7 +315,10 @@ func (c *AuthConfig) Run(ctx context.Context, s IO) error {
 	})
 }
 
-func withBrowser(ctx context.Context, opts BrowserOptions, fn func(*Browser) error) error {
+func withBrowser(ctx context.Context, opts BrowserOptions, use *Browser, fn func(*Browser) error) error {
+	if use != nil {
+		return fn(use)
+	}
 	b, err := NewBrowser(ctx, opts)
 	if err != nil {
 		return err

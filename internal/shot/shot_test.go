@@ -442,12 +442,11 @@ func TestAuthSaveAndReuse(t *testing.T) {
 
 func TestAuthConfigWaitsForEnterThenSaves(t *testing.T) {
 	t.Parallel()
-	path := shottest.RequireBrowser(t)
 	srv := pages(t)
 	out := filepath.Join(t.TempDir(), "auth.json")
 	var stderr bytes.Buffer
 	c := shot.AuthConfig{
-		Browser:     shot.BrowserOptions{ExecPath: path}, // headless: no display in tests
+		Use:         shottest.Shared(t), // headless: no display in tests
 		Page:        shot.Page{URL: srv.URL + "/login"},
 		Output:      out,
 		Interactive: true,
@@ -631,11 +630,10 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestShotConfigWritesStdout(t *testing.T) {
 	t.Parallel()
-	path := shottest.RequireBrowser(t)
 	srv := pages(t)
 	var stdout, stderr bytes.Buffer
 	c := shot.ShotConfig{
-		Browser: shot.BrowserOptions{ExecPath: path},
+		Use:     shottest.Shared(t),
 		Options: shot.Options{Page: shot.Page{URL: srv.URL + "/page", Width: 200, Height: 150}},
 		Output:  "-",
 	}
