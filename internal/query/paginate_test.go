@@ -100,7 +100,7 @@ func TestPaginationWalk(t *testing.T) {
 			extra = append(extra, "_sort=rowid", "_sort_desc=rowid")
 		}
 		if name == "int_pk" {
-			extra = append(extra, "_sort_desc=id", "_col=cat&_sort_desc=n", "_nocol=score&_nocol=cat&_sort=score", "_sort=ci", "_sort_desc=ci")
+			extra = append(extra, "_sort_desc=id", "_col=cat&_sort_desc=n", "_nocol=score&_nocol=cat&_sort=score", "_sort=ci", "_sort_desc=ci", "_where=n+%3E+2+or+n+is+null&_sort_desc=score", "_sort=ci&id__in=%5B-100%2C-97%2C-94%2C50%2C53%2C56%5D")
 		}
 		if name == "blob_pk" {
 			extra = append(extra, "_sort_desc=id")
