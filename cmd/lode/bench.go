@@ -64,7 +64,7 @@ installed is skipped with a message.`,
 	f.StringVarP(&o.out, "output", "o", "lode-report", "directory for index.html, results.json and results.csv")
 	f.BoolVar(&o.quick, "quick", false, "one repeat of 1 s per cell with a short warm-up: a fast smoke run")
 	f.IntVar(&o.repeat, "repeat", 0, "runs per cell, each on a fresh database copy (default 3, or the matrix's repeat)")
-	f.DurationVar(&o.duration, "duration", 0, "measured time per run (default 1.2s, or the matrix's duration)")
+	f.DurationVar(&o.duration, "duration", 0, "measured time per run (default 1s, or the matrix's duration)")
 	f.DurationVar(&o.warmup, "warmup", 0, "warm-up per run before measuring (default 300ms, or the matrix's warmup)")
 	f.StringArrayVar(&o.targets, "target", nil, "external server command template, e.g. 'datasette serve {db} -p {port}' (repeatable)")
 	f.IntVar(&o.concurrency, "target-concurrency", 32, "concurrent users for the cells --target adds")

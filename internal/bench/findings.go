@@ -205,16 +205,30 @@ func judgeJournal(cells []report.Cell) report.Finding {
 	switch {
 	case first == nil:
 		f.Verdict = report.NotReproduced
-		f.Summary = fmt.Sprintf("%s No lock errors in rollback mode up to %d concurrent writers: each write holds the lock so briefly (p99 %.1f ms at c=%d) that waits never exhaust the busy timeout on this machine.",
-			evidence, last.Concurrency, last.P99MS, last.Concurrency)
+		f.Summary = fmt.Sprintf("%s No lock errors in rollback mode up to %d concurrent clients: every lock wait (p99 %.0f ms, max %.0f ms at c=%d) ended within the %s busy timeout.%s",
+			evidence, last.Concurrency, last.P99MS, last.MaxMS, last.Concurrency, dashIfEmpty(last.BusyTimeout), walGain(rb, wal))
 	case maxWAL <= removedFactor*maxRB:
 		f.Verdict = report.Reproduced
-		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers; WAL keeps them at most %s.", evidence, first.Concurrency, pct(maxWAL))
+		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers; WAL keeps them at most %s.%s", evidence, first.Concurrency, pct(maxWAL), walGain(rb, wal))
 	default:
 		f.Verdict = report.NotReproduced
 		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers in rollback mode, but WAL does not remove them (up to %s).", evidence, first.Concurrency, pct(maxWAL))
 	}
 	return f
+}
+
+// walGain compares successful throughput at the highest concurrency both
+// journal modes ran.
+func walGain(rb, wal []report.Cell) string {
+	for i := len(rb) - 1; i >= 0; i-- {
+		for _, w := range wal {
+			if w.Concurrency == rb[i].Concurrency && rb[i].OKRPS > 0 {
+				return fmt.Sprintf(" At c=%d WAL served %.0f successful req/s vs %.0f in rollback mode (%.1fx).",
+					w.Concurrency, w.OKRPS, rb[i].OKRPS, w.OKRPS/rb[i].OKRPS)
+			}
+		}
+	}
+	return ""
 }
 
 // judgeTimeout: finding 2. Rollback-journal write cells that differ only in

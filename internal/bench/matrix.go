@@ -150,7 +150,7 @@ func (e *MatrixError) Error() string {
 
 // Default run parameters when a matrix file does not set them.
 const (
-	DefaultDuration = 1200 * time.Millisecond
+	DefaultDuration = time.Second
 	DefaultWarmup   = 300 * time.Millisecond
 	DefaultRepeat   = 3
 )
