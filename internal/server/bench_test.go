@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"lode/internal/server"
+	"lode/internal/sqlitedb"
 	"lode/internal/sqlitetest"
 )
 
@@ -64,4 +65,33 @@ func BenchmarkTablePage10WithCount(b *testing.B) {
 func BenchmarkSQLCount(b *testing.B) {
 	h := benchServer(b)
 	benchGet(b, h, "/fixtures/-/query.json?sql="+url.QueryEscape("select count(*) from items"))
+}
+
+// BenchmarkBigTablePage serves pages of a 2,000,000-row table with
+// count_time_limit_ms and facet_time_limit_ms at 50: page 1 with the count
+// (which gives up at the limit and reports count_timed_out), deep keyset
+// pages (by key and by an indexed sort column), and a facet that is cut
+// off at its limit. Page cost must not grow with the table.
+func BenchmarkBigTablePage(b *testing.B) {
+	path := sqlitetest.WriteFixtures(b, b.TempDir())
+	{
+		db := sqlitetest.MustOpenDBWith(b, path, sqlitedb.Settings{})
+		if _, err := db.WriteDB().Exec(`CREATE TABLE big (id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+			WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 2000000)
+			INSERT INTO big SELECT x, x % 1000, 'value ' || x FROM c;
+			CREATE INDEX big_k ON big (k)`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}, Settings: map[string]string{
+		"count_time_limit_ms": "50", "facet_time_limit_ms": "50",
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	b.Run("page1+count", func(b *testing.B) { benchGet(b, srv, "/fixtures/big.json?_size=10&_extra=count") })
+	b.Run("deep-page", func(b *testing.B) { benchGet(b, srv, "/fixtures/big.json?_size=10&_next=1900000") })
+	b.Run("sorted-deep-page", func(b *testing.B) { benchGet(b, srv, "/fixtures/big.json?_size=10&_sort=k&_next=500%2C500500") })
+	b.Run("facet", func(b *testing.B) { benchGet(b, srv, "/fixtures/big.json?_size=10&_facet=k") })
 }
