@@ -327,3 +327,27 @@ func TestWhereOneStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildConcurrent: the server shares one *query.Table between
+// requests; Build must only read it (run with -race).
+func TestBuildConcurrent(t *testing.T) {
+	db := itemsDB(t)
+	items := loadTable(t, db, "items")
+	want := mustBuild(t, items, "_sort_desc=score&name__not=x&_facet=note&_next=1%2C2").SQL
+	done := make(chan string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			s, err := query.Build(items, url.Values{"_sort_desc": {"score"}, "name__not": {"x"}, "_facet": {"note"}, "_next": {"1,2"}}, query.DefaultOptions())
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- s.SQL
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; got != want {
+			t.Errorf("concurrent Build = %s; want %s", got, want)
+		}
+	}
+}
