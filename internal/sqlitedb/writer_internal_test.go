@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,14 +392,24 @@ func BenchmarkWriterInsert(b *testing.B) {
 				w := newTestWriter(b, db, WriterOptions{Mode: mode})
 				b.ReportAllocs()
 				b.SetParallelism(16)
+				var busy atomic.Int64
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if err := w.Do(context.Background(), insertFn("x")); err != nil {
+						err := w.Do(context.Background(), insertFn("x"))
+						var be *BusyError
+						switch {
+						case errors.As(err, &be):
+							busy.Add(1) // pool mode: the study's lock errors
+						case err != nil:
 							b.Error(err)
 							return
 						}
 					}
 				})
+				b.ReportMetric(float64(busy.Load()), "busy-errors")
+				if s := w.Stats(); mode == "single" && s.Batches > 0 {
+					b.ReportMetric(float64(s.Requests)/float64(s.Batches), "req/batch")
+				}
 			})
 		}
 	}
