@@ -129,7 +129,7 @@ targets:
   ghost:
     command: lode-no-such-binary-xyz serve {db} --port {port}
 cells:
-  - {target: helper, workload: [read, write], concurrency: [1, 4]}
+  - {target: helper, workload: [read, write], concurrency: 4}
   - {target: ghost, workload: read}
   - {workload: read, journal_mode: wal}
   - {workload: read, writer: pool}
@@ -143,10 +143,10 @@ cells:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Cells) != 7 {
-		t.Fatalf("got %d cells; want 7", len(res.Cells))
+	if len(res.Cells) != 5 {
+		t.Fatalf("got %d cells; want 5", len(res.Cells))
 	}
-	for _, c := range res.Cells[:4] {
+	for _, c := range res.Cells[:2] {
 		if c.Status != report.StatusOK || len(c.Runs) != 2 || c.Requests == 0 || c.RPS <= 0 || c.P99MS <= 0 {
 			t.Errorf("cell %d (%s) = status %q %q, %d runs, %d requests, %.0f req/s; want ok with 2 runs of load",
 				c.ID, c.Key, c.Status, c.Message, len(c.Runs), c.Requests, c.RPS)
@@ -158,24 +158,24 @@ cells:
 			t.Errorf("cell %d server cpu %.1f%%, rss %.1f MB; want both measured from /proc", c.ID, c.ServerCPU, c.ServerRSSMB)
 		}
 	}
-	if c := res.Cells[4]; c.Status != report.StatusSkipped || !strings.Contains(c.Message, `"lode-no-such-binary-xyz"`) || !strings.Contains(c.Message, "not installed") {
-		t.Errorf("missing external binary: cell 5 = %q %q; want skipped with a message naming the program", c.Status, c.Message)
+	if c := res.Cells[2]; c.Status != report.StatusSkipped || !strings.Contains(c.Message, `"lode-no-such-binary-xyz"`) || !strings.Contains(c.Message, "not installed") {
+		t.Errorf("missing external binary: cell 3 = %q %q; want skipped with a message naming the program", c.Status, c.Message)
 	}
-	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "skipped cells 5") {
-		t.Errorf("notes = %q; want one saying cell 5 was skipped", res.Notes)
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "skipped cells 3") {
+		t.Errorf("notes = %q; want one saying cell 3 was skipped", res.Notes)
 	}
 	// The stand-in lode accepts --journal-mode but not --writer: the
 	// first lode cell runs, the second fails alone with the server's words.
-	if c := res.Cells[5]; c.Status != report.StatusOK || c.Requests == 0 {
-		t.Errorf("lode cell 6 = %q %q; want ok", c.Status, c.Message)
+	if c := res.Cells[3]; c.Status != report.StatusOK || c.Requests == 0 {
+		t.Errorf("lode cell 4 = %q %q; want ok", c.Status, c.Message)
 	}
-	if c := res.Cells[6]; c.Status != report.StatusFailed || !strings.Contains(c.Message, "writer") || len(c.Runs) != 0 {
-		t.Errorf("lode cell 7 (unsupported --writer) = %q %q; want failed naming the flag", c.Status, c.Message)
+	if c := res.Cells[4]; c.Status != report.StatusFailed || !strings.Contains(c.Message, "writer") || len(c.Runs) != 0 {
+		t.Errorf("lode cell 5 (unsupported --writer) = %q %q; want failed naming the flag", c.Status, c.Message)
 	}
 	if len(res.Findings) != 5 || res.Machine.Cores == 0 || !strings.Contains(res.Machine.SQLiteVersion, "3.") {
 		t.Errorf("findings %d, machine %+v", len(res.Findings), res.Machine)
 	}
-	if !strings.Contains(progress.String(), "cell 3/7 run 2/2") || !strings.Contains(progress.String(), "ETA") {
+	if !strings.Contains(progress.String(), "cell 2/5 run 2/2") || !strings.Contains(progress.String(), "ETA") {
 		t.Errorf("progress output lacks cell/run/ETA lines:\n%s", progress.String())
 	}
 
@@ -192,7 +192,7 @@ cells:
 		}
 	}
 	back, err := report.ReadJSON(filepath.Join(dir, "results.json"))
-	if err != nil || len(back.Cells) != 7 {
+	if err != nil || len(back.Cells) != 5 {
 		t.Fatalf("results.json read back: %v", err)
 	}
 }
