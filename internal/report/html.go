@@ -128,7 +128,8 @@ dt{color:#5a6473}dd{margin:0}
 {{else}}<tr class="bad"><td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td class="l" colspan="11">{{upper .Status}}: {{.Message}}</td></tr>{{end}}
 {{end}}</table></div>
-<p class="sub">CPU is a percentage of one core during the measured time (server: all its processes). ⚠ marks cells where the load generator used ≥ 90% of its cores: their throughput is a floor, not the server's limit.</p>
+<p class="sub">CPU is a percentage of one core during the measured time (server: all its processes). ⚠ marks cells where the load generator used ≥ 90% of its cores: their throughput is a floor, not the server's limit.
+Lock errors by cause: the busy handler gives up only after the whole busy timeout, so a lock error that came sooner never waited — a refused upgrade of a deferred transaction or, under WAL, a stale snapshot; the time to error is measured by the client (it includes queueing in the server).</p>
 <details><summary>Errors by message, per cell</summary><table>
 <tr><th>#</th><th>count</th><th class="l">message</th></tr>
 {{range .R.Cells}}{{$id := .ID}}{{range $m, $n := .ErrorsByMessage}}<tr><td>{{$id}}</td><td>{{$n}}</td><td class="l">{{$m}}</td></tr>
