@@ -747,7 +747,9 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			return
 		}
 		if time.Now().After(hardEnd) {
-			o.pacerEnd = off
+			// The rest of the schedule counts as missed, so the whole
+			// span was accounted for.
+			o.pacerEnd = o.runLen
 			o.countMissed(off, p)
 			return
 		}
