@@ -12,10 +12,12 @@ package web
 import (
 	"embed"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"io/fs"
 	"strconv"
+	"strings"
 )
 
 //go:embed templates/*.html
@@ -293,11 +295,6 @@ func New() (*Templates, error) {
 	funcs := template.FuncMap{
 		"count": countAny,
 		"bytes": formatBytes,
-		"filterRow": func(p *TablePage, f Filter, n int) filterRow {
-			return filterRow{N: n, Columns: p.FilterColumns, Operators: p.Operators, Filter: f}
-		},
-		"add":         func(a, b int) int { return a + b },
-		"emptyFilter": func() Filter { return Filter{} },
 	}
 	base, err := template.New("base.html").Funcs(funcs).ParseFS(templateFS, "templates/base.html")
 	if err != nil {
@@ -344,14 +341,6 @@ func (t *Templates) Query(w io.Writer, p *QueryPage) error { return t.render(w, 
 // Error renders an error page.
 func (t *Templates) Error(w io.Writer, p *ErrorPage) error { return t.render(w, pageError, p) }
 
-// filterRow is the data of one row of the filter builder.
-type filterRow struct {
-	N         int
-	Columns   []string
-	Operators []Option
-	Filter    Filter
-}
-
 // countAny formats an int or int64 count for templates.
 func countAny(n any) string {
 	switch v := n.(type) {
@@ -362,6 +351,122 @@ func countAny(n any) string {
 	default:
 		return fmt.Sprint(n)
 	}
+}
+
+// BodyHTML writes the rows of the table page: the one part of a page that
+// grows with the data (a 100-row page has ~1,000 cells). html/template
+// reflects on every field of every cell, which made it most of the page's
+// cost, so the rows are written here with the escaping html/template
+// applies to element text and quoted attributes (html.EscapeString
+// escapes <, >, &, ' and "), and URLs limited to safe schemes.
+func (p *TablePage) BodyHTML() template.HTML {
+	var b strings.Builder
+	b.Grow(len(p.Rows) * (len(p.Columns) + 1) * 32)
+	for _, r := range p.Rows {
+		b.WriteString("<tr>")
+		if p.RowLinks {
+			b.WriteString(`<td class="rowlink">`)
+			writeLink(&b, r.URL, r.Label)
+			b.WriteString("</td>")
+		}
+		for _, c := range r.Cells {
+			writeCell(&b, c)
+		}
+		b.WriteString("</tr>\n")
+	}
+	return template.HTML(b.String())
+}
+
+// FilterRowsHTML writes the filter builder's rows: one per active filter
+// and an empty one for a new filter. Like BodyHTML it is written in Go
+// because it grows with columns × filters (every row lists every column
+// and operator).
+func (p *TablePage) FilterRowsHTML() template.HTML {
+	var b strings.Builder
+	for i, f := range p.Filters {
+		p.writeFilterRow(&b, i+1, f)
+	}
+	p.writeFilterRow(&b, len(p.Filters)+1, Filter{})
+	return template.HTML(b.String())
+}
+
+func (p *TablePage) writeFilterRow(b *strings.Builder, n int, f Filter) {
+	num := strconv.Itoa(n)
+	b.WriteString(`<div class="filter-row">` + "\n")
+	b.WriteString(`<select name="_filter_column_` + num + `" aria-label="column"><option value="">- column -</option>`)
+	for _, c := range p.FilterColumns {
+		writeOption(b, c, c, c == f.Column)
+	}
+	b.WriteString("</select>\n" + `<select name="_filter_op_` + num + `" aria-label="operator">`)
+	for _, o := range p.Operators {
+		writeOption(b, o.Value, o.Label, o.Value == f.Op)
+	}
+	b.WriteString("</select>\n" + `<input type="text" name="_filter_value_` + num + `" aria-label="value" value="`)
+	b.WriteString(html.EscapeString(f.Value))
+	b.WriteString(`">` + "\n" + `<button type="button" class="remove-filter" title="remove this filter" hidden>✖</button>` + "\n</div>\n")
+}
+
+func writeOption(b *strings.Builder, value, label string, selected bool) {
+	b.WriteString(`<option value="`)
+	b.WriteString(html.EscapeString(value))
+	if selected {
+		b.WriteString(`" selected>`)
+	} else {
+		b.WriteString(`">`)
+	}
+	b.WriteString(html.EscapeString(label))
+	b.WriteString("</option>")
+}
+
+// BodyHTML writes the result rows of the query page, as TablePage.BodyHTML.
+func (p *QueryPage) BodyHTML() template.HTML {
+	var b strings.Builder
+	for _, r := range p.Rows {
+		b.WriteString("<tr>")
+		for _, c := range r {
+			writeCell(&b, c)
+		}
+		b.WriteString("</tr>\n")
+	}
+	return template.HTML(b.String())
+}
+
+// writeCell writes one <td>, like the "cell" template.
+func writeCell(b *strings.Builder, c Cell) {
+	if c.Numeric {
+		b.WriteString(`<td class="num">`)
+	} else {
+		b.WriteString("<td>")
+	}
+	switch {
+	case c.Null:
+		b.WriteString(`<span class="null">null</span>`)
+	case c.URL != "" && c.Label != "":
+		writeLink(b, c.URL, c.Label)
+		b.WriteString(` <em class="fk">`)
+		b.WriteString(html.EscapeString(c.Value))
+		b.WriteString("</em>")
+	case c.URL != "":
+		writeLink(b, c.URL, c.Value)
+	default:
+		b.WriteString(html.EscapeString(c.Value))
+	}
+	b.WriteString("</td>")
+}
+
+// writeLink writes <a href="url">text</a>. Like html/template, a URL with
+// a scheme other than http or https becomes "#ZgotmplZ".
+func writeLink(b *strings.Builder, url, text string) {
+	if i := strings.IndexAny(url, ":/?#"); i >= 0 && url[i] == ':' {
+		if scheme := strings.ToLower(url[:i]); scheme != "http" && scheme != "https" {
+			url = "#ZgotmplZ"
+		}
+	}
+	b.WriteString(`<a href="`)
+	b.WriteString(html.EscapeString(url))
+	b.WriteString(`">`)
+	b.WriteString(html.EscapeString(text))
+	b.WriteString("</a>")
 }
 
 // formatCount writes n with thousands separators: 1234567 -> "1,234,567".

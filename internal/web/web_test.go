@@ -122,8 +122,9 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	var b bytes.Buffer
 	err := tpl.Table(&b, &web.TablePage{
 		Chrome: web.Chrome{Title: "db: t", Heading: "t"}, TableURL: "/db/t", Count: 1234567, CountKnown: true,
-		Columns:       []web.Column{{Name: "a", Sort: "desc", SortURL: "/db/t?_sort=a"}, {Name: "b", SortURL: "/db/t?_sort=b"}},
-		Rows:          []web.Row{{Cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}}},
+		Columns: []web.Column{{Name: "a", Sort: "desc", SortURL: "/db/t?_sort=a"}, {Name: "b", SortURL: "/db/t?_sort=b"}},
+		Rows: []web.Row{{Cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}},
+			{Cells: []web.Cell{{Value: "2", URL: "javascript:alert(1)"}, {Value: "y", URL: "JavaScript:x", Label: "l"}}}},
 		Filters:       []web.Filter{{Column: "a", Op: "gt", Value: "3"}},
 		Description:   `where a > 3 sorted by a descending`,
 		FilterColumns: []string{"a", "b"},
@@ -137,9 +138,11 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 		`1,234,567 rows where a &gt; 3 sorted by a descending`,
 		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
 		`<option value="gt" selected>&gt;</option>`,
-		`<option selected>a</option>`,
+		`<option value="a" selected>a</option>`,
 		`name="_filter_column_2"`,
 		`<td class="num">1</td>`,
+		// Only http(s) and relative URLs become links, as html/template does.
+		`<td><a href="#ZgotmplZ">2</a></td><td><a href="#ZgotmplZ">l</a> <em class="fk">y</em></td>`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table page lacks %q:\n%s", want, out)
