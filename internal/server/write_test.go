@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -603,5 +604,55 @@ func TestConcurrentInsertsIsolateFailures(t *testing.T) {
 	}
 	if e.count("docs WHERE title = 'dup'") != 0 {
 		t.Error("a failed insert was committed")
+	}
+}
+
+// TestGroupCommitOverHTTP holds the writer busy, queues three inserts over
+// HTTP (good, bad, good), then lets them run: they share one transaction,
+// the bad one fails alone and the good ones are committed.
+func TestGroupCommitOverHTTP(t *testing.T) {
+	e := newWriteEnv(t, envOpts{root: true})
+	w := e.api.Writer("data")
+	gate, started := make(chan struct{}), make(chan struct{})
+	blocker := make(chan error, 1)
+	go func() {
+		blocker <- w.Do(context.Background(), func(ctx context.Context, ex sqlitedb.Execer) error {
+			close(started)
+			<-gate
+			return nil
+		})
+	}()
+	<-started
+	before := w.Stats().Batches
+	bodies := []string{`{"row": {"title": "g1"}}`, `{"row": {"id": 1, "title": "taken"}}`, `{"row": {"title": "g2"}}`}
+	statuses := make([]int, len(bodies))
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = e.post("/data/docs/-/insert", e.root(), b).status
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for w.Queued() < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d never queued", i)
+			}
+			time.Sleep(time.Millisecond) // polling
+		}
+	}
+	close(gate)
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if want := []int{201, 400, 201}; !slices.Equal(statuses, want) {
+		t.Errorf("statuses = %v; want %v", statuses, want)
+	}
+	if n := w.Stats().Batches - before; n != 1 {
+		t.Errorf("%d transactions for the three queued requests; want 1", n)
+	}
+	if e.count("docs WHERE title IN ('g1', 'g2')") != 2 || e.count("docs WHERE title = 'taken'") != 0 {
+		t.Error("batch-mates of the failing request were not committed, or it was")
 	}
 }

@@ -134,6 +134,9 @@ func (w *Writer) Stats() WriterStats {
 	return WriterStats{Batches: w.batches.Load(), Requests: w.requests.Load()}
 }
 
+// Queued returns how many requests wait for the writer (single mode).
+func (w *Writer) Queued() int { return len(w.queue) }
+
 // Close stops the writer after the batch in progress; queued requests fail
 // with ErrWriterClosed. It does not close the *sql.DB.
 func (w *Writer) Close() error {
