@@ -437,3 +437,57 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatal("server still answers after shutdown")
 	}
 }
+
+// TestConcurrentReadsDuringSchemaChanges reads from several goroutines
+// while tables are created, so cached statements and the schema snapshot
+// are replaced under load (run with -race).
+func TestConcurrentReadsDuringSchemaChanges(t *testing.T) {
+	path := sqlitetest.WriteFixtures(t, t.TempDir())
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	paths := []string{
+		"/fixtures/cities/3.json", "/fixtures/people.json?_size=5&_sort=name",
+		"/fixtures/items.json?_size=3&_extra=count&_facet=category", "/fixtures/pairs/a,0.json",
+		"/fixtures/-/query.json?sql=select+count(*)+from+items",
+	}
+	errc := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for i := 0; i < 40; i++ {
+				p := paths[(g+i)%len(paths)]
+				resp, err := http.Get(ts.URL + p)
+				if err != nil {
+					errc <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errc <- fmt.Errorf("GET %s = %d", p, resp.StatusCode)
+					return
+				}
+			}
+			errc <- nil
+		}(g)
+	}
+	db := srv.DB("fixtures")
+	for i := 0; i < 15; i++ {
+		if _, err := db.WriteDB().Exec(fmt.Sprintf("CREATE TABLE extra_%d (x)", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RefreshSchema(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	getJSON(t, ts.URL, "/fixtures/extra_14.json", 200)
+}

@@ -104,7 +104,7 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	if w := db.wrapped(q); w != "" {
 		q = w
 	}
-	rows, err := db.rows(ctx, q, args, opt.Prepared)
+	rows, err := db.rows(ctx, q, args)
 	if err != nil {
 		return db.mapErr(ctx, err)
 	}
@@ -126,7 +126,7 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 		db.wrapMu.Lock()
 		db.wrap[q] = w
 		db.wrapMu.Unlock()
-		rows, err = db.rows(ctx, w, args, opt.Prepared)
+		rows, err = db.rows(ctx, w, args)
 		if err != nil {
 			return db.mapErr(ctx, err)
 		}
@@ -164,18 +164,7 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	return nil
 }
 
-func (db *DB) rows(ctx context.Context, q string, args []any, prepared bool) (*sql.Rows, error) {
-	if prepared {
-		st, err := db.stmts.get(ctx, db.read, q)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err == nil || !strings.Contains(err.Error(), "statement is closed") {
-			return rows, err
-		}
-		// The cache was flushed while we held the statement: run unprepared.
-	}
+func (db *DB) rows(ctx context.Context, q string, args []any) (*sql.Rows, error) {
 	return db.read.QueryContext(ctx, q, args...)
 }
 

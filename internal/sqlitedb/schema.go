@@ -150,7 +150,6 @@ func (db *DB) refreshSchema(ctx context.Context) (*Schema, error) {
 	db.schemaMu.Lock()
 	if cur != nil {
 		// Prepared statements for dropped tables would linger otherwise.
-		db.stmts.closeAll()
 		db.raw.bump()
 		db.wrapMu.Lock()
 		db.wrap = map[string]string{}
