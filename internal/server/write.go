@@ -354,13 +354,10 @@ func (a *WriteAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSONStatus(w, status, body)
 }
 
-// sqliteMessage strips database/sql's wrapping from a driver error.
+// sqliteMessage is SQLite's message without the writer's "commit: "
+// context, which the client does not need.
 func sqliteMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"commit: "} {
-		msg = strings.TrimPrefix(msg, p)
-	}
-	return msg
+	return strings.TrimPrefix(err.Error(), "commit: ")
 }
 
 func isSQLiteErr(err error) bool {
