@@ -719,7 +719,8 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 	warm := e.cfg.Warmup
 	max := e.cfg.MaxRequests
 	maxFlight := int64(e.cfg.MaxInFlight)
-	// The sender gives up on arrivals more than this late past the end.
+	// The sender gives up on arrivals more than this late past the end
+	// (of a timed run; a run bounded by MaxRequests has no end time).
 	hardEnd := o.start.Add(o.runLen + time.Second)
 	var n int64
 	for {
@@ -746,7 +747,7 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			o.stopped(off, p)
 			return
 		}
-		if time.Now().After(hardEnd) {
+		if e.cfg.Duration > 0 && time.Now().After(hardEnd) {
 			// The rest of the schedule counts as missed, so the whole
 			// span was accounted for.
 			o.pacerEnd = o.runLen

@@ -127,6 +127,22 @@ func periodicStallServer(t testing.TB, normal, period, at, stall time.Duration) 
 	return srv
 }
 
+// TestOpenModelMaxRequests: an open-model run bounded by -n alone sends
+// exactly n arrivals, however long that takes (here 1.2 s).
+func TestOpenModelMaxRequests(t *testing.T) {
+	srv := helloServer(t)
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Rate: loadgen.Schedule{{Rate: 200}}, MaxRequests: 240,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Open
+	if o.Scheduled != 240 || o.Sent+o.Dropped != 240 || o.Missed != 0 || res.Total.Count+res.Unfinished != o.Sent {
+		t.Fatalf("scheduled %d sent %d dropped %d missed %d completed %d; want 240 arrivals, none missed", o.Scheduled, o.Sent, o.Dropped, o.Missed, res.Total.Count)
+	}
+}
+
 // stallServer sleeps `normal` per request, except that requests arriving
 // in [at, at+stall) after the first request wait until the stall ends —
 // a scaled-down "stalls for 1 s every 10 s" server.
