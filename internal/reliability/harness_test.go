@@ -30,6 +30,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	lodeBin = filepath.Join(dir, "lode")
+	if prebuilt := os.Getenv("LODE_RELIABILITY_BIN"); prebuilt != "" {
+		// A binary built by hand, to skip the link (about a minute on a
+		// loaded machine) while iterating on the tests.
+		lodeBin = prebuilt
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	// No -race: the server under test is the shipped binary; the race
 	// detector still covers the test's own clients.
 	build := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", lodeBin, "lode/cmd/lode")
