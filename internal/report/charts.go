@@ -66,11 +66,15 @@ func Charts(r *Results) ([]Chart, error) {
 	if err := add("Errors per cell", "Lock errors by cause are in the table below.", errs, width, 200); err != nil {
 		return nil, err
 	}
-	if p, ok, err := percentileChart(r); err != nil {
-		return nil, err
-	} else if ok {
-		if err := add("Latency percentiles", "Each line is one cell's median run; the x axis spreads the tail (50, 90, 99, 99.9).", p, 640, 320); err != nil {
+	for _, g := range percentileGroups(r) {
+		p, ok, err := percentileChart(g.cells)
+		if err != nil {
 			return nil, err
+		}
+		if ok {
+			if err := add(g.title, "Each line is one cell's median run; the x axis spreads the tail (50, 90, 99, 99.9).", p, 560, 280); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if p, ok, err := concurrencyChart(r); err != nil {
@@ -147,7 +151,87 @@ func nines(p float64) float64 {
 	return -math.Log10(1 - p/100)
 }
 
-func percentileChart(r *Results) (*plot.Plot, bool, error) {
+type cellGroup struct {
+	title string
+	cells []Cell
+}
+
+// percentileGroups picks the cells whose latency curves belong together:
+// one chart per finding (its cells), else the first eight cells.
+func percentileGroups(r *Results) []cellGroup {
+	byID := map[int]Cell{}
+	for _, c := range r.Cells {
+		if c.Status == StatusOK && len(c.Percentiles) > 0 {
+			byID[c.ID] = c
+		}
+	}
+	var out []cellGroup
+	for _, f := range r.Findings {
+		var cs []Cell
+		for _, id := range f.Cells {
+			if c, ok := byID[id]; ok {
+				cs = append(cs, c)
+			}
+		}
+		slices.SortFunc(cs, func(a, b Cell) int { return a.ID - b.ID })
+		if len(cs) >= 2 {
+			out = append(out, cellGroup{fmt.Sprintf("Latency percentiles — finding %d (cells %s)", f.N, CellList(cellIDs(cs))), cs})
+		}
+	}
+	if len(out) == 0 {
+		var cs []Cell
+		for _, c := range r.Cells {
+			if _, ok := byID[c.ID]; ok && len(cs) < 8 {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) > 0 {
+			out = append(out, cellGroup{"Latency percentiles", cs})
+		}
+	}
+	return out
+}
+
+// shortLabels names each cell by its number and the settings that differ
+// within the group, so legends stay short.
+func shortLabels(cells []Cell) []string {
+	dims := []func(c *Cell) string{
+		func(c *Cell) string { return c.Target },
+		func(c *Cell) string { return "journal=" + dash(c.JournalMode) },
+		func(c *Cell) string { return "sync=" + dash(c.Synchronous) },
+		func(c *Cell) string { return "busy=" + dash(c.BusyTimeout) },
+		func(c *Cell) string { return "txlock=" + dash(c.TxLock) },
+		func(c *Cell) string { return "writer=" + dash(c.Writer) },
+		func(c *Cell) string { return "workers=" + dash(c.Workers) },
+		func(c *Cell) string { return c.Workload },
+		func(c *Cell) string {
+			if c.Rate > 0 {
+				return fmt.Sprintf("rate=%g/s", c.Rate)
+			}
+			return fmt.Sprintf("c=%d", c.Concurrency)
+		},
+	}
+	out := make([]string, len(cells))
+	for i := range cells {
+		out[i] = fmt.Sprintf("#%d", cells[i].ID)
+	}
+	for _, d := range dims {
+		differ := false
+		for i := range cells {
+			if d(&cells[i]) != d(&cells[0]) {
+				differ = true
+			}
+		}
+		if differ {
+			for i := range cells {
+				out[i] += " " + d(&cells[i])
+			}
+		}
+	}
+	return out
+}
+
+func percentileChart(cells []Cell) (*plot.Plot, bool, error) {
 	p := plot.New()
 	p.Title.Text = "latency by percentile"
 	p.X.Label.Text = "percentile"
@@ -159,7 +243,8 @@ func percentileChart(r *Results) (*plot.Plot, bool, error) {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	n := 0
-	for _, c := range r.Cells {
+	labels := shortLabels(cells)
+	for ci, c := range cells {
 		if len(c.Percentiles) == 0 {
 			continue
 		}
@@ -182,7 +267,7 @@ func percentileChart(r *Results) (*plot.Plot, bool, error) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
 		}
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("#%d", c.ID), l)
+		p.Legend.Add(labels[ci], l)
 		n++
 	}
 	return p, n > 0, nil
@@ -213,6 +298,13 @@ func concurrencyChart(r *Results) (*plot.Plot, bool, error) {
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
 	n := 0
+	var heads []Cell
+	for _, key := range order {
+		if len(groups[key]) >= 2 {
+			heads = append(heads, groups[key][0])
+		}
+	}
+	labels := shortLabels(heads)
 	for _, key := range order {
 		cells := groups[key]
 		if len(cells) < 2 {
@@ -230,7 +322,13 @@ func concurrencyChart(r *Results) (*plot.Plot, bool, error) {
 		l.Color = palette[n%len(palette)]
 		s.Color = l.Color
 		p.Add(l, s)
-		p.Legend.Add(strings.Replace(key, " c=0", "", 1), l)
+		lb := labels[n]
+		if i := strings.IndexByte(lb, ' '); i > 0 {
+			lb = lb[i+1:] // the group, not its first cell's number
+		} else {
+			lb = key
+		}
+		p.Legend.Add(lb, l)
 		n++
 	}
 	p.Y.Min = 0
@@ -252,4 +350,12 @@ func renderSVG(p *plot.Plot, w, h vg.Length) (string, error) {
 		s = s[i:]
 	}
 	return s, nil
+}
+
+func cellIDs(cs []Cell) []int {
+	out := make([]int, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
 }
