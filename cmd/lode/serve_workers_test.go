@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"lode/internal/prefork"
+	"lode/internal/server"
 )
 
 // TestServeHelperProcess is not a test: TestServeWorkers runs the test
@@ -173,5 +175,36 @@ func TestServeWorkers(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("lode serve did not exit within 30s of SIGTERM")
+	}
+}
+
+func TestServeWorkersFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "-1"}, "--workers -1: want 0"},
+		{[]string{"--max-requests", "-5"}, "must not be negative"},
+		{[]string{"--graceful-timeout", "0s"}, "must be positive durations"},
+		{[]string{"--worker-timeout", "-1s"}, "must be positive durations"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f := newServeCmd().Flags()
+			if err := f.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, "127.0.0.1:0")
+			if !handled || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("serveWorkers(%q) = %v, %v; want handled and an error containing %q", tc.args, handled, err, tc.want)
+			}
+		})
+	}
+	// --workers 0 leaves serving to the caller (in-process).
+	f := newServeCmd().Flags()
+	if err := f.Parse([]string{"--workers", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, "127.0.0.1:0"); handled || err != nil {
+		t.Errorf("serveWorkers(--workers 0) = %v, %v; want false, nil", handled, err)
 	}
 }
