@@ -550,10 +550,11 @@ func (e *engine) acquire() {
 	}
 }
 
-// execute sends one request and records it. In the open model step is
-// the schedule step and start the intended time latency counts from; the
-// closed model passes step -1 and latency counts from the send.
-func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, step int) {
+// execute sends one request and records it if measured (not warm-up).
+// In the open model step is the schedule step and start the intended
+// time latency counts from; the closed model passes step -1 and latency
+// counts from the send.
+func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, step int, measured bool) {
 	fromIntended := step >= 0
 	r := e.sc.Requests[ri]
 	tg, err := e.sc.render(r, tmplData{Row: e.sc.Data.row(), User: worker, Iter: iter})
@@ -568,7 +569,7 @@ func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.T
 		resp, err = e.cl.do(e.runCtx, cn, tg, r.needBody)
 	}
 	lat := time.Since(start)
-	if e.aborted.Load() || start.Before(e.from) {
+	if e.aborted.Load() || !measured {
 		return
 	}
 	var msg string
@@ -634,7 +635,9 @@ func (e *engine) user(id int) {
 		if e.stopped() {
 			return
 		}
-		if max > 0 && e.claimed.Add(1) > max {
+		// -n counts measured requests: warm-up ones come on top.
+		measured := !time.Now().Before(e.from)
+		if max > 0 && measured && e.claimed.Add(1) > max {
 			e.stop()
 			return
 		}
@@ -643,7 +646,7 @@ func (e *engine) user(id int) {
 			ri = sc.index(rng.IntN(sc.total))
 		}
 		e.acquire()
-		e.execute(id, ri, &cn, iter, time.Time{}, -1)
+		e.execute(id, ri, &cn, iter, time.Time{}, -1, measured)
 		e.inFlight.Add(-1)
 		if sc.ThinkMax > 0 {
 			think := sc.ThinkMin
@@ -729,7 +732,7 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			o.pacerEnd = o.runLen
 			return
 		}
-		if max > 0 && n >= max {
+		if max > 0 && o.scheduled >= max {
 			o.pacerEnd = off
 			e.stop()
 			return
@@ -784,13 +787,13 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 		}
 		e.acquire()
 		wg.Add(1)
-		go func(n int64, ri int, intended time.Time, step int) {
+		go func(n int64, ri int, intended time.Time, step int, measured bool) {
 			defer wg.Done()
 			defer e.inFlight.Add(-1)
 			cn := e.pool.get()
-			e.execute(int(n), ri, &cn, n, intended, step)
+			e.execute(int(n), ri, &cn, n, intended, step, measured)
 			e.pool.put(cn)
-		}(n, ri, intended, p.step)
+		}(n, ri, intended, p.step, measured)
 	}
 }
 

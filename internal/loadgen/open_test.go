@@ -278,3 +278,25 @@ func TestSpawnRateStartsUsersGradually(t *testing.T) {
 		t.Fatalf("connections %d, requests %d; want 1 user on 1 connection", len(conns), res.Total.Count)
 	}
 }
+
+// TestMaxRequestsCountsMeasuredOnly: -n bounds the measured requests;
+// warm-up requests come on top, in both models.
+func TestMaxRequestsCountsMeasuredOnly(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
+	defer srv.Close()
+	for _, cfg := range []loadgen.Config{
+		{Users: 2},
+		{Rate: loadgen.Schedule{{Rate: 400}}},
+	} {
+		n.Store(0)
+		cfg.Scenario, cfg.MaxRequests, cfg.Warmup = loadgen.URLScenario(srv.URL), 100, 100*time.Millisecond
+		res, err := loadgen.Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total.Count != 100 || n.Load() <= 100 {
+			t.Errorf("%s model: measured %d, served %d; want 100 measured plus the warm-up's", res.Model, res.Total.Count, n.Load())
+		}
+	}
+}
