@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -130,5 +131,30 @@ func TestRejectsNonLoopbackBaseURLWithTemplates(t *testing.T) {
 	cfg := loadgen.Config{Scenario: sc, MaxRequests: 1, AllowHosts: []string{"192.0.2.7"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate with AllowHosts: %v", err)
+	}
+}
+
+// TestRunLeavesNoGoroutines: after Run returns, its users, pacer,
+// reporter and connections are gone (the server's connection goroutines
+// end once they see the connections closed).
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	srv := helloServer(t)
+	before := runtime.NumGoroutine()
+	for _, cfg := range []loadgen.Config{
+		{Users: 8, Duration: 200 * time.Millisecond},
+		{Rate: loadgen.Schedule{{Rate: 300}}, Duration: 200 * time.Millisecond},
+	} {
+		cfg.Scenario = loadgen.URLScenario(srv.URL)
+		if _, err := loadgen.Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after the runs, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
