@@ -30,6 +30,7 @@ type benchOptions struct {
 	printMatrix bool
 	lode        string
 	keep        bool
+	workdir     string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -73,6 +74,7 @@ installed is skipped with a message.`,
 	f.BoolVar(&o.printMatrix, "print-matrix", false, "print the default study's matrix file and exit")
 	f.StringVar(&o.lode, "lode", "", "path of the lode binary whose serve command the lode cells start (default: this executable)")
 	f.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, server logs) and print its path")
+	f.StringVar(&o.workdir, "workdir", "", "directory for the database copies: put it on the disk you want to measure (default: a new temporary directory; /tmp may be RAM)")
 	return cmd
 }
 
@@ -139,11 +141,20 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 		}
 		cfg.Lode = []string{p}
 	}
-	if o.keep {
-		if cfg.WorkDir, err = os.MkdirTemp("", "lode-bench-"); err != nil {
-			return err
+	if o.keep || o.workdir != "" {
+		if o.workdir != "" {
+			if err := os.MkdirAll(o.workdir, 0o755); err != nil {
+				return fmt.Errorf("--workdir: %w", err)
+			}
 		}
-		fmt.Fprintf(stderr, "work directory (kept): %s\n", cfg.WorkDir)
+		if cfg.WorkDir, err = os.MkdirTemp(o.workdir, "lode-bench-"); err != nil {
+			return fmt.Errorf("--workdir: %w", err)
+		}
+		if o.keep {
+			fmt.Fprintf(stderr, "work directory (kept): %s\n", cfg.WorkDir)
+		} else {
+			defer os.RemoveAll(cfg.WorkDir)
+		}
 	}
 	est := time.Duration(len(m.Cells)*m.Repeat) * (m.Duration + m.Warmup + bench.RunOverhead)
 	fmt.Fprintf(stderr, "lode bench: %s — %d cells × %d repeats × %s (+%s warm-up), about %s\n",

@@ -38,7 +38,10 @@ func DescribeMachine(ctx context.Context, dir string) report.Machine {
 		m.FsyncNote = "(not measured: " + err.Error() + ")"
 	} else {
 		m.FsyncMicros = us
-		m.FsyncNote = fmt.Sprintf("(median of %d × 4 KiB write + fdatasync in the work directory)", fsyncSamples)
+		m.FsyncNote = fmt.Sprintf("(median of %d × 4 KiB write + fdatasync in the work directory %s)", fsyncSamples, dir)
+		if onTmpfs(dir) {
+			m.FsyncNote += " — WARNING: this is tmpfs (RAM): fsync is free here, so synchronous=FULL costs nothing; use --workdir on a real disk"
+		}
 	}
 	return m
 }

@@ -80,6 +80,11 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	res := &report.Results{Name: m.Name, Command: cfg.Command, Started: started, Duration: m.Duration.String(),
 		Warmup: m.Warmup.String(), Repeat: m.Repeat, Matrix: m.Source}
 	res.Machine = DescribeMachine(ctx, cfg.WorkDir)
+	if onTmpfs(cfg.WorkDir) {
+		note := "warning: the work directory " + cfg.WorkDir + " is tmpfs (RAM): fsync is free there, so synchronous=FULL measures nothing; use --workdir on a real disk"
+		res.Notes = append(res.Notes, note)
+		cfg.progressf("%s\n", note)
+	}
 
 	demo := filepath.Join(cfg.WorkDir, DemoDBName+".db")
 	t0 := time.Now()
@@ -106,7 +111,6 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		res.Notes = append(res.Notes, note)
 		cfg.progressf("%s\n", note)
 	}
-	slices.Sort(res.Notes)
 
 	total := len(m.Cells) * m.Repeat
 	done := 0
