@@ -100,7 +100,13 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 			missing[name] = err.Error()
 		}
 	}
-	for name, msg := range missing {
+	names := make([]string, 0, len(missing))
+	for name := range missing {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		msg := missing[name]
 		var skipped []int
 		for _, c := range m.Cells {
 			if c.Target == name {
