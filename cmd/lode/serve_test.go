@@ -18,6 +18,19 @@ import (
 	"lode/internal/sqlitetest"
 )
 
+// runMainEnv makes the test binary behave as the lode command, so process
+// tests can run it without a separate go build (worker processes the
+// prefork master starts inherit it and become lode too).
+const runMainEnv = "LODE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 func TestRewriteSettingArgs(t *testing.T) {
 	got, err := rewriteSettingArgs([]string{"a.db", "--setting", "default_page_size", "5", "--setting=allow_sql", "off", "--setting=x=1"})
 	if err != nil {
@@ -62,18 +75,15 @@ func TestServeUsageErrors(t *testing.T) {
 	}
 }
 
-// TestServeProcess runs the real binary: it serves on a free port, answers
+// TestServeProcess runs lode serve as a real process (this test binary in
+// lode mode, see TestMain): it serves on a free port, answers
 // JSON with the serving pid in X-Lode-Pid, logs the effective SQLite
 // settings, and exits 0 on SIGTERM.
 func TestServeProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "lode")
-	build := exec.Command("go", "build", "-tags", "sqlite_fts5", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	db := sqlitetest.WriteFixtures(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -83,6 +93,7 @@ func TestServeProcess(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(bin, "serve", db, "--port", strconv.Itoa(port), "--setting", "default_page_size", "7")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
