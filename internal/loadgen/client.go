@@ -189,6 +189,9 @@ func (cn *conn) roundTrip(tg *target, keepBody bool) (resp response, started boo
 		if err != nil {
 			return resp, true, err
 		}
+		if line[7] == '0' && !h.keepAlive {
+			h.close = true // HTTP/1.0 closes unless it says keep-alive
+		}
 		if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
 			continue // 100 Continue, 103 Early Hints: the real response follows
 		}
@@ -208,6 +211,7 @@ type respHeader struct {
 	contentLength int64 // -1 when absent
 	chunked       bool
 	close         bool
+	keepAlive     bool
 }
 
 func parseStatusLine(line []byte) (int, error) {
@@ -266,7 +270,9 @@ func (cn *conn) readHeaders() (respHeader, error) {
 		case asciiEqualFold(name, "transfer-encoding"):
 			h.chunked = bytes.Contains(bytes.ToLower(val), []byte("chunked"))
 		case asciiEqualFold(name, "connection"):
-			h.close = bytes.Contains(bytes.ToLower(val), []byte("close"))
+			v := bytes.ToLower(val)
+			h.close = bytes.Contains(v, []byte("close"))
+			h.keepAlive = bytes.Contains(v, []byte("keep-alive"))
 		}
 	}
 }

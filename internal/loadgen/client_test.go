@@ -76,6 +76,8 @@ func TestClientFramings(t *testing.T) {
 		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello", always, 5},
 		{"100 continue first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", never, 2},
 		{"204 no body", "HTTP/1.1 204 No Content\r\n\r\n", never, 0},
+		{"HTTP/1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello", always, 5},
+		{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 5\r\n\r\nhello", never, 5},
 		// The server closes each kept-alive connection after answering,
 		// without saying so: the next request on it must be retried on a
 		// new connection, not counted as an error.
