@@ -1,6 +1,7 @@
 package prefork_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -400,4 +403,67 @@ func alive(pid int) bool {
 	// The state follows the parenthesised command name: "pid (comm) S ...".
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// TestRollingReloadNewConnections: clients that open a new connection for
+// every request (no keep-alive) during reloads. Connections waiting in the
+// shared accept queue survive a worker's exit, so none may fail. (With
+// --reuse-port the kernel resets those queued on the stopping worker's own
+// socket; README "Workers" gives the count.)
+func TestRollingReloadNewConnections(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, "PREFORK_TEST_WORKERS=2")
+	st := m.waitStatus(30*time.Second, "ready workers", func(st *prefork.Status) bool { return serving(st, 2, nil) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ok atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+			for ctx.Err() == nil {
+				resp, err := client.Get(m.base + "/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						failures = append(failures, err.Error())
+						mu.Unlock()
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	reloads := 3 // new connections cost more CPU than keep-alive ones; 20 with -tags stress
+	if soakRounds > 5 {
+		reloads = soakRounds
+	}
+	for i := range reloads {
+		old := pids(st)
+		m.signal(syscall.SIGHUP)
+		st = m.waitStatus(30*time.Second, fmt.Sprintf("reload %d", i+1), func(s *prefork.Status) bool {
+			return s.Reloads == i+1 && serving(s, 2, old)
+		})
+	}
+	cancel()
+	wg.Wait()
+	t.Logf("%d reloads, a new connection per request: %d ok, %d failed", reloads, ok.Load(), len(failures))
+	if ok.Load() == 0 {
+		t.Error("no request succeeded")
+	}
+	for _, f := range failures {
+		t.Errorf("failed request: %s", f)
+	}
 }
