@@ -39,8 +39,9 @@ var ErrNoBrowser = errors.New(`shot: no Chromium browser found on PATH (looked f
 
 // DefaultStartTimeout bounds how long NewBrowser waits for Chromium to start
 // and answer on the DevTools connection. A cold start on a busy 2-core
-// machine takes 1-3 s; 60 s leaves room for a very loaded CI runner.
-const DefaultStartTimeout = 60 * time.Second
+// machine takes 1-3 s, but over 20 s was seen with ~35 compiles and browsers
+// competing for 2 cores; 2 min leaves room for such a CI runner.
+const DefaultStartTimeout = 2 * time.Minute
 
 // FindBrowser returns the path of the browser to run. A non-empty path is
 // checked and used as given (a name is looked up on PATH); otherwise the
@@ -167,6 +168,9 @@ func NewBrowser(ctx context.Context, opts BrowserOptions) (*Browser, error) {
 	err = chromedp.Do(bctx)
 	if !stop() || err != nil {
 		b.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start browser %s: %w", execPath, context.Cause(ctx))
+		}
 		if err == nil || startCtx.Err() != nil {
 			return nil, fmt.Errorf("start browser %s: no answer within %s: %w", execPath, timeout, context.Cause(startCtx))
 		}
