@@ -209,7 +209,7 @@ func judgeJournal(cells []report.Cell) report.Finding {
 			evidence, last.Concurrency, last.P99MS, last.MaxMS, last.Concurrency, dashIfEmpty(last.BusyTimeout), walGain(rb, wal))
 	case maxWAL <= removedFactor*maxRB:
 		f.Verdict = report.Reproduced
-		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers; WAL keeps them at most %s.%s", evidence, first.Concurrency, pct(maxWAL), walGain(rb, wal))
+		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers%s; WAL keeps them at most %s.%s", evidence, first.Concurrency, causeNote(last), pct(maxWAL), walGain(rb, wal))
 	default:
 		f.Verdict = report.NotReproduced
 		f.Summary = fmt.Sprintf("%s Errors begin at %d concurrent writers in rollback mode, but WAL does not remove them (up to %s).", evidence, first.Concurrency, pct(maxWAL))
@@ -280,7 +280,7 @@ func judgeTimeout(cells []report.Cell) report.Finding {
 		if long.P99MS > 1.2*short.P99MS || long.MaxMS > 1.2*short.MaxMS {
 			cost = fmt.Sprintf("a tail-latency cost: p99 %.0f → %.0f ms, max %.0f → %.0f ms", short.P99MS, long.P99MS, short.MaxMS, long.MaxMS)
 		}
-		f.Summary = evidence + fmt.Sprintf(" The %s timeout cut lock errors from %s to %s, with %s.", long.BusyTimeout, pct(lockRate(short)), pct(lockRate(long)), cost)
+		f.Summary = evidence + fmt.Sprintf(" The %s timeout cut lock errors from %s%s to %s, with %s.", long.BusyTimeout, pct(lockRate(short)), causeNote(short), pct(lockRate(long)), cost)
 	default:
 		f.Verdict = report.NotReproduced
 		why := ""
@@ -290,6 +290,37 @@ func judgeTimeout(cells []report.Cell) report.Finding {
 		f.Summary = evidence + fmt.Sprintf(" The %s timeout left %s lock errors (vs %s).%s", long.BusyTimeout, pct(lockRate(long)), pct(lockRate(short)), why)
 	}
 	return f
+}
+
+// causeNote summarises a cell's lock failures by cause, e.g. " (92% without
+// waiting for the lock)"; empty when it had none.
+func causeNote(c report.Cell) string {
+	var noWait, timeout, all int64
+	for _, l := range c.Locks {
+		all += l.Count
+		switch l.Cause {
+		case CauseUpgrade, CauseAtOnceWAL, CauseSnapshot:
+			noWait += l.Count
+		case CauseTimeout:
+			timeout += l.Count
+		}
+	}
+	switch {
+	case all == 0:
+		return ""
+	case noWait*10 >= all*9:
+		return fmt.Sprintf(" (%.0f%% without waiting for the lock: refused upgrades%s)", 100*float64(noWait)/float64(all), walSnap(c))
+	case timeout*10 >= all*9:
+		return fmt.Sprintf(" (%.0f%% after exhausting the busy timeout)", 100*float64(timeout)/float64(all))
+	}
+	return fmt.Sprintf(" (%d without waiting, %d after the busy timeout, %d other)", noWait, timeout, all-noWait-timeout)
+}
+
+func walSnap(c report.Cell) string {
+	if c.JournalMode == "wal" {
+		return " or stale snapshots"
+	}
+	return ""
 }
 
 // immediateFailures reports whether most lock errors failed within 10 ms.
@@ -422,8 +453,8 @@ func judgeTxLock(cells []report.Cell) report.Finding {
 		if def.OKRPS > 0 {
 			gain = fmt.Sprintf(", %.1fx the successful throughput", imm.OKRPS/def.OKRPS)
 		}
-		parts = append(parts, fmt.Sprintf("journal %s, writer %s, c=%d: deferred %s lock errors (%.0f ok req/s) vs immediate %s (%.0f ok req/s%s)",
-			dashIfEmpty(def.JournalMode), dashIfEmpty(def.Writer), def.Concurrency, pct(lockRate(*def)), def.OKRPS, pct(lockRate(*imm)), imm.OKRPS, gain))
+		parts = append(parts, fmt.Sprintf("journal %s, writer %s, c=%d: deferred %s lock errors%s (%.0f ok req/s) vs immediate %s (%.0f ok req/s%s)",
+			dashIfEmpty(def.JournalMode), dashIfEmpty(def.Writer), def.Concurrency, pct(lockRate(*def)), causeNote(*def), def.OKRPS, pct(lockRate(*imm)), imm.OKRPS, gain))
 		if lockRate(*def) >= deferredFails && lockRate(*imm) <= removedFactor*lockRate(*def) {
 			repro++
 		} else {

@@ -165,9 +165,11 @@ func TestJudgeTxLock(t *testing.T) {
 	cells := synth(func(c *report.Cell) {
 		if c.Workload == "txn" && c.TxLock == "deferred" {
 			locked(c, 0.4)
+			c.Locks = []report.LockCause{{Cause: bench.CauseUpgrade, Count: c.LockErrors}}
 		}
 	})
-	want(t, finding(t, cells, 4), report.Reproduced, "deferred 40.0% lock errors", "immediate 0%", "1.7x the successful throughput")
+	want(t, finding(t, cells, 4), report.Reproduced, "deferred 40.0% lock errors (100% without waiting for the lock: refused upgrades)",
+		"immediate 0%", "1.7x the successful throughput")
 
 	cells = synth(func(c *report.Cell) {
 		if c.Workload == "txn" {
