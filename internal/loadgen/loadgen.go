@@ -177,13 +177,13 @@ type StepStats struct {
 	Dropped   int64         `json:"dropped"`
 	Missed    int64         `json:"missed"`
 	// Completed and Failures count the step's sent requests that finished.
-	Completed    int64      `json:"completed"`
-	Failures     int64      `json:"failures"`
-	AchievedRate float64    `json:"achieved_rate"`
-	Achieved     bool       `json:"achieved"`
-	Latency      *Histogram `json:"latency"` // 1% resolution
-	P50          Duration   `json:"p50_ns"`
-	P99          Duration   `json:"p99_ns"`
+	Completed    int64         `json:"completed"`
+	Failures     int64         `json:"failures"`
+	AchievedRate float64       `json:"achieved_rate"`
+	Achieved     bool          `json:"achieved"`
+	Latency      *Histogram    `json:"latency"` // 1% resolution
+	P50          time.Duration `json:"p50_ns"`
+	P99          time.Duration `json:"p99_ns"`
 }
 
 // derive fills the step's rate, verdict and percentiles.

@@ -271,24 +271,21 @@ func sortErrors(es []*ErrorStats) {
 // latency percentiles of requests completed in that interval, and the
 // running totals — the rows of Locust's stats_history.csv.
 type HistoryPoint struct {
-	Time        time.Time     `json:"time"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	Users       int64         `json:"users"` // active users, or requests in flight (open model)
-	RPS         float64       `json:"rps"`
-	FailuresPS  float64       `json:"failures_per_sec"`
-	DroppedPS   float64       `json:"dropped_per_sec,omitempty"`
-	Percentiles []Duration    `json:"percentiles_ns"` // at HistoryPercentiles
-	TotalCount  int64         `json:"total_count"`
-	TotalFail   int64         `json:"total_failures"`
-	TotalP50    time.Duration `json:"total_p50_ns"`
-	TotalMean   time.Duration `json:"total_mean_ns"`
-	TotalMin    time.Duration `json:"total_min_ns"`
-	TotalMax    time.Duration `json:"total_max_ns"`
-	TotalBytes  int64         `json:"total_bytes"`
+	Time        time.Time       `json:"time"`
+	Elapsed     time.Duration   `json:"elapsed_ns"`
+	Users       int64           `json:"users"` // active users, or requests in flight (open model)
+	RPS         float64         `json:"rps"`
+	FailuresPS  float64         `json:"failures_per_sec"`
+	DroppedPS   float64         `json:"dropped_per_sec,omitempty"`
+	Percentiles []time.Duration `json:"percentiles_ns"` // at HistoryPercentiles
+	TotalCount  int64           `json:"total_count"`
+	TotalFail   int64           `json:"total_failures"`
+	TotalP50    time.Duration   `json:"total_p50_ns"`
+	TotalMean   time.Duration   `json:"total_mean_ns"`
+	TotalMin    time.Duration   `json:"total_min_ns"`
+	TotalMax    time.Duration   `json:"total_max_ns"`
+	TotalBytes  int64           `json:"total_bytes"`
 }
-
-// Duration is a time.Duration that is JSON-encoded as nanoseconds.
-type Duration = time.Duration
 
 // HistoryPercentiles are the percentiles of each history interval, Locust's
 // stats_history.csv columns 50%..100%.
