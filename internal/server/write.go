@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"lode/internal/auth"
 	"lode/internal/config"
@@ -275,6 +276,10 @@ func (a *WriteAPI) readBody(w http.ResponseWriter, r *http.Request) (map[string]
 				Message: fmt.Sprintf("Request body too large: the limit is %d bytes", mbe.Limit)}
 		}
 		return nil, badRequest("Could not read request body: " + err.Error())
+	}
+	if !utf8.Valid(b) {
+		// encoding/json would silently store U+FFFD in place of the bad bytes.
+		return nil, badRequest("Invalid JSON: the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.UseNumber()
