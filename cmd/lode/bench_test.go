@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,5 +131,23 @@ cells:
 	}
 	if !strings.Contains(stdout, "Findings:") || !strings.Contains(stdout, "Report: ") {
 		t.Errorf("output lacks the findings or the report path:\n%s", stdout)
+	}
+
+	// --baseline: a baseline 100 times faster than this machine makes the
+	// write cell regress, and the command fail with exit status 1.
+	for i := range res.Cells {
+		res.Cells[i].OKRPS *= 100
+	}
+	baseline := filepath.Join(dir, "fast.json")
+	b, _ := json.Marshal(res)
+	os.WriteFile(baseline, b, 0o644)
+	os.WriteFile(matrix, []byte("duration: 300ms\nwarmup: 0s\nrepeat: 1\ncells:\n  - {workload: write, concurrency: 4}\n"), 0o644)
+	stdout, err = runLode(t, "bench", "-f", matrix, "-o", filepath.Join(dir, "again"), "--lode", exe, "--baseline", baseline, "--tolerance", "10%")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(ee.msg, "1 cells regressed beyond 10%") {
+		t.Errorf("bench against a faster baseline = %v; want exit status 1 naming the regression\n%s", err, stdout)
+	}
+	if !strings.Contains(stdout, "REGRESSION cell 1 (lode|||||||write|c4): successful req/s") {
+		t.Errorf("output lacks the regression line:\n%s", stdout)
 	}
 }
