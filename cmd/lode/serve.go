@@ -110,6 +110,9 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
 	cfg.DB.Synchronous, _ = f.GetString("synchronous")
 	cfg.DB.BusyTimeout, _ = f.GetDuration("busy-timeout")
+	if cfg.DB.BusyTimeout == 0 {
+		cfg.DB.BusyTimeout = sqlitedb.NoBusyTimeout // --busy-timeout 0 means no waiting, not the default
+	}
 	cfg.DB.TxLock, _ = f.GetString("txlock")
 	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
 	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
@@ -185,6 +188,9 @@ func applyConfigSettings(cfg *server.Config, settings map[string]any, changed fu
 					return fmt.Errorf("busy_timeout %q: want a duration such as 5s", s)
 				}
 				cfg.DB.BusyTimeout = d
+				if d == 0 {
+					cfg.DB.BusyTimeout = sqlitedb.NoBusyTimeout
+				}
 			}
 		default:
 			if server.IsSetting(k) {

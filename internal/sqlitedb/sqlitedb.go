@@ -32,7 +32,11 @@ const (
 	DefaultJournalMode = "wal"
 	DefaultSynchronous = "full"
 	DefaultBusyTimeout = 5 * time.Second
-	DefaultTxLock      = "immediate"
+	// NoBusyTimeout, as Settings.BusyTimeout, sets busy_timeout = 0: a
+	// connection that finds the database locked fails at once. It exists
+	// because the zero value of BusyTimeout means DefaultBusyTimeout.
+	NoBusyTimeout time.Duration = -1
+	DefaultTxLock               = "immediate"
 	// DefaultSchemaCheckInterval is how long a cached schema is trusted
 	// before PRAGMA schema_version is read again (see DB.Schema).
 	DefaultSchemaCheckInterval = time.Second
@@ -113,7 +117,7 @@ func (s Settings) Validate() error {
 	default:
 		return fmt.Errorf("txlock %q: want immediate or deferred", s.TxLock)
 	}
-	if s.BusyTimeout < 0 {
+	if s.BusyTimeout < 0 && s.BusyTimeout != NoBusyTimeout {
 		return fmt.Errorf("busy timeout %s: must not be negative", s.BusyTimeout)
 	}
 	if s.MmapSize < 0 {
@@ -233,7 +237,7 @@ func (db *DB) dsn(readOnly bool) string {
 // commonPragmas are set on every connection, read or write.
 func (db *DB) commonPragmas() []string {
 	s := db.settings
-	p := []string{fmt.Sprintf("PRAGMA busy_timeout = %d", s.BusyTimeout.Milliseconds())}
+	p := []string{fmt.Sprintf("PRAGMA busy_timeout = %d", max(s.BusyTimeout, 0).Milliseconds())}
 	if s.CacheSize != 0 {
 		p = append(p, fmt.Sprintf("PRAGMA cache_size = %d", s.CacheSize))
 	}

@@ -21,7 +21,7 @@ func TestSettingsApplied(t *testing.T) {
 		{JournalMode: "persist", Synchronous: "full", BusyTimeout: time.Millisecond},
 	}
 	for _, s := range cases {
-		t.Run(s.JournalMode+"/"+s.Synchronous, func(t *testing.T) {
+		t.Run(s.JournalMode+"/"+s.Synchronous+"/"+s.BusyTimeout.String(), func(t *testing.T) {
 			s.Create = true
 			db := sqlitetest.MustOpenDBWith(t, filepath.Join(t.TempDir(), "s.db"), s)
 			got, err := db.EffectiveSettings(context.Background())
@@ -216,5 +216,20 @@ func TestImmutable(t *testing.T) {
 	n, ok, err := db.Count(context.Background(), "SELECT count(*) FROM items", nil, time.Second)
 	if err != nil || !ok || n != sqlitetest.ItemsRows {
 		t.Fatalf("Count = %d, %v, %v", n, ok, err)
+	}
+}
+
+// TestNoBusyTimeout shows that NoBusyTimeout really means busy_timeout = 0
+// (the zero value means the 5 s default), so `--busy-timeout 0` cells of the
+// study fail at once instead of silently waiting.
+func TestNoBusyTimeout(t *testing.T) {
+	db := sqlitetest.MustOpenDBWith(t, filepath.Join(t.TempDir(), "b.db"),
+		sqlitedb.Settings{Create: true, BusyTimeout: sqlitedb.NoBusyTimeout})
+	got, err := db.EffectiveSettings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BusyTimeout != 0 {
+		t.Errorf("PRAGMA busy_timeout with NoBusyTimeout = %s; want 0", got.BusyTimeout)
 	}
 }
