@@ -34,9 +34,12 @@ func (a *WriteAPI) routesHTML() {
 	a.mux = mux
 }
 
-// isFormPost reports a POST whose body is an HTML form.
+// isFormPost reports a POST whose body is an HTML form sent by a browser.
+// A request with an Authorization header is an API client (a cross-site
+// form cannot set that header), so it goes to the JSON API without the
+// CSRF check, as Datasette's asgi-csrf skips it.
 func isFormPost(r *http.Request) bool {
-	if r.Method != http.MethodPost {
+	if r.Method != http.MethodPost || r.Header.Get("Authorization") != "" {
 		return false
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

@@ -193,6 +193,16 @@ func TestCannedQueryPages(t *testing.T) {
 			t.Errorf("%s: POST = %d; want 403 CSRF page\n%s", name, status, body)
 		}
 	}
+	// An API client with a bearer token is not a browser form: no CSRF
+	// check, the JSON API answers (here 401: the token is not valid).
+	req, _ := http.NewRequest("POST", base+"/fixtures/add_message", strings.NewReader("message=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("POST with a bearer token = %v %v; want the JSON API's 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	status, body = post(client, url.Values{"message": {evilValue}, "csrftoken": {m[1]}})
 	if status != 200 || !strings.Contains(body, "Message added") {
 		t.Fatalf("POST with token = %d\n%s", status, body)
