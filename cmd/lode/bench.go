@@ -181,13 +181,17 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 	}
 	if base != nil {
 		c := bench.Compare(base, res, tol)
+		regressed := map[int]bool{}
+		for _, r := range c.Regressions {
+			regressed[r.Cell] = true
+		}
 		fmt.Fprintf(stdout, "\nBaseline %s: %d cells compared, %d new, %d regressed beyond %s.\n",
-			o.baseline, c.Compared, len(c.Missing), len(c.Regressions), o.tolerance)
+			o.baseline, c.Compared, len(c.Missing), len(regressed), o.tolerance)
 		for _, r := range c.Regressions {
 			fmt.Fprintln(stdout, "  REGRESSION", r)
 		}
-		if len(c.Regressions) > 0 {
-			return &exitError{code: 1, msg: fmt.Sprintf("%d cells regressed beyond %s against %s", len(c.Regressions), o.tolerance, o.baseline)}
+		if len(regressed) > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("%d cells regressed beyond %s against %s", len(regressed), o.tolerance, o.baseline)}
 		}
 		if c.Compared == 0 {
 			return &exitError{code: 1, msg: fmt.Sprintf("no cell of this run matches a measured cell of %s: compare runs of the same matrix", o.baseline)}
