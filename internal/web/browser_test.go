@@ -56,6 +56,9 @@ func TestJourneys(t *testing.T) {
 		{"HostileNames", journeyHostileNames},
 	} {
 		t.Run(jt.name, func(t *testing.T) {
+			// Journeys touch different tables (only CannedWrite writes, to
+			// its own table), so they run side by side in their own tabs.
+			t.Parallel()
 			jt.fn(newJourney(t, b, base))
 		})
 	}
@@ -106,7 +109,7 @@ func (j *journey) open(path string) {
 // waitFor polls the JavaScript expression until it is true.
 func (j *journey) waitFor(expr string) {
 	j.t.Helper()
-	if _, err := chromedp.Run(j.tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(waitTimeout))); err != nil {
+	if _, err := chromedp.Run(j.tab, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(waitTimeout), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
 		j.t.Fatalf("waiting for %s (at %s): %v", expr, j.location(), err)
 	}
 }
