@@ -495,14 +495,15 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 		s.writeError(w, r, err)
 		return
 	}
-	first := true
+	var cs *csvStream
 	for {
 		out, err := db.Query(ctx, cur.SQL, cur.Args, opt)
 		if err != nil {
-			if first {
+			if cs == nil {
 				s.writeError(w, r, err)
 			} else {
-				s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
+				cs.flush()
+				s.csvStreamEnded(w, r, err)
 			}
 			return
 		}
@@ -511,19 +512,26 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 		if more {
 			rows = rows[:cur.PageSize]
 		}
-		if first {
+		if cs == nil {
 			csvHeaders(w, r, filename)
-			writeCSVBody(w, cur.Columns, rows, true)
-			first = false
-		} else {
-			writeCSVBody(w, cur.Columns, rows, false)
+			cs = s.newCSVStream(w)
+			err = cs.header(cur.Columns)
 		}
-		if !more || ctx.Err() != nil {
+		for _, row := range rows {
+			if err != nil {
+				break
+			}
+			err = cs.row(row)
+		}
+		if err != nil || !more || ctx.Err() != nil {
+			cs.flush()
+			s.csvStreamEnded(w, r, err)
 			return
 		}
 		p.Set("_next", cur.NextToken(rows[len(rows)-1]))
 		if cur, err = query.Build(qt, p, s.queryOptions()); err != nil {
-			s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
+			cs.flush()
+			s.csvStreamEnded(w, r, err)
 			return
 		}
 	}

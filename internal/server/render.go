@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -209,31 +213,34 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.D
 		return
 	}
 	// Streaming has no overall time limit (the client asked for every
-	// row); the limit still guards time to first row via the check below.
+	// row); max_csv_mb bounds the size instead.
 	opt.TimeLimit = 0
-	var cw *csv.Writer
-	started := false
+	var cs *csvStream
 	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
 		csvHeaders(w, r, filename)
-		started = true
-		cw = csv.NewWriter(w)
-		cw.UseCRLF = true
-		return cw.Write(cols)
+		cs = s.newCSVStream(w)
+		return cs.header(cols)
 	}, func(row []any) error {
-		rec := make([]string, len(row))
-		for i, v := range row {
-			rec[i] = csvValue(v)
-		}
-		return cw.Write(rec)
+		return cs.row(row)
 	})
-	if err != nil && !started {
+	if err != nil && cs == nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if cw != nil {
-		cw.Flush()
+	if cs != nil {
+		cs.flush()
 	}
-	if err != nil && r.Context().Err() == nil {
+	s.csvStreamEnded(w, r, err)
+}
+
+// csvStreamEnded logs how a CSV stream ended early. A stream cut at
+// max_csv_mb just ends; any other error after the first row can only be
+// reported as a last line, since the 200 status is already sent.
+func (s *Server) csvStreamEnded(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errCSVLimit):
+		s.log.Info("csv stream cut at max_csv_mb", "path", r.URL.Path, "max_csv_mb", s.settings.MaxCSVMB)
+	case err != nil && r.Context().Err() == nil:
 		s.log.Warn("csv stream ended early", "path", r.URL.Path, "error", err)
 		fmt.Fprintf(w, "\r\nerror: %s\r\n", err)
 	}
@@ -244,8 +251,9 @@ func writeCSVRows(w http.ResponseWriter, r *http.Request, filename string, cols 
 	writeCSVBody(w, cols, rows, true)
 }
 
-// writeCSVBody writes rows (and the header row when header is set) as CSV.
-func writeCSVBody(w http.ResponseWriter, cols []string, rows [][]any, header bool) {
+// writeCSVBody writes rows (and the header row when header is set) as CSV
+// and reports the first write error (a closed connection, or errCSVLimit).
+func writeCSVBody(w io.Writer, cols []string, rows [][]any, header bool) error {
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
 	if header {
@@ -256,7 +264,57 @@ func writeCSVBody(w http.ResponseWriter, cols []string, rows [][]any, header boo
 		for i, v := range row {
 			rec[i] = csvValue(v)
 		}
-		cw.Write(rec)
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
 	}
 	cw.Flush()
+	return cw.Error()
 }
+
+// errCSVLimit ends a CSV stream that reached max_csv_mb.
+var errCSVLimit = errors.New("CSV size limit (max_csv_mb) reached")
+
+// csvStream writes streamed CSV one whole record at a time, so the
+// max_csv_mb limit (0 = none) cuts the output at a row boundary.
+type csvStream struct {
+	out *bufio.Writer
+	buf bytes.Buffer
+	cw  *csv.Writer
+	rec []string
+	n   int64
+	max int64
+}
+
+func (s *Server) newCSVStream(w io.Writer) *csvStream {
+	c := &csvStream{out: bufio.NewWriterSize(w, 32<<10), max: int64(s.settings.MaxCSVMB) << 20}
+	c.cw = csv.NewWriter(&c.buf)
+	c.cw.UseCRLF = true
+	return c
+}
+
+// header writes the column names.
+func (c *csvStream) header(cols []string) error { return c.write(cols) }
+
+// row writes one row of SQLite values.
+func (c *csvStream) row(vals []any) error {
+	c.rec = c.rec[:0]
+	for _, v := range vals {
+		c.rec = append(c.rec, csvValue(v))
+	}
+	return c.write(c.rec)
+}
+
+func (c *csvStream) write(rec []string) error {
+	c.buf.Reset()
+	c.cw.Write(rec)
+	c.cw.Flush()
+	if c.max > 0 && c.n+int64(c.buf.Len()) > c.max {
+		return errCSVLimit
+	}
+	c.n += int64(c.buf.Len())
+	_, err := c.out.Write(c.buf.Bytes())
+	return err
+}
+
+func (c *csvStream) flush() error { return c.out.Flush() }

@@ -491,3 +491,31 @@ func TestConcurrentReadsDuringSchemaChanges(t *testing.T) {
 	}
 	getJSON(t, ts.URL, "/fixtures/extra_14.json", 200)
 }
+
+// TestCSVStreamSizeLimit streams a 2 MB result with max_csv_mb=1: the
+// output stops at a row boundary just under 1 MiB.
+func TestCSVStreamSizeLimit(t *testing.T) {
+	base, _ := newTestServer(t, map[string]string{"max_csv_mb": "1"})
+	q := "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 40000) SELECT x, printf('%040d', x) AS pad FROM c"
+	status, _, b := get(t, base, "/fixtures/-/query.csv?_stream=on&sql="+url.QueryEscape(q))
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	if len(b) > 1<<20 || len(b) < (1<<20)-100 {
+		t.Fatalf("streamed %d bytes; want just under %d", len(b), 1<<20)
+	}
+	recs, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+	if err != nil {
+		t.Fatalf("cut CSV does not parse: %v", err)
+	}
+	last := recs[len(recs)-1]
+	if len(last) != 2 || len(last[1]) != 40 {
+		t.Fatalf("last record %q is not a whole row", last)
+	}
+	// Without the limit every row arrives.
+	base2, _ := newTestServer(t, map[string]string{"max_csv_mb": "0"})
+	_, _, b = get(t, base2, "/fixtures/-/query.csv?_stream=on&sql="+url.QueryEscape(q))
+	if n := strings.Count(string(b), "\r\n"); n != 40001 {
+		t.Fatalf("unlimited stream has %d lines; want 40001", n)
+	}
+}
