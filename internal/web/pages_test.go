@@ -213,3 +213,25 @@ func TestCannedQueryPages(t *testing.T) {
 		t.Fatalf("guestbook after one POST = %s (%v); want exactly the posted message", j, err)
 	}
 }
+
+// TestTablePageSearch checks the full-text search box of an FTS-indexed
+// table: it is shown, keeps the term, and the rows are the matches.
+func TestTablePageSearch(t *testing.T) {
+	base, _ := startServer(t)
+	status, _, body := fetch(t, base+"/fixtures/docs?_search=dog")
+	if status != 200 || !strings.Contains(body, `name="_search" value="dog"`) {
+		t.Fatalf("GET /fixtures/docs?_search=dog = %d, no search box with the term\n%s", status, body)
+	}
+	for _, want := range []string{"2 rows", "Dogs", "Birds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("search page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "Cats") {
+		t.Errorf("search page shows Cats, which does not match dog")
+	}
+	// A table without FTS has no search box.
+	if _, _, body := fetch(t, base+"/fixtures/cities"); strings.Contains(body, `name="_search"`) {
+		t.Errorf("cities (no FTS) shows a search box")
+	}
+}
