@@ -417,8 +417,7 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 			JSONURL: withQuery(path+".json", r.URL.RawQuery),
 			CSVURL:  withQuery(path+".csv", csvQuery.Encode()),
 		},
-		Database: v.Database, Table: t.Name, DatabaseURL: dbPath(v.Database), TableURL: path,
-		IsView: t.IsView, RowLinks: !t.IsView,
+		Database: v.Database, Table: t.Name, TableURL: path, RowLinks: !t.IsView,
 		Description: sel.HumanDescription(),
 		Operators:   htmlFilterOps, FilterColumns: sel.AllColumns,
 		Searchable: t.FTSTable != "", Search: params.Get("_search"),
@@ -428,7 +427,7 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 		pg.Count, pg.CountKnown = *v.Count, true
 	}
 	for _, c := range v.Columns {
-		col := web.Column{Name: c, PK: slices.Contains(t.PrimaryKeys, c)}
+		col := web.Column{Name: c}
 		next := [][2]string{{"_sort", c}, {"_sort_desc", ""}, {"_next", ""}}
 		if sel.SortColumn == c {
 			col.Sort = "asc"
@@ -513,7 +512,7 @@ func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, er
 			Title: t.Name + ": " + key, Heading: t.Name + ": " + key,
 			Crumbs: []web.Link{{Label: v.Database, URL: dbPath(v.Database)}, {Label: t.Name, URL: path}},
 		},
-		Database: v.Database, Table: t.Name, TableURL: path,
+		Database: v.Database, Table: t.Name,
 	}
 	pkValues := make([]any, len(v.PrimaryKeyValues))
 	for i, k := range v.PrimaryKeyValues {

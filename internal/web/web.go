@@ -112,8 +112,6 @@ type CannedLink struct {
 // header points at (ascending, or descending when Sort is already "asc").
 type Column struct {
 	Name    string
-	Type    string
-	PK      bool
 	Sort    string // "asc", "desc" or ""
 	SortURL string
 }
@@ -183,14 +181,12 @@ type FacetValue struct {
 // TablePage is the "/DB/TABLE" page.
 type TablePage struct {
 	Chrome
-	Database    string
-	Table       string
-	DatabaseURL string
-	TableURL    string
-	IsView      bool
-	Count       int64
-	CountKnown  bool
-	Columns     []Column
+	Database   string
+	Table      string
+	TableURL   string
+	Count      int64
+	CountKnown bool
+	Columns    []Column
 	// RowLinks adds a first column linking each row to its row page.
 	RowLinks bool
 	Rows     []Row
@@ -216,7 +212,6 @@ type RowPage struct {
 	Chrome
 	Database string
 	Table    string
-	TableURL string
 	Fields   []Field
 	Incoming []IncomingLink
 }
