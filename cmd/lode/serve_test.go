@@ -64,6 +64,8 @@ func TestServeUsageErrors(t *testing.T) {
 	}{
 		{nil, "no database files"},
 		{[]string{filepath.Join(dir, "missing.db")}, "no such file"},
+		// The master opens the files itself: no worker crash loop first.
+		{[]string{filepath.Join(dir, "missing.db"), "--workers", "2", "--port", "0"}, "no such file"},
 		{[]string{"x.db", "--setting", "nope", "1"}, "unknown setting"},
 		{[]string{"x.db", "--journal-mode", "sideways"}, "journal mode"},
 		{[]string{"x.db", "--bogus"}, "unknown flag"},

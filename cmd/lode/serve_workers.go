@@ -68,6 +68,13 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 	if err := cfg.DB.Validate(); err != nil {
 		return true, err
 	}
+	// Open the databases once here too, so a missing or unreadable file is
+	// reported at once instead of after a worker crash loop's backoff.
+	probe, err := server.New(ctx, cfg)
+	if err != nil {
+		return true, err
+	}
+	probe.Close()
 	m := &prefork.Master{
 		Workers:           workers,
 		Addr:              addr,
