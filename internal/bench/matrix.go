@@ -189,6 +189,9 @@ type targetFile struct {
 	Workloads map[string][]RequestSpec `yaml:"workloads"`
 }
 
+// maxCells bounds a matrix: more cells than this would run for hours.
+const maxCells = 5000
+
 // dimensions lists the keys a cell group may use, in product order (the
 // last varies fastest, so cells that differ only in load sit together).
 var dimensions = []string{"target", "journal_mode", "synchronous", "busy_timeout", "txlock", "writer",
@@ -249,6 +252,9 @@ func ParseMatrix(file string, src []byte) (*Matrix, error) {
 			return nil, err
 		}
 		m.Cells = append(m.Cells, cells...)
+		if len(m.Cells) > maxCells {
+			return nil, &MatrixError{File: file, Msg: fmt.Sprintf("the matrix has more than %d cells: split it into several files", maxCells)}
+		}
 	}
 	seen := map[string]int{}
 	for i := range m.Cells {
@@ -377,6 +383,14 @@ func expandGroup(file string, g map[string]yaml.Node, targets map[string]*Target
 	}
 	if _, ok := vals["target"]; !ok {
 		vals["target"] = []string{LodeTarget}
+	}
+	// Bound the cross product before building it.
+	n := 1
+	for _, list := range vals {
+		n *= len(list)
+		if n > maxCells {
+			return nil, &MatrixError{File: file, Line: groupLine(g), Msg: fmt.Sprintf("group multiplies out to more than %d cells: split it or use fewer values", maxCells)}
+		}
 	}
 	cells := []Cell{{}}
 	for _, dim := range dimensions {

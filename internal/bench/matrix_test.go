@@ -76,6 +76,8 @@ func TestParseMatrixErrors(t *testing.T) {
 		{"undefined target", "cells:\n  - {workload: read, target: nginx}\n", `m.yaml:2: target "nginx" is not defined`},
 		{"target without port", "targets:\n  ds:\n    command: datasette serve {db}\ncells:\n  - {workload: read, target: ds}\n", `m.yaml:2: target "ds": command has no {port}`},
 		{"target cannot vary", "targets:\n  ds:\n    command: datasette {db} -p {port}\ncells:\n  - {workload: read, target: ds,\n     journal_mode: wal}\n", `m.yaml:6: target "ds" cannot vary journal_mode`},
+		{"empty list", "cells:\n  - {workload: read, rate: []}\n", "m.yaml:2: rate: empty list"},
+		{"huge product", "cells:\n  - {workload: [read, write, point, txn, counter, mixed], concurrency: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20], workers: [0,1,2,3,4,5,6,7,8,9], journal_mode: [wal, delete, truncate, persist], txlock: [deferred, immediate]}\n", "m.yaml:2: group multiplies out to more than 5000 cells"},
 		{"duplicate cells", "cells:\n  - {workload: read}\n  - {workload: read, concurrency: 8}\n", "cell 2 repeats cell 1"},
 	}
 	for _, tt := range tests {
