@@ -219,20 +219,9 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 		}
 		res.FacetResults = append(res.FacetResults, fr)
 	}
-	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet {
-		rowCount := int64(-1)
-		if res.Count != nil {
-			rowCount = *res.Count
-		}
-		for _, fs := range sel.SuggestFacets() {
-			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetSuggestTimeLimitMS), Prepared: true})
-			if err != nil {
-				continue // a suggestion that fails or times out is simply not made
-			}
-			if fs.Accept(out.Rows, rowCount) {
-				res.Suggested = append(res.Suggested, fs.Suggested(req))
-			}
-		}
+	// As in Datasette, only the first page suggests facets.
+	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" {
+		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req)
 	}
 	var pkIdx []int
 	for i, c := range sel.Columns {
@@ -586,4 +575,40 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 		o.set("truncated", false)
 		return o
 	})
+}
+
+// suggestFacets returns the facets worth suggesting for sel's filtered
+// rows, running one query per candidate unless a recent answer for the
+// same table and filters is cached (see suggestCache).
+func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.Select, count *int64, req query.RequestURL) []query.SuggestedFacet {
+	candidates := sel.SuggestFacets()
+	key := suggestKey(db.Name, sel)
+	now := time.Now()
+	accepted, ok := s.suggested.get(key, now)
+	if !ok {
+		rowCount := int64(-1)
+		if count != nil {
+			rowCount = *count
+		}
+		accepted = map[[2]string]bool{}
+		for _, fs := range candidates {
+			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetSuggestTimeLimitMS), Prepared: true})
+			if err != nil {
+				continue // a suggestion that fails or times out is simply not made
+			}
+			if fs.Accept(out.Rows, rowCount) {
+				accepted[[2]string{fs.Type, fs.Column}] = true
+			}
+		}
+		if ctx.Err() == nil {
+			s.suggested.put(key, accepted, now)
+		}
+	}
+	var out []query.SuggestedFacet
+	for _, fs := range candidates {
+		if accepted[[2]string{fs.Type, fs.Column}] {
+			out = append(out, fs.Suggested(req))
+		}
+	}
+	return out
 }

@@ -187,6 +187,8 @@ type Server struct {
 
 	tablesMu sync.Mutex
 	tables   map[*sqlitedb.Table]*query.Table // converted per schema snapshot
+
+	suggested suggestCache // accepted facet suggestions, see suggest_cache.go
 }
 
 // New opens every database and builds the routes. On error, databases
