@@ -187,9 +187,10 @@ type workersStatus struct {
 	Restarts      int `json:"restarts"`
 	Reloads       int `json:"reloads"`
 	Workers       []struct {
-		ID    int    `json:"id"`
-		PID   int    `json:"pid"`
-		State string `json:"state"`
+		ID      int       `json:"id"`
+		PID     int       `json:"pid"`
+		State   string    `json:"state"`
+		Started time.Time `json:"started"`
 	} `json:"workers"`
 }
 

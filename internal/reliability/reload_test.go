@@ -122,7 +122,20 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 
 	for i := 0; i < reloadRounds; i++ {
-		before := p.waitStatus("ready workers", 60*time.Second, (*workersStatus).ready)
+		// A worker that dies within 1 s of starting counts as a failed
+		// start, and six in a row make the master give up (crash-loop
+		// protection), so only workers that have been up 1.5 s are killed.
+		before := p.waitStatus("ready workers up 1.5 s", 60*time.Second, func(st *workersStatus) bool {
+			if !st.ready() {
+				return false
+			}
+			for _, w := range st.Workers {
+				if time.Since(w.Started) < 1500*time.Millisecond {
+					return false
+				}
+			}
+			return true
+		})
 		victim := before.Workers[rand.IntN(len(before.Workers))].PID
 		syscall.Kill(victim, syscall.SIGKILL)
 		p.waitStatus("a replacement worker", 60*time.Second, func(st *workersStatus) bool {
