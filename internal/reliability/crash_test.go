@@ -115,8 +115,12 @@ func TestCrashDurability(t *testing.T) {
 					victim := pids[rand.IntN(len(pids))]
 					syscall.Kill(victim, syscall.SIGKILL)
 					crashes++
-					ld.waitAcks(t, int64(5+rand.IntN(100)), p) // served by the survivor and the replacement
-					// Then everything at once, in the middle of the load.
+					ld.waitAcks(t, int64(5+rand.IntN(100)), p) // served by the survivor (and the replacement)
+					// Then everything at once, in the middle of the load, once the
+					// replacement is up so that it is killed too.
+					p.waitStatus("the replacement worker", 30*time.Second, func(st *workersStatus) bool {
+						return st.ready() && !hasPID(st, victim)
+					})
 					all := p.workerPIDs()
 					syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
 					for _, pid := range all {
