@@ -546,6 +546,10 @@ func judgeSync(cells []report.Cell) report.Finding {
 	}
 	keep := single.full.OKRPS / max(ref(single).OKRPS, 1e-9)
 	summary := strings.Join(parts, "; ") + "."
+	if pool != nil && pool.full.OKRPS > 0 {
+		summary += fmt.Sprintf(" At FULL, group commit served %.1fx the pool's successful throughput (%.0f vs %.0f req/s).",
+			single.full.OKRPS/pool.full.OKRPS, single.full.OKRPS, pool.full.OKRPS)
+	}
 	switch {
 	case pool != nil && pool.full.OKRPS/max(ref(pool).OKRPS, 1e-9) > 1/gainFactor:
 		f.Verdict = report.NotReproduced
