@@ -11,9 +11,10 @@ import (
 )
 
 // Lock-failure causes. The load generator groups failures by status and
-// message ("503 database is locked") with a time-to-error histogram; it does
-// not keep the 503 body's code and waited_ms fields. So the cause is read
-// from the message when it names SQLite's extended code, else deduced from
+// message with a time-to-error histogram; for Lode the message carries the
+// 503 body's SQLite extended code ("503 database is locked
+// (SQLITE_BUSY_SNAPSHOT)"). So the cause is read from the message when it
+// names the code, else (other servers) deduced from
 // the time to error and the busy timeout: SQLite's busy handler gives up
 // only after sleeping the whole timeout, so a failure that came sooner did
 // not wait for the lock at all — a deferred transaction's refused upgrade
@@ -51,6 +52,10 @@ func lockCause(msg string, c Cell, waited time.Duration) string {
 	switch {
 	case strings.Contains(m, "snapshot"):
 		return CauseSnapshot
+	case strings.Contains(m, "(sqlite_busy)") && bt > 0 && waited < bt:
+		// Lode's 503 names the code: plain SQLITE_BUSY that came before
+		// the timeout ran out is a refused upgrade, in any journal mode.
+		return CauseUpgrade
 	case bt < 0:
 		return CauseOther
 	case bt == 0:

@@ -22,6 +22,8 @@ func TestLockCause(t *testing.T) {
 		{"503 database is locked (SQLITE_BUSY_SNAPSHOT)", deferred5s, time.Millisecond, CauseSnapshot},
 		{"503 database is locked", Cell{BusyTimeout: "0s"}, time.Millisecond, CauseNoWait},
 		{"503 database is locked", Cell{BusyTimeout: "5s", JournalMode: "wal"}, 2 * time.Millisecond, CauseAtOnceWAL},
+		{"503 database is locked (SQLITE_BUSY)", Cell{BusyTimeout: "5s", JournalMode: "wal"}, 2 * time.Millisecond, CauseUpgrade},
+		{"503 database is locked (SQLITE_BUSY)", Cell{BusyTimeout: "5s", JournalMode: "wal"}, 5 * time.Second, CauseTimeout},
 	} {
 		if got := lockCause(tt.msg, tt.c, tt.waited); got != tt.want {
 			t.Errorf("lockCause(%q, busy %s, %v) = %q; want %q", tt.msg, tt.c.BusyTimeout, tt.waited, got, tt.want)

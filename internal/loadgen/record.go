@@ -249,13 +249,16 @@ func judge(r *Request, resp response) string {
 
 // statusMessage is "503 database is locked": the status and the JSON
 // error field (Datasette's and Lode's error shape), else a short
-// plain-text body, else the status text.
+// plain-text body, else the status text. A string "code" field (Lode's
+// SQLite extended code, e.g. SQLITE_BUSY_SNAPSHOT) is kept in brackets, so
+// lock failures of different kinds are counted apart.
 func statusMessage(resp response) string {
 	msg := ""
 	if len(resp.body) > 0 && (resp.body[0] == '{' || bytes.HasPrefix(bytes.TrimSpace(resp.body), []byte("{"))) {
 		var e struct {
 			Error  any    `json:"error"`
 			Detail string `json:"detail"`
+			Code   any    `json:"code"`
 		}
 		if json.Unmarshal(resp.body, &e) == nil {
 			switch x := e.Error.(type) {
@@ -266,6 +269,9 @@ func statusMessage(resp response) string {
 			default:
 				b, _ := json.Marshal(x)
 				msg = string(b)
+			}
+			if code, ok := e.Code.(string); ok && code != "" && msg != "" {
+				msg += " (" + code + ")"
 			}
 		}
 	}

@@ -186,6 +186,9 @@ func TestChecksCountAsErrors(t *testing.T) {
 			io.WriteString(w, `<html>`)
 		case "/plain":
 			http.Error(w, "database is locked", 503)
+		case "/busy":
+			w.WriteHeader(503)
+			io.WriteString(w, `{"ok":false,"error":"database is locked","status":503,"code":"SQLITE_BUSY_SNAPSHOT","waited_ms":0}`)
 		case "/teapot":
 			w.WriteHeader(418)
 			io.WriteString(w, `{"ok":false,"error":"short and stout","status":418}`)
@@ -215,6 +218,8 @@ requests:
     url: /teapot
   - name: plain
     url: /plain
+  - name: busy
+    url: /busy
 `
 	sc, err := loadgen.ParseScenario([]byte(yaml), "")
 	if err != nil {
@@ -233,6 +238,7 @@ requests:
 		"teapot-accepted": "",
 		"teapot":          "418 short and stout",
 		"plain":           "503 database is locked",
+		"busy":            "503 database is locked (SQLITE_BUSY_SNAPSHOT)",
 	}
 	for _, s := range res.Requests {
 		if s.Count == 0 {
