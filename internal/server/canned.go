@@ -54,35 +54,9 @@ func (a *WriteAPI) handleCannedRead(w http.ResponseWriter, r *http.Request) {
 			"sql": q.SQL, "params": paramNames(q), "write": true, "rows": []any{}})
 		return
 	}
-	args := namedArgs(paramNames(q), r.URL.Query())
-	ctx := r.Context()
-	if ms := a.s.settings.SQLTimeLimitMS; ms > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, msDuration(ms))
-		defer cancel()
-	}
-	rows, err := a.s.DB(dbName).ReadDB().QueryContext(ctx, q.SQL, args...)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	got, err := scanRows(rows)
-	if err != nil {
-		if ctx.Err() != nil {
-			a.fail(w, r, badRequest(msgTimeLimit))
-			return
-		}
-		a.fail(w, r, err)
-		return
-	}
-	truncated := false
-	if max := a.s.settings.MaxReturnedRows; max > 0 && len(got) > max {
-		got, truncated = got[:max], true
-	}
-	if got == nil {
-		got = []orderedRow{}
-	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"ok": true, "rows": got, "truncated": truncated})
+	// The same path as ?sql=: read-only checks, time limit, row cap,
+	// _shape and _extra.
+	a.s.serveSQL(w, r, a.s.DB(dbName), formatJSON, q.SQL)
 }
 
 // handleCannedWrite runs a write canned query (write: true) on POST. Its

@@ -47,6 +47,10 @@ func TestCannedReadQuery(t *testing.T) {
 	if r.status != 200 || jsonOf(r.body["rows"]) != `[]` {
 		t.Errorf("canned read without param = %d %s", r.status, r.raw)
 	}
+	// Canned reads share ?sql='s path: shapes and extras work.
+	if r := e.do("GET", "/data/by_title.json?title=Two&_shape=array", "", "", ""); r.status != 200 || strings.TrimSpace(r.raw) != `[{"id": 2, "title": "Two"}]` && jsonOf(r.body) != `[{"id":2,"title":"Two"}]` {
+		t.Errorf("canned read _shape=array = %d %s", r.status, r.raw)
+	}
 	checkErr(t, e.do("GET", "/data/secret_q.json", "", "", ""), 403, "permission")
 	if r := e.do("GET", "/data/secret_q.json", e.token("alice", nil, 0), "", ""); r.status != 200 {
 		t.Errorf("alice on her query: %d %s", r.status, r.raw)

@@ -119,6 +119,15 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, db *sqlitedb
 		s.writeError(w, r, badRequest("Missing sql parameter: use ?sql=SELECT..."))
 		return
 	}
+	s.serveSQL(w, r, db, format, q)
+}
+
+// serveSQL runs the read-only statement q (from ?sql= or a canned read
+// query) with its :named parameters taken from the query string, under the
+// SQL time limit and row cap, and renders it in format with the request's
+// _shape and _extra.
+func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, format, q string) {
+	params := r.URL.Query()
 	if err := validateSelect(q); err != nil {
 		s.writeError(w, r, err)
 		return
