@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -164,7 +165,10 @@ func parseTokenArgs(args []string) (o auth.TokenOptions, secret, configPath stri
 
 // Environment variable through which the master of lode serve --root hands
 // the one-time sign-in token to its worker processes.
-const envRootToken = "LODE_ROOT_TOKEN"
+const (
+	envRootToken = "LODE_ROOT_TOKEN"
+	envRootClaim = "LODE_ROOT_TOKEN_CLAIM"
+)
 
 // addWriteFlags adds lode serve's write-path flags (the SQLite settings
 // flags are serve.go's).
@@ -198,6 +202,9 @@ func prepareWrites(f *pflag.FlagSet, log *slog.Logger, addr string) error {
 		}
 		tok := hex.EncodeToString(b)
 		os.Setenv(envRootToken, tok) // inherited by the worker processes
+		// The first sign-in creates this file, so the link works once
+		// whichever worker answers it.
+		os.Setenv(envRootClaim, filepath.Join(os.TempDir(), "lode-root-signin-"+tok[:16]+".used"))
 		fmt.Fprintf(os.Stderr, "http://%s/-/auth-token?token=%s\n", addr, tok)
 		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
 	}
@@ -214,6 +221,6 @@ func newWriteAPI(f *pflag.FlagSet, srv *server.Server) (*server.WriteAPI, error)
 	if err != nil {
 		return nil, err
 	}
-	return server.NewWriteAPI(srv, server.WriteConfig{Secret: secret, Root: root, RootToken: os.Getenv(envRootToken),
+	return server.NewWriteAPI(srv, server.WriteConfig{Secret: secret, Root: root, RootToken: os.Getenv(envRootToken), RootTokenClaim: os.Getenv(envRootClaim),
 		Writer: sqlitedb.WriterOptions{Mode: mode}})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/subtle"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -20,6 +21,10 @@ func (a *WriteAPI) handleAuthToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, forbidden("Invalid token"))
 		return
 	}
+	if !a.claimRootToken() {
+		a.fail(w, r, forbidden("This sign-in link was already used; restart lode serve --root for a new one, or use lode token create --actor root"))
+		return
+	}
 	cookie, err := auth.CreateToken(a.cfg.Secret, auth.TokenOptions{Actor: "root", ExpiresAfter: 30 * 24 * time.Hour, Now: a.cfg.Now()})
 	if err != nil {
 		a.fail(w, r, err)
@@ -27,6 +32,24 @@ func (a *WriteAPI) handleAuthToken(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: actorCookie, Value: cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusFound)
+}
+
+// claimRootToken reports whether this is the first use of the root
+// sign-in token: in this process, and across worker processes when
+// RootTokenClaim names a file that only the first claimer can create.
+func (a *WriteAPI) claimRootToken() bool {
+	if a.rootUsed.Swap(true) {
+		return false
+	}
+	if a.cfg.RootTokenClaim == "" {
+		return true
+	}
+	f, err := os.OpenFile(a.cfg.RootTokenClaim, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }
 
 // handleActor serves /-/actor.json: {"actor": null} or the actor.

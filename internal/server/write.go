@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,10 @@ type WriteConfig struct {
 	// RootToken, when set, is the one-time sign-in token accepted at
 	// /-/auth-token?token=... to become root in a browser.
 	RootToken string
+	// RootTokenClaim is a file path that the first sign-in with RootToken
+	// creates (O_EXCL), so the token works once across all worker
+	// processes; "" makes it once per process.
+	RootTokenClaim string
 	// Writer holds the writer mode and group-commit limits; its TxLock is
 	// taken from each database's settings.
 	Writer sqlitedb.WriterOptions
@@ -71,6 +76,8 @@ type WriteAPI struct {
 	checker *auth.Checker
 	writers map[string]*sqlitedb.Writer
 	mux     *http.ServeMux
+
+	rootUsed atomic.Bool // the one-time root sign-in token was used
 }
 
 // NewWriteAPI wraps s. Each mutable database gets a Writer over its write

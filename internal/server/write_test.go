@@ -466,6 +466,15 @@ func TestRootSignIn(t *testing.T) {
 	if wres.StatusCode != 201 {
 		t.Errorf("insert with root cookie: %d", wres.StatusCode)
 	}
+	// The sign-in link works once.
+	res, err = client.Get(e.url + "/-/auth-token?token=one-time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 403 {
+		t.Errorf("second sign-in with the one-time token: %d; want 403", res.StatusCode)
+	}
 }
 
 // TestSQLCannotWrite: the ?sql= endpoint stays read-only next to the write
