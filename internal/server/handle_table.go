@@ -257,7 +257,7 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if len(sel.Facets) > 0 || extras["facet_results"] {
 		results := orderedJSON{}
 		for _, fr := range res.FacetResults {
-			results.set(fr.Name, fr)
+			results.set(fr.Key, fr) // name, or name_2 when facets of two types share a column
 		}
 		o.set("facet_results", map[string]any{"results": results, "timed_out": nonNil(res.FacetsTimedOut)})
 	}
