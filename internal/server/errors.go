@@ -49,6 +49,10 @@ func errorStatus(err error) (status int, msg, title string, internal bool) {
 		return qe.Status, qe.Message, qe.Title, false
 	case errors.Is(err, sqlitedb.ErrTimeLimit):
 		return http.StatusBadRequest, msgTimeLimit, "SQL Interrupted", false
+	case errors.As(sqlitedb.AsBusy(err, 0), new(*sqlitedb.BusyError)):
+		// A read that met a lock (e.g. a rollback-journal commit in
+		// progress) is the server's momentary state, not a bad request.
+		return http.StatusServiceUnavailable, "database is locked", "", false
 	case errors.Is(err, sqlitedb.ErrNotReadOnly):
 		return http.StatusForbidden, "Statement may not write to the database: " + err.Error(), "Invalid SQL", false
 	case errors.As(err, &se):
@@ -71,5 +75,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if title != "" {
 		t = title
 	}
-	writeJSONStatus(w, status, map[string]any{"ok": false, "error": msg, "status": status, "title": t})
+	body := map[string]any{"ok": false, "error": msg, "status": status, "title": t}
+	var be *sqlitedb.BusyError
+	if errors.As(sqlitedb.AsBusy(err, 0), &be) {
+		// As the write API's lock failures: the code tells a refused
+		// upgrade or snapshot conflict from an exhausted busy timeout.
+		body["code"] = be.CodeName()
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSONStatus(w, status, body)
 }
