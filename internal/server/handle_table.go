@@ -581,7 +581,6 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 // rows, running one query per candidate unless a recent answer for the
 // same table and filters is cached (see suggestCache).
 func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.Select, count *int64, req query.RequestURL) []query.SuggestedFacet {
-	candidates := sel.SuggestFacets()
 	key := suggestKey(db.Name, sel)
 	now := time.Now()
 	accepted, ok := s.suggested.get(key, now)
@@ -590,14 +589,14 @@ func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.
 		if count != nil {
 			rowCount = *count
 		}
-		accepted = map[[2]string]bool{}
-		for _, fs := range candidates {
+		accepted = []query.FacetSuggestion{}
+		for _, fs := range sel.SuggestFacets() {
 			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetSuggestTimeLimitMS), Prepared: true})
 			if err != nil {
 				continue // a suggestion that fails or times out is simply not made
 			}
 			if fs.Accept(out.Rows, rowCount) {
-				accepted[[2]string{fs.Type, fs.Column}] = true
+				accepted = append(accepted, fs)
 			}
 		}
 		if ctx.Err() == nil {
@@ -605,10 +604,8 @@ func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.
 		}
 	}
 	var out []query.SuggestedFacet
-	for _, fs := range candidates {
-		if accepted[[2]string{fs.Type, fs.Column}] {
-			out = append(out, fs.Suggested(req))
-		}
+	for _, fs := range accepted {
+		out = append(out, fs.Suggested(req))
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +19,9 @@ const (
 )
 
 // suggestCache maps a filtered table (database, count SQL and arguments,
-// which hold every filter) to the accepted suggestions. Safe for
-// concurrent use; the zero value is ready.
+// which hold every filter, and the facets already requested, which are
+// never candidates) to the accepted suggestions. Safe for concurrent use;
+// the zero value is ready.
 type suggestCache struct {
 	mu      sync.Mutex
 	entries map[string]suggestEntry
@@ -27,15 +29,20 @@ type suggestCache struct {
 
 type suggestEntry struct {
 	at       time.Time
-	accepted map[[2]string]bool // {type, column}
+	accepted []query.FacetSuggestion
 }
 
 func suggestKey(db string, sel *query.Select) string {
-	return fmt.Sprintf("%s\x00%s\x00%#v", db, sel.CountSQL, sel.CountArgs)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\x00%s\x00%#v", db, sel.CountSQL, sel.CountArgs)
+	for _, f := range sel.Facets {
+		b.WriteString("\x00" + f.Type + ":" + f.Column)
+	}
+	return b.String()
 }
 
-// get returns the accepted {type, column} pairs for key if they are recent.
-func (c *suggestCache) get(key string, now time.Time) (map[[2]string]bool, bool) {
+// get returns the accepted suggestions for key if they are recent.
+func (c *suggestCache) get(key string, now time.Time) ([]query.FacetSuggestion, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -45,7 +52,7 @@ func (c *suggestCache) get(key string, now time.Time) (map[[2]string]bool, bool)
 	return e.accepted, true
 }
 
-func (c *suggestCache) put(key string, accepted map[[2]string]bool, now time.Time) {
+func (c *suggestCache) put(key string, accepted []query.FacetSuggestion, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) >= suggestCacheSize {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,19 @@ func TestSuggestedFacetsCachedAndFirstPageOnly(t *testing.T) {
 	}
 	if again := suggested("/fixtures/items.json?_size=5&_extra=suggested_facets"); again != first {
 		t.Errorf("cached suggestions = %s; want %s", again, first)
+	}
+	// A page that facets by a suggested column does not suggest it; the
+	// same filter without the facet, asked next, must still suggest it
+	// (the cache must not hand it the faceted page's answer).
+	if !strings.Contains(first, "category") {
+		t.Fatalf("category not suggested on items: %s", first)
+	}
+	const filter = "/fixtures/items.json?_size=5&price__gte=0&_extra=suggested_facets"
+	if faceted := suggested(filter + "&_facet=category"); strings.Contains(faceted, "name:category") {
+		t.Errorf("suggestions with _facet=category = %s; want category left out", faceted)
+	}
+	if plain := suggested(filter); !strings.Contains(plain, "name:category") {
+		t.Errorf("suggestions after a faceted page with the same filter = %s; want category among them", plain)
 	}
 	filtered := suggested("/fixtures/items.json?_size=5&category=nope&_extra=suggested_facets")
 	if filtered == first {
