@@ -12,7 +12,6 @@ package web
 import (
 	"embed"
 	"fmt"
-	"html"
 	"html/template"
 	"io"
 	"io/fs"
@@ -372,6 +371,111 @@ func (p *TablePage) BodyHTML() template.HTML {
 	return template.HTML(b.String())
 }
 
+// HeadHTML writes the header row of the table page: a "Link" header when
+// RowLinks, then each column with its sort link and arrow. It grows with
+// the columns, so like BodyHTML it is written in Go, escaped exactly as
+// html/template escaped it (see writeTemplateEscaped, writeTemplateURL).
+func (p *TablePage) HeadHTML() template.HTML {
+	var b strings.Builder
+	b.WriteString("<tr>")
+	if p.RowLinks {
+		b.WriteString(`<th scope="col">Link</th>`)
+	}
+	for _, c := range p.Columns {
+		b.WriteString(`<th scope="col" data-column="`)
+		writeTemplateEscaped(&b, c.Name)
+		if c.Sort != "" {
+			b.WriteString(`" class="sorted-`)
+			writeTemplateEscaped(&b, c.Sort)
+		}
+		b.WriteString(`">`)
+		if c.SortURL != "" {
+			b.WriteString(`<a href="`)
+			writeTemplateURL(&b, c.SortURL)
+			b.WriteString(`">`)
+			writeTemplateEscaped(&b, c.Name)
+			b.WriteString("</a>")
+		} else {
+			writeTemplateEscaped(&b, c.Name)
+		}
+		switch c.Sort {
+		case "asc":
+			b.WriteString(" ▲")
+		case "desc":
+			b.WriteString(" ▼")
+		}
+		b.WriteString("</th>")
+	}
+	b.WriteString("</tr>")
+	return template.HTML(b.String())
+}
+
+// SuggestedFacetsHTML writes the comma-separated links of the suggested
+// facets (one per column at most, twice for a column of JSON arrays).
+func (p *TablePage) SuggestedFacetsHTML() template.HTML {
+	var b strings.Builder
+	for i, f := range p.SuggestedFacets {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`<a href="`)
+		writeTemplateURL(&b, f.URL)
+		b.WriteString(`">`)
+		writeTemplateEscaped(&b, f.Label)
+		b.WriteString("</a>")
+	}
+	return template.HTML(b.String())
+}
+
+// FacetsHTML writes the facet boxes, each with up to default_facet_size
+// values, the selected ones with a link that removes their filter.
+func (p *TablePage) FacetsHTML() template.HTML {
+	var b strings.Builder
+	for _, f := range p.Facets {
+		b.WriteString("\n" + `<div class="facet" data-column="`)
+		writeTemplateEscaped(&b, f.Name)
+		b.WriteString(`">` + "\n" + `<p class="facet-name"><strong>`)
+		writeTemplateEscaped(&b, f.Name)
+		b.WriteString("</strong>")
+		if f.Type != "column" {
+			b.WriteString(" (")
+			writeTemplateEscaped(&b, f.Type)
+			b.WriteString(")")
+		}
+		if f.RemoveURL != "" {
+			b.WriteString(` <a class="remove" href="`)
+			writeTemplateURL(&b, f.RemoveURL)
+			b.WriteString(`" title="remove this facet">✖</a>`)
+		}
+		b.WriteString("</p>\n<ul>\n")
+		for _, v := range f.Values {
+			if v.Selected {
+				b.WriteString(`<li class="selected">`)
+			} else {
+				b.WriteString("<li>")
+			}
+			b.WriteString(`<a href="`)
+			writeTemplateURL(&b, v.URL)
+			b.WriteString(`">`)
+			writeTemplateEscaped(&b, v.Label)
+			b.WriteString(`</a> <span class="n">`)
+			b.WriteString(formatCount(v.Count))
+			b.WriteString("</span>")
+			if v.Selected {
+				b.WriteString(` <a class="toggle-off" href="`)
+				writeTemplateURL(&b, v.URL)
+				b.WriteString(`" title="remove filter">✖</a>`)
+			}
+			b.WriteString("</li>\n")
+		}
+		if f.Truncated {
+			b.WriteString(`<li class="more">…</li>`)
+		}
+		b.WriteString("\n</ul>\n</div>\n")
+	}
+	return template.HTML(b.String())
+}
+
 // FilterRowsHTML writes the filter builder's rows: one per active filter
 // and an empty one for a new filter. Like BodyHTML it is written in Go
 // because it grows with columns × filters (every row lists every column
@@ -397,19 +501,19 @@ func (p *TablePage) writeFilterRow(b *strings.Builder, n int, f Filter) {
 		writeOption(b, o.Value, o.Label, o.Value == f.Op)
 	}
 	b.WriteString("</select>\n" + `<input type="text" name="_filter_value_` + num + `" aria-label="value" value="`)
-	b.WriteString(html.EscapeString(f.Value))
+	writeEscaped(b, f.Value)
 	b.WriteString(`">` + "\n" + `<button type="button" class="remove-filter" title="remove this filter" hidden>✖</button>` + "\n</div>\n")
 }
 
 func writeOption(b *strings.Builder, value, label string, selected bool) {
 	b.WriteString(`<option value="`)
-	b.WriteString(html.EscapeString(value))
+	writeEscaped(b, value)
 	if selected {
 		b.WriteString(`" selected>`)
 	} else {
 		b.WriteString(`">`)
 	}
-	b.WriteString(html.EscapeString(label))
+	writeEscaped(b, label)
 	b.WriteString("</option>")
 }
 
@@ -439,12 +543,12 @@ func writeCell(b *strings.Builder, c Cell) {
 	case c.URL != "" && c.Label != "":
 		writeLink(b, c.URL, c.Label)
 		b.WriteString(` <em class="fk">`)
-		b.WriteString(html.EscapeString(c.Value))
+		writeEscaped(b, c.Value)
 		b.WriteString("</em>")
 	case c.URL != "":
 		writeLink(b, c.URL, c.Value)
 	default:
-		b.WriteString(html.EscapeString(c.Value))
+		writeEscaped(b, c.Value)
 	}
 	b.WriteString("</td>")
 }
@@ -458,9 +562,9 @@ func writeLink(b *strings.Builder, url, text string) {
 		}
 	}
 	b.WriteString(`<a href="`)
-	b.WriteString(html.EscapeString(url))
+	writeEscaped(b, url)
 	b.WriteString(`">`)
-	b.WriteString(html.EscapeString(text))
+	writeEscaped(b, text)
 	b.WriteString("</a>")
 }
 

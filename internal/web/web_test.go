@@ -154,6 +154,46 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	}
 }
 
+// TestGoRenderedTableEscapes checks the parts of the table page written
+// in Go rather than by html/template (header, rows, facets, suggested
+// facets): a column name, value, label or facet value holding markup,
+// quotes and & shows as text in each of them.
+func TestGoRenderedTableEscapes(t *testing.T) {
+	tpl := mustNew(t)
+	var b bytes.Buffer
+	err := tpl.Table(&b, &web.TablePage{
+		Chrome: web.Chrome{Title: "t", Heading: "t"}, TableURL: "/db/t", RowLinks: true,
+		Columns: []web.Column{{Name: evil, Sort: "asc", SortURL: "/db/t?_sort_desc=" + evil}},
+		Rows: []web.Row{
+			{URL: "/db/t/" + evil, Label: evil, Cells: []web.Cell{{Value: evil}}},
+			{URL: "/db/t/2", Label: "2", Cells: []web.Cell{{Value: evil, URL: "/db/o/" + evil, Label: evil}}},
+		},
+		Facets:          []web.Facet{{Name: evil, Type: "column", Values: []web.FacetValue{{Label: evil, Count: 1, URL: "/db/t?x=" + evil, Selected: true}}}},
+		SuggestedFacets: []web.Link{{Label: evil, URL: "/db/t?_facet=" + evil}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	// html/template's URL escaping, which the header and facets keep.
+	evilURL := `%3cscript%3ealert%28%22x%22%29%3c/script%3e%27%22&amp;%c3%bcn%c3%af%e2%98%83`
+	for _, want := range []string{
+		`<th scope="col" data-column="` + evilEscaped + `" class="sorted-asc"><a href="/db/t?_sort_desc=` + evilURL + `">` + evilEscaped + `</a> ▲</th>`,
+		`<tr><td class="rowlink"><a href="/db/t/` + evilEscaped + `">` + evilEscaped + `</a></td><td>` + evilEscaped + `</td></tr>`,
+		`<td><a href="/db/o/` + evilEscaped + `">` + evilEscaped + `</a> <em class="fk">` + evilEscaped + `</em></td>`,
+		`<div class="facet" data-column="` + evilEscaped + `">`,
+		`<li class="selected"><a href="/db/t?x=` + evilURL + `">` + evilEscaped + `</a> <span class="n">1</span> <a class="toggle-off" href="/db/t?x=` + evilURL + `"`,
+		`Suggested facets: <a href="/db/t?_facet=` + evilURL + `">` + evilEscaped + `</a></p>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table page lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "<script>") || strings.Contains(out, `alert("x")`) {
+		t.Errorf("table page has the raw value:\n%s", out)
+	}
+}
+
 func TestStaticAssets(t *testing.T) {
 	for _, name := range []string{"lode.css", "lode.js"} {
 		b, err := fs.ReadFile(web.Static(), name)
