@@ -2,7 +2,6 @@ package sqlitedb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -83,91 +82,6 @@ func (db *DB) Query(ctx context.Context, q string, args []any, opt QueryOptions)
 
 var errStop = errors.New("stop")
 
-// Each runs a read-only statement and calls onColumns once with the result
-// column names, then onRow for every row (the slice is reused between calls:
-// copy what you keep). Returning an error from a callback stops the
-// iteration; that error is returned unchanged. opt.MaxRows is not applied.
-func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, onColumns func([]string) error, onRow func([]any) error) error {
-	if opt.TimeLimit > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opt.TimeLimit)
-		defer cancel()
-	}
-	if opt.CheckReadOnly {
-		if err := db.checkReadOnly(ctx, q); err != nil {
-			return err
-		}
-	}
-	if opt.Prepared {
-		return db.rawEach(ctx, q, args, onColumns, onRow)
-	}
-	if w := db.wrapped(q); w != "" {
-		q = w
-	}
-	rows, err := db.rows(ctx, q, args)
-	if err != nil {
-		return db.mapErr(ctx, err)
-	}
-	defer rows.Close()
-	// mattn/go-sqlite3 turns values of columns declared DATE, DATETIME,
-	// TIMESTAMP or BOOLEAN into time.Time / bool, losing the stored text.
-	// Datasette returns what SQLite stores, so such statements are re-run
-	// once wrapped in a query that strips the declared types.
-	if !db.typesChecked(q) {
-		types, err := rows.ColumnTypes()
-		if err != nil || !needsWrap(types) {
-			db.markTypesChecked(q)
-		}
-	}
-	if !db.typesChecked(q) && db.wrapped(q) == "" {
-		cols, _ := rows.Columns()
-		rows.Close()
-		w := wrapSQL(q, cols)
-		db.wrapMu.Lock()
-		db.wrap[q] = w
-		db.wrapMu.Unlock()
-		rows, err = db.rows(ctx, w, args)
-		if err != nil {
-			return db.mapErr(ctx, err)
-		}
-		defer rows.Close()
-	}
-	cols, err := rows.Columns()
-	if err != nil {
-		return db.mapErr(ctx, err)
-	}
-	if err := onColumns(cols); err != nil {
-		return err
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return db.mapErr(ctx, err)
-		}
-		for i, v := range vals {
-			vals[i] = normalize(v)
-		}
-		if err := onRow(vals); err != nil {
-			if err == errStop {
-				return nil
-			}
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return db.mapErr(ctx, err)
-	}
-	return nil
-}
-
-func (db *DB) rows(ctx context.Context, q string, args []any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, q, args...)
-}
-
 // typesChecked reports whether q is known to return no column whose
 // declared type the driver would convert (so ColumnTypes need not be read
 // again). The set is bounded like the statement cache.
@@ -188,16 +102,6 @@ func (db *DB) wrapped(q string) string {
 	db.wrapMu.Lock()
 	defer db.wrapMu.Unlock()
 	return db.wrap[q]
-}
-
-func needsWrap(types []*sql.ColumnType) bool {
-	for _, t := range types {
-		switch strings.ToLower(t.DatabaseTypeName()) {
-		case "date", "datetime", "timestamp", "boolean":
-			return true
-		}
-	}
-	return false
 }
 
 // wrapSQL rewrites q so that no result column carries a declared type: a
@@ -248,29 +152,6 @@ func normalize(v any) any {
 	default:
 		return fmt.Sprint(x)
 	}
-}
-
-func (db *DB) checkReadOnly(ctx context.Context, q string) error {
-	conn, err := db.read.Conn(ctx)
-	if err != nil {
-		return db.mapErr(ctx, err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*sqlite3.SQLiteConn)
-		if !ok {
-			return fmt.Errorf("unexpected driver connection %T", dc)
-		}
-		st, err := c.Prepare(q)
-		if err != nil {
-			return db.mapErr(ctx, err)
-		}
-		defer st.Close()
-		if s, ok := st.(*sqlite3.SQLiteStmt); ok && !s.Readonly() {
-			return ErrNotReadOnly
-		}
-		return nil
-	})
 }
 
 // mapErr turns driver errors into ErrTimeLimit, ErrNotReadOnly or *SQLError.

@@ -150,7 +150,7 @@ func (db *DB) refreshSchema(ctx context.Context) (*Schema, error) {
 	db.schemaMu.Lock()
 	if cur != nil {
 		// Prepared statements for dropped tables would linger otherwise.
-		db.raw.bump()
+		db.pool.gen.Add(1)
 		db.wrapMu.Lock()
 		db.wrap = map[string]string{}
 		db.wrapMu.Unlock()

@@ -139,7 +139,7 @@ type DB struct {
 	read  *sql.DB // read-only pool: mode=ro, query_only=1, authorizer
 	write *sql.DB // one read-write connection; nil when immutable
 
-	raw rawCache // prepared statements per raw read connection
+	pool *readPool // read-only connections for Each/Query (readpool.go)
 
 	schemaMu        sync.Mutex
 	schema          *Schema
@@ -195,14 +195,31 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 			return nil, fmt.Errorf("open database %q for writing: %w", path, err)
 		}
 	}
-	db.read = sql.OpenDB(&connector{dsn: db.dsn(true), hook: db.readHook})
-	db.read.SetMaxOpenConns(s.ReadConns)
-	db.read.SetMaxIdleConns(s.ReadConns)
+	readConn := &connector{dsn: db.dsn(true), hook: db.readHook}
+	db.pool = newReadPool(s.ReadConns, func() (*sqlite3.SQLiteConn, error) {
+		c, err := readConn.Connect(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return c.(*sqlite3.SQLiteConn), nil
+	})
+	// database/sql's pool serves the schema reads and ReadDB; statements
+	// of Each and Query run on db.pool.
+	db.read = sql.OpenDB(readConn)
+	db.read.SetMaxOpenConns(2)
+	db.read.SetMaxIdleConns(2)
 	db.read.SetConnMaxLifetime(0)
 	if err := db.read.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
 	}
+	// One query connection now, so the first request does not pay for it.
+	rc, err := db.pool.get(ctx, 0)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
+	}
+	db.pool.put(rc)
 	if _, err := db.refreshSchema(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -297,7 +314,8 @@ func (db *DB) Settings() Settings { return db.settings }
 // Immutable reports whether the database was opened with immutable=1.
 func (db *DB) Immutable() bool { return db.settings.Immutable }
 
-// ReadDB returns the read-only pool. Statements on it cannot write: the
+// ReadDB returns a small (two connection) database/sql pool for occasional
+// reads outside Query and Each. Statements on it cannot write: the
 // connections are opened with mode=ro, PRAGMA query_only=1 and an
 // authorizer that denies writes, ATTACH, PRAGMA assignments and
 // load_extension.
@@ -311,7 +329,9 @@ func (db *DB) WriteDB() *sql.DB { return db.write }
 
 // Close closes both pools and prepared statements.
 func (db *DB) Close() error {
-	db.raw.closeAll()
+	if db.pool != nil {
+		db.pool.close()
+	}
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -365,4 +385,4 @@ func (db *DB) EffectiveSettings(ctx context.Context) (Settings, error) {
 // InvalidateStatements drops every cached prepared statement (after a schema
 // change SQLite re-prepares them anyway, but statements for dropped tables
 // would otherwise linger until the connection closes).
-func (db *DB) InvalidateStatements() { db.raw.bump() }
+func (db *DB) InvalidateStatements() { db.pool.gen.Add(1) }
