@@ -17,6 +17,7 @@ func InProcess(next http.Handler) http.Handler {
 	started := time.Now()
 	pid := os.Getpid()
 	pidStr := strconv.Itoa(pid)
+	pidHeader := []string{pidStr} // net/http only reads header values
 	var served atomic.Uint64
 	var inflight atomic.Int64
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -25,7 +26,7 @@ func InProcess(next http.Handler) http.Handler {
 			inflight.Add(-1)
 			served.Add(1)
 		}()
-		rw.Header().Set(PidHeader, pidStr)
+		rw.Header()[PidHeader] = pidHeader
 		if r.URL.Path != StatusPath {
 			next.ServeHTTP(rw, r)
 			return

@@ -33,31 +33,62 @@ func ParseRowPath(path string) ([]string, error) {
 // match the key; otherwise, and for views, the error is a 404 "Row not
 // found" as in Datasette.
 func RowSQL(t *Table, pkValues []string) (*RowQuery, error) {
-	keys := keyColumns(t)
-	if len(keys) == 0 || len(pkValues) != len(keys) {
-		return nil, &Error{Status: 404, Message: "Row not found"}
+	return NewRowStatement(t).Query(pkValues)
+}
+
+// RowStatement is the row lookup of one table with the SQL built once, for
+// callers that look up many rows of a table (the server caches one per
+// table). It is immutable and safe for concurrent use.
+type RowStatement struct {
+	t    *Table
+	sql  string
+	cols []string
+	keys []string
+}
+
+// NewRowStatement builds the row lookup of t. For views and tables without
+// a key every Query is a 404.
+func NewRowStatement(t *Table) *RowStatement {
+	rs := &RowStatement{t: t, keys: append([]string(nil), keyColumns(t)...)}
+	if len(rs.keys) == 0 {
+		return rs
 	}
-	var cols []string
 	if t.UsesRowid() {
-		cols = append(cols, "rowid")
+		rs.cols = append(rs.cols, "rowid")
 	}
 	for _, c := range t.Columns {
 		if !c.Hidden {
-			cols = append(cols, c.Name)
+			rs.cols = append(rs.cols, c.Name)
 		}
 	}
-	conds := make([]string, len(keys))
-	args := make([]any, len(keys))
-	for i, k := range keys {
+	conds := make([]string, len(rs.keys))
+	for i, k := range rs.keys {
 		conds[i] = colRef(k) + " = ?"
-		args[i] = tokenArg(t, k, pkValues[i])
+	}
+	rs.sql = "select " + selectList(rs.cols) + " from " + QuoteIdent(t.Name) + " where " + strings.Join(conds, " and ")
+	return rs
+}
+
+// Columns returns the result columns of every Query (shared: do not
+// modify).
+func (rs *RowStatement) Columns() []string { return rs.cols }
+
+// Query returns the query for the row whose key values are pkValues (see
+// RowSQL). Columns and PrimaryKeys are shared: do not modify them.
+func (rs *RowStatement) Query(pkValues []string) (*RowQuery, error) {
+	if len(rs.keys) == 0 || len(pkValues) != len(rs.keys) {
+		return nil, &Error{Status: 404, Message: "Row not found"}
+	}
+	args := make([]any, len(rs.keys))
+	for i, k := range rs.keys {
+		args[i] = tokenArg(rs.t, k, pkValues[i])
 	}
 	return &RowQuery{
-		SQL:              "select " + selectList(cols) + " from " + QuoteIdent(t.Name) + " where " + strings.Join(conds, " and "),
+		SQL:              rs.sql,
 		Args:             args,
-		Columns:          cols,
-		PrimaryKeys:      append([]string(nil), keys...),
-		PrimaryKeyValues: append([]string(nil), pkValues...),
+		Columns:          rs.cols,
+		PrimaryKeys:      rs.keys,
+		PrimaryKeyValues: pkValues,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -92,7 +93,7 @@ func (a *WriteAPI) handleRead(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			isQuery := len(segs) > 2 && segs[1] == "-" && strings.HasPrefix(segs[2], "query")
-			if (isQuery || r.URL.Query().Has("sql")) && !a.checker.Allowed(actor, restr, auth.ExecuteSQL, dbName, "") {
+			if (isQuery || hasSQLParam(r.URL.RawQuery)) && !a.checker.Allowed(actor, restr, auth.ExecuteSQL, dbName, "") {
 				a.fail(w, r, forbidden("You do not have permission to execute SQL"))
 				return
 			}
@@ -106,4 +107,14 @@ func (a *WriteAPI) handleRead(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.s.mux.ServeHTTP(w, r)
+}
+
+// hasSQLParam reports whether a query string has a sql parameter. Most
+// requests have neither "sql" nor an escape in it, and need no parsing.
+func hasSQLParam(rawQuery string) bool {
+	if !strings.Contains(rawQuery, "sql") && !strings.Contains(rawQuery, "%") {
+		return false
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	return q.Has("sql")
 }

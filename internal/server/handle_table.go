@@ -104,6 +104,7 @@ func (s *Server) queryTable(sch *sqlitedb.Schema, t *sqlitedb.Table) *query.Tabl
 	}
 	if len(s.tables) > 10000 {
 		s.tables = map[*sqlitedb.Table]*query.Table{}
+		s.rowStmts = nil
 	}
 	qt := &query.Table{Name: t.Name, IsView: t.IsView, FTSTable: t.FTSTable, LabelColumn: t.LabelColumn}
 	if !t.IsView {
@@ -130,6 +131,29 @@ func (s *Server) queryTable(sch *sqlitedb.Schema, t *sqlitedb.Table) *query.Tabl
 	}
 	s.tables[t] = qt
 	return qt
+}
+
+// rowLookup is the cached row lookup of a table: its SQL, and its column
+// names encoded as JSON keys.
+type rowLookup struct {
+	*query.RowStatement
+	keys [][]byte
+}
+
+// rowLookup returns the cached row lookup of qt (see queryTable).
+func (s *Server) rowLookup(qt *query.Table) *rowLookup {
+	s.tablesMu.Lock()
+	defer s.tablesMu.Unlock()
+	if rl := s.rowStmts[qt]; rl != nil {
+		return rl
+	}
+	if s.rowStmts == nil || len(s.rowStmts) > 10000 {
+		s.rowStmts = map[*query.Table]*rowLookup{}
+	}
+	rs := query.NewRowStatement(qt)
+	rl := &rowLookup{RowStatement: rs, keys: encodeKeys(rs.Columns())}
+	s.rowStmts[qt] = rl
+	return rl
 }
 
 func (s *Server) queryOptions() query.Options {
@@ -543,9 +567,14 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("Invalid row key: "+err.Error()))
 		return
 	}
-	rq, err := query.RowSQL(s.queryTable(sch, t), pkValues)
+	rl := s.rowLookup(s.queryTable(sch, t))
+	rq, err := rl.Query(pkValues)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if format == formatJSON {
+		s.serveRowJSON(w, r, db, t, rl, rq)
 		return
 	}
 	start := time.Now()
@@ -576,6 +605,55 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 		return o
 	})
 }
+
+// serveRowJSON answers /DB/TABLE/PK.json, encoding the row straight into
+// the response buffer (the hot path of row lookups: no intermediate Result,
+// no per-request key encoding).
+func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, t *sqlitedb.Table, rl *rowLookup, rq *query.RowQuery) {
+	buf := getBuf()
+	defer putBuf(buf)
+	b := append(buf.Bytes()[:0], `{"ok": true, "database": `...)
+	b = appendString(b, db.Name)
+	b = append(b, `, "table": `...)
+	b = appendString(b, t.Name)
+	b = append(b, `, "rows": [`...)
+	keys, found := rl.keys, false
+	start := time.Now()
+	err := db.Each(r.Context(), rq.SQL, rq.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true},
+		func(cols []string) error {
+			if len(cols) != len(keys) {
+				keys = encodeKeys(cols)
+			}
+			return nil
+		}, func(row []any) error {
+			b = appendRowObject(b, keys, row)
+			found = true
+			return errRowFound // a key matches one row
+		})
+	if err == errRowFound {
+		err = nil
+	}
+	queryMS := float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !found {
+		s.writeError(w, r, notFound(msgRowNotFound))
+		return
+	}
+	b = append(b, `], "primary_keys": `...)
+	b = appendStrings(b, rq.PrimaryKeys)
+	b = append(b, `, "primary_key_values": `...)
+	b = appendStrings(b, rq.PrimaryKeyValues)
+	b = append(b, `, "query_ms": `...)
+	b = appendFloat(b, queryMS)
+	b = append(b, ", \"truncated\": false}\n"...)
+	w.Header()["Content-Type"] = jsonContentType
+	w.Write(b)
+}
+
+var errRowFound = errors.New("row found")
 
 // suggestFacets returns the facets worth suggesting for sel's filtered
 // rows, running one query per candidate unless a recent answer for the

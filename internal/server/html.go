@@ -51,13 +51,18 @@ func (s *Server) routesHTML() {
 		return
 	}
 	static := http.StripPrefix(web.StaticPrefix, http.FileServerFS(web.Static()))
-	mux := http.NewServeMux()
-	mux.Handle("GET "+web.StaticPrefix+"{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		static.ServeHTTP(w, r)
-	}))
-	mux.Handle("/", p.errorPages(s.mux))
-	s.mux = mux
+	pages := p.errorPages(s.mux)
+	// A plain function in front instead of a second ServeMux: every request
+	// passes here, and a mux match costs more than a prefix test.
+	s.mux = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, web.StaticPrefix); ok && rest != "" && !strings.Contains(rest, "/") &&
+			(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			static.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
 }
 
 // htmlRequest reports whether r asks for an HTML page: a GET or HEAD of

@@ -25,13 +25,11 @@ func (a *WriteAPI) routesHTML() {
 		return
 	}
 	inner := a.mux
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	a.mux = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.serveCanned(a, w, r) {
 			inner.ServeHTTP(w, r)
 		}
 	})
-	a.mux = mux
 }
 
 // isFormPost reports a POST whose body is an HTML form sent by a browser.

@@ -45,6 +45,8 @@ func appendValue(b []byte, v any) []byte {
 		return append(b, `"}`...)
 	case bool:
 		return strconv.AppendBool(b, x)
+	case []string:
+		return appendStrings(b, x)
 	case query.Label:
 		b = append(b, `{"value": `...)
 		b = appendValue(b, x.Value)
@@ -132,6 +134,22 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// appendStrings appends a JSON array of strings, spaced like Python's json.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// jsonContentType is the Content-Type header value of JSON responses,
+// shared (net/http only reads it).
+var jsonContentType = []string{"application/json; charset=utf-8"}
 
 // appendRowObject appends one row as {"col": value, ...}; keys are the
 // pre-encoded column names.

@@ -13,7 +13,8 @@ import (
 // as {db}="fixtures.json" and splitFormat separates the extension. Names in
 // URLs are tilde-encoded (Datasette's scheme: "/" is ~2F, "." is ~2E).
 func (s *Server) routes() {
-	m := s.mux
+	m := http.NewServeMux()
+	s.mux = m
 	m.HandleFunc("GET /{$}", s.handleIndex)
 	m.HandleFunc("GET /-/{file}", s.handleInstanceMeta)
 	m.HandleFunc("GET /{db}", s.handleDatabase)

@@ -178,15 +178,16 @@ type Server struct {
 	settings Settings
 	// explicit holds the settings given on the command line, for
 	// /-/config.json.
-	explicit map[string]string
-	log      *slog.Logger
-	dbs      map[string]*sqlitedb.DB
-	dbNames  []string // in the order given
-	mux      *http.ServeMux
-	pid      string
+	explicit  map[string]string
+	log       *slog.Logger
+	dbs       map[string]*sqlitedb.DB
+	dbNames   []string     // in the order given
+	mux       http.Handler // the routes, wrapped by routesHTML
+	pidHeader []string     // X-Lode-Pid value: this process id
 
 	tablesMu sync.Mutex
 	tables   map[*sqlitedb.Table]*query.Table // converted per schema snapshot
+	rowStmts map[*query.Table]*rowLookup
 
 	suggested suggestCache // accepted facet suggestions, see suggest_cache.go
 }
@@ -207,7 +208,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, settings: settings, explicit: cfg.Settings, log: log,
-		dbs: map[string]*sqlitedb.DB{}, pid: strconv.Itoa(os.Getpid()),
+		dbs: map[string]*sqlitedb.DB{}, pidHeader: []string{strconv.Itoa(os.Getpid())},
 		tables: map[*sqlitedb.Table]*query.Table{},
 	}
 	open := func(path string, st sqlitedb.Settings) error {
@@ -245,7 +246,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.mux = http.NewServeMux()
 	s.routes()
 	return s, nil
 }
@@ -271,8 +271,16 @@ func (s *Server) Settings() Settings { return s.settings }
 // ServeHTTP adds the X-Lode-Pid header (the serving process id, which the
 // prefork tests use to see which worker answered) and routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Lode-Pid", s.pid)
+	setPid(w, s.pidHeader)
 	s.mux.ServeHTTP(w, r)
+}
+
+// setPid stamps X-Lode-Pid unless a wrapper (the prefork worker) already
+// did: v is the header value, built once, which net/http only reads.
+func setPid(w http.ResponseWriter, v []string) {
+	if h := w.Header(); h["X-Lode-Pid"] == nil {
+		h["X-Lode-Pid"] = v
+	}
 }
 
 // Timeouts of the http.Server built by Serve.

@@ -75,7 +75,7 @@ type WriteAPI struct {
 	cfg     WriteConfig
 	checker *auth.Checker
 	writers map[string]*sqlitedb.Writer
-	mux     *http.ServeMux
+	mux     http.Handler // the routes, wrapped by routesHTML
 
 	rootUsed atomic.Bool // the one-time root sign-in token was used
 }
@@ -102,7 +102,7 @@ func NewWriteAPI(s *Server, cfg WriteConfig) (*WriteAPI, error) {
 		cfg.Now = time.Now
 	}
 	a := &WriteAPI{s: s, cfg: cfg, checker: &auth.Checker{Config: cfg.Config, Root: cfg.Root},
-		writers: map[string]*sqlitedb.Writer{}, mux: http.NewServeMux()}
+		writers: map[string]*sqlitedb.Writer{}}
 	for _, name := range s.DatabaseNames() {
 		db := s.DB(name)
 		if db.Immutable() || db.WriteDB() == nil {
@@ -137,7 +137,8 @@ func (a *WriteAPI) Close() error {
 func (a *WriteAPI) Writer(name string) *sqlitedb.Writer { return a.writers[name] }
 
 func (a *WriteAPI) routes() {
-	m := a.mux
+	m := http.NewServeMux()
+	a.mux = m
 	m.HandleFunc("POST /{db}/{table}/-/insert", a.handleInsert)
 	m.HandleFunc("POST /{db}/{table}/-/upsert", a.handleInsert)
 	m.HandleFunc("POST /{db}/{table}/-/drop", a.handleDrop)
@@ -154,7 +155,14 @@ func (a *WriteAPI) routes() {
 
 // ServeHTTP serves writes and canned queries and passes reads to Server.
 func (a *WriteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Lode-Pid", a.s.pid)
+	setPid(w, a.s.pidHeader)
+	// A GET of a row (/DB/TABLE/PK, three or more segments) matches no
+	// route of the write API or its canned-query pages: skip the match.
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Count(r.URL.Path, "/") >= 3 &&
+		!strings.HasPrefix(r.URL.Path, "/-/") {
+		a.handleRead(w, r)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
