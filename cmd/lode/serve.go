@@ -43,7 +43,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	}
 	f := cmd.Flags()
 	f.String("host", "127.0.0.1", "address to listen on")
-	f.Int("port", 8001, "port to listen on (0 picks a free port)")
+	f.IntP("port", "p", 8001, "port to listen on (0 picks a free port)")
 	f.StringArrayP("immutable", "i", nil, "database file to serve immutable (repeatable)")
 	f.StringArray("setting", nil, "setting NAME VALUE, e.g. --setting default_page_size 50 (repeatable)")
 	f.String("config", "", "lode.yaml with settings, permissions and canned queries")

@@ -94,7 +94,7 @@ func TestServeProcess(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	cmd := exec.Command(bin, "serve", db, "--port", strconv.Itoa(port), "--setting", "default_page_size", "7")
+	cmd := exec.Command(bin, "serve", db, "-p", strconv.Itoa(port) /* Datasette's short flag */, "--setting", "default_page_size", "7")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
