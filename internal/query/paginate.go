@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -251,6 +252,8 @@ func PyStr(v any) string {
 // pyFloat is Python's float repr: the shortest digits that round-trip, in
 // fixed notation when the decimal exponent is in [-4, 16), else scientific
 // with at least two exponent digits; fixed notation always has a ".0".
+// Table pages format every REAL cell with it, so it builds the text in a
+// stack buffer and allocates once.
 func pyFloat(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
@@ -260,38 +263,59 @@ func pyFloat(f float64) string {
 	case math.IsNaN(f):
 		return "nan"
 	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // e.g. "-1.2345e+06"
-	mant, expStr, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expStr)
-	neg := strings.HasPrefix(mant, "-")
-	mant = strings.TrimPrefix(mant, "-")
-	digits := strings.Replace(mant, ".", "", 1)
-	sign := ""
-	if neg {
-		sign = "-"
+	var eb [32]byte
+	e := strconv.AppendFloat(eb[:0], f, 'e', -1, 64) // e.g. "-1.2345e+06"
+	var out [48]byte
+	b := out[:0]
+	if e[0] == '-' {
+		b = append(b, '-')
+		e = e[1:]
 	}
-	if exp < -4 || exp >= 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		es := "+"
-		if exp < 0 {
-			es = "-"
-			exp = -exp
-		}
-		return fmt.Sprintf("%s%se%s%02d", sign, m, es, exp)
+	i := bytes.IndexByte(e, 'e')
+	mant, expStr := e[:i], e[i+1:]
+	exp := 0
+	for _, c := range expStr[1:] {
+		exp = exp*10 + int(c-'0')
 	}
-	var out string
+	if expStr[0] == '-' {
+		exp = -exp
+	}
+	// The significant digits: "1.2345" -> "12345".
+	var db [24]byte
+	digits := append(append(db[:0], mant[0]), mant[min(2, len(mant)):]...)
 	switch {
+	case exp < -4 || exp >= 16:
+		b = append(b, digits[0])
+		if len(digits) > 1 {
+			b = append(append(b, '.'), digits[1:]...)
+		}
+		b = append(b, 'e')
+		if exp < 0 {
+			b = append(b, '-')
+			exp = -exp
+		} else {
+			b = append(b, '+')
+		}
+		if exp < 10 {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, int64(exp), 10)
 	case exp < 0:
-		out = "0." + strings.Repeat("0", -exp-1) + digits
+		b = append(b, "0."...)
+		for range -exp - 1 {
+			b = append(b, '0')
+		}
+		b = append(b, digits...)
 	case exp+1 >= len(digits):
-		out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
+		b = append(b, digits...)
+		for range exp + 1 - len(digits) {
+			b = append(b, '0')
+		}
+		b = append(b, ".0"...)
 	default:
-		out = digits[:exp+1] + "." + digits[exp+1:]
+		b = append(append(append(b, digits[:exp+1]...), '.'), digits[exp+1:]...)
 	}
-	return sign + out
+	return string(b)
 }
 
 // NextURL returns the absolute URL of the next page (Datasette's next_url):
