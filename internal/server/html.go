@@ -384,22 +384,37 @@ func (p *htmlPages) fkColumns(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 	return out, nil
 }
 
-// cells turns one row into cells, linking foreign-key values to the rows
-// they point at, labelled when the other table has a label column.
-func (p *htmlPages) cells(db string, row []any, fks map[int]fkColumn) []web.Cell {
-	out := make([]web.Cell, len(row))
-	for i, v := range row {
-		c := htmlCell(v, p.s.settings.TruncateCells)
-		if fc, ok := fks[i]; ok && !c.Null {
-			raw := unwrapLabel(v)
-			c.URL = tablePath(db, fc.fk.OtherTable) + "/" + query.RowPath([]any{raw})
-			if l, ok := fc.labels[query.PyStr(raw)]; ok && l != nil && c.Label == "" {
-				c.Label = htmlText(l, p.s.settings.TruncateCells)
-			}
+// cell turns value v of column i into a cell, linking a foreign-key value
+// to the row it points at, labelled when the other table has a label
+// column.
+func (p *htmlPages) cell(db string, i int, v any, fks map[int]fkColumn) web.Cell {
+	c := htmlCell(v, p.s.settings.TruncateCells)
+	if fc, ok := fks[i]; ok && !c.Null {
+		raw := unwrapLabel(v)
+		c.URL = tablePath(db, fc.fk.OtherTable) + "/" + query.RowPath([]any{raw})
+		if l, ok := fc.labels[query.PyStr(raw)]; ok && l != nil && c.Label == "" {
+			c.Label = htmlText(l, p.s.settings.TruncateCells)
 		}
-		out[i] = c
 	}
-	return out
+	return c
+}
+
+// rowLink returns the URL of the row page of the row with key values keys
+// (see query.RowPath) under the table at path, and its label: the key
+// values joined by commas.
+func rowLink(path string, keys []any) (url, label string) {
+	switch len(keys) {
+	case 0:
+		return "", ""
+	case 1: // rowid or a one-column primary key: RowPath without the join
+		label = query.PyStr(unwrapLabel(keys[0]))
+		return path + "/" + query.TildeEncode(label), label
+	}
+	labels := make([]string, len(keys))
+	for i, k := range keys {
+		labels[i] = query.PyStr(unwrapLabel(k))
+	}
+	return path + "/" + query.RowPath(keys), strings.Join(labels, ",")
 }
 
 func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, error) {
@@ -449,17 +464,15 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 	if err != nil {
 		return nil, err
 	}
-	for _, row := range v.Rows {
-		hr := web.Row{Cells: p.cells(v.Database, row, fks)}
-		if keys := sel.KeyValues(row); len(keys) > 0 {
-			hr.URL = path + "/" + query.RowPath(keys)
-			labels := make([]string, len(keys))
-			for i, k := range keys {
-				labels[i] = query.PyStr(unwrapLabel(k))
+	// The rows are written straight into the page as it renders, cell by
+	// cell: no copy of a 100-row page's ~1,000 values is built in between.
+	pg.WriteRows = func(rows *web.Rows) {
+		for _, row := range v.Rows {
+			rows.Add(rowLink(path, sel.KeyValues(row)))
+			for i, val := range row {
+				rows.Cell(p.cell(v.Database, i, val, fks))
 			}
-			hr.Label = strings.Join(labels, ",")
 		}
-		pg.Rows = append(pg.Rows, hr)
 	}
 	for _, f := range sel.Filters {
 		pg.Filters = append(pg.Filters, web.Filter{Column: f.Column, Op: htmlOpValue(f.Op), Value: f.Value})
@@ -532,8 +545,8 @@ func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, er
 	if err != nil {
 		return nil, err
 	}
-	for i, c := range p.cells(v.Database, row, fks) {
-		pg.Fields = append(pg.Fields, web.Field{Name: v.Columns[i], Cell: c})
+	for i, val := range row {
+		pg.Fields = append(pg.Fields, web.Field{Name: v.Columns[i], Cell: p.cell(v.Database, i, val, fks)})
 	}
 	// Incoming links: rows of other tables whose foreign key holds this
 	// row's value, counted under the SQL time limit like Datasette's

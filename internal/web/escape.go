@@ -7,8 +7,9 @@ import "strings"
 // reflects on every field it prints. The writers below escape exactly as
 // their call sites did before the move, so the HTML is byte-for-byte the
 // same: rows use html.EscapeString's rules, and what html/template used to
-// print (header cells, facets, suggested facets) uses html/template's. Both
-// write into the page's builder without allocating.
+// print (header cells, facets, suggested facets) uses html/template's. They
+// append to a byte slice, like strconv's Append functions: no allocation,
+// and no write barrier per write as a strings.Builder behind a pointer has.
 
 // escText holds the replacement of each byte html.EscapeString escapes.
 var escText = [256]string{
@@ -34,37 +35,35 @@ var escTemplate = [256]string{
 	'+':  "&#43;",
 }
 
-func writeWith(b *strings.Builder, s string, table *[256]string) {
+func appendWith(b []byte, s string, table *[256]string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		if r := table[s[i]]; r != "" {
-			b.WriteString(s[last:i])
-			b.WriteString(r)
+			b = append(append(b, s[last:i]...), r...)
 			last = i + 1
 		}
 	}
-	b.WriteString(s[last:])
+	return append(b, s[last:]...)
 }
 
-// writeEscaped writes s escaped as html.EscapeString does: <, >, &, ' and
-// ", enough for element text and quoted attribute values.
-func writeEscaped(b *strings.Builder, s string) { writeWith(b, s, &escText) }
+// appendEscaped appends s escaped as html.EscapeString does: <, >, &, '
+// and ", enough for element text and quoted attribute values.
+func appendEscaped(b []byte, s string) []byte { return appendWith(b, s, &escText) }
 
-// writeTemplateEscaped writes s as html/template prints a string in
+// appendTemplateEscaped appends s as html/template prints a string in
 // element text or in a quoted attribute that is not a URL.
-func writeTemplateEscaped(b *strings.Builder, s string) { writeWith(b, s, &escTemplate) }
+func appendTemplateEscaped(b []byte, s string) []byte { return appendWith(b, s, &escTemplate) }
 
-// writeTemplateURL writes s as html/template prints a string that is the
+// appendTemplateURL appends s as html/template prints a string that is the
 // whole value of a quoted URL attribute (href="{{.}}"): its urlFilter,
 // urlNormalizer and attrEscaper in turn. A URL whose scheme is not http,
 // https or mailto becomes "#ZgotmplZ"; bytes a URL may not contain are
 // percent-encoded (valid %XX escapes are kept); & and + are then escaped
 // for the attribute. Quotes, < and > are always percent-encoded, so the
 // value cannot leave its attribute.
-func writeTemplateURL(b *strings.Builder, s string) {
+func appendTemplateURL(b []byte, s string) []byte {
 	if !templateSafeURL(s) {
-		b.WriteString("#ZgotmplZ")
-		return
+		return append(b, "#ZgotmplZ"...)
 	}
 	const hex = "0123456789abcdef"
 	last := 0
@@ -83,17 +82,15 @@ func writeTemplateURL(b *strings.Builder, s string) {
 		case urlKeep(c):
 			continue
 		}
-		b.WriteString(s[last:i])
+		b = append(b, s[last:i]...)
 		if repl != "" {
-			b.WriteString(repl)
+			b = append(b, repl...)
 		} else {
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xf])
+			b = append(b, '%', hex[c>>4], hex[c&0xf])
 		}
 		last = i + 1
 	}
-	b.WriteString(s[last:])
+	return append(b, s[last:]...)
 }
 
 // templateSafeURL is html/template's isSafeURL: relative URLs and the

@@ -31,23 +31,21 @@ func templateExec(t testing.TB, src string, data any) string {
 // html.EscapeString on s.
 func checkEscapers(t testing.TB, s string) {
 	t.Helper()
-	var b strings.Builder
-	writeTemplateEscaped(&b, s)
-	if want := templateExec(t, `{{.}}`, s); b.String() != want {
-		t.Errorf("writeTemplateEscaped(%q) = %q; html/template text = %q", s, b.String(), want)
+	// A prefix checks that the writers append rather than overwrite.
+	got := string(appendTemplateEscaped([]byte("x"), s))
+	if want := "x" + templateExec(t, `{{.}}`, s); got != want {
+		t.Errorf("appendTemplateEscaped(%q) = %q; html/template text = %q", s, got, want)
 	}
-	if want := templateExec(t, `<p title="{{.}}">`, s); `<p title="`+b.String()+`">` != want {
-		t.Errorf("writeTemplateEscaped(%q) = %q; html/template attribute = %q", s, b.String(), want)
+	if want := templateExec(t, `<p title="x{{.}}">`, s); `<p title="`+got+`">` != want {
+		t.Errorf("appendTemplateEscaped(%q) = %q; html/template attribute = %q", s, got, want)
 	}
-	b.Reset()
-	writeTemplateURL(&b, s)
-	if want := templateExec(t, `<a href="{{.}}">`, s); `<a href="`+b.String()+`">` != want {
-		t.Errorf("writeTemplateURL(%q) = %q; html/template href = %q", s, b.String(), want)
+	got = string(appendTemplateURL([]byte("x"), s))
+	if want := templateExec(t, `<a href="{{.}}">`, s); `<a href="`+got[1:]+`">` != want || got[0] != 'x' {
+		t.Errorf("appendTemplateURL(%q) = %q; html/template href = %q", s, got, want)
 	}
-	b.Reset()
-	writeEscaped(&b, s)
-	if want := html.EscapeString(s); b.String() != want {
-		t.Errorf("writeEscaped(%q) = %q; html.EscapeString = %q", s, b.String(), want)
+	got = string(appendEscaped([]byte("x"), s))
+	if want := "x" + html.EscapeString(s); got != want {
+		t.Errorf("appendEscaped(%q) = %q; html.EscapeString = %q", s, got, want)
 	}
 }
 
@@ -102,20 +100,20 @@ func TestTablePartsMatchTemplate(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		page     *TablePage
-		got      func(*TablePage) template.HTML
+		got      func(*TablePage, []byte) []byte
 		template string
 	}{
-		{"HeadHTML", p, (*TablePage).HeadHTML, "<tr>" + oldHead + "</tr>"},
-		{"HeadHTML without row links", &noLinks, (*TablePage).HeadHTML, "<tr>" + oldHead + "</tr>"},
-		{"SuggestedFacetsHTML", p, (*TablePage).SuggestedFacetsHTML, oldSuggested},
-		{"FacetsHTML", p, (*TablePage).FacetsHTML, oldFacets},
+		{"appendHead", p, (*TablePage).appendHead, "<tr>" + oldHead + "</tr>"},
+		{"appendHead without row links", &noLinks, (*TablePage).appendHead, "<tr>" + oldHead + "</tr>"},
+		{"appendSuggestedFacets", p, (*TablePage).appendSuggestedFacets, oldSuggested},
+		{"appendFacets", p, (*TablePage).appendFacets, oldFacets},
 	} {
 		tpl := template.Must(template.New("x").Funcs(template.FuncMap{"count": countAny}).Parse(tc.template))
 		var want strings.Builder
 		if err := tpl.Execute(&want, tc.page); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(tc.got(tc.page)); got != want.String() {
+		if got := string(tc.got(tc.page, nil)); got != want.String() {
 			t.Errorf("%s differs from html/template:\n got %q\nwant %q", tc.name, got, want.String())
 		}
 	}

@@ -6,7 +6,9 @@
 // RowPage, QueryPage, ErrorPage) and calls the matching Templates method.
 // Every string in those structs is plain text or a URL; html/template escapes
 // it for its context (element text, attribute, URL), so values that contain
-// "<script>", quotes or any unicode render as text, never as markup.
+// "<script>", quotes or any unicode render as text, never as markup. The
+// table page's content, which grows with the data, is written in Go with
+// the same escaping (table.go, escape.go).
 package web
 
 import (
@@ -16,7 +18,6 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
-	"strings"
 )
 
 //go:embed templates/*.html
@@ -126,13 +127,6 @@ type Cell struct {
 	Numeric bool
 }
 
-// Row is one row of a table page; URL and Label link to the row page.
-type Row struct {
-	URL   string
-	Label string
-	Cells []Cell
-}
-
 // Filter is one (column, operator, value) row of the filter builder. Op is
 // an Option value of TablePage.Operators.
 type Filter struct {
@@ -177,7 +171,9 @@ type FacetValue struct {
 // server redirects a submission to canonical col__op=value URLs
 // (query.FormRedirect).
 
-// TablePage is the "/DB/TABLE" page.
+// TablePage is the "/DB/TABLE" page. Unlike the other pages its content
+// is written in Go (see Templates.Table); only the layout around it comes
+// from the templates.
 type TablePage struct {
 	Chrome
 	Database   string
@@ -186,9 +182,13 @@ type TablePage struct {
 	Count      int64
 	CountKnown bool
 	Columns    []Column
-	// RowLinks adds a first column linking each row to its row page.
+	// RowLinks adds a first column linking each row to its row page (see
+	// Rows.Add).
 	RowLinks bool
-	Rows     []Row
+	// WriteRows writes the rows, calling Rows.Add for each row and
+	// Rows.Cell for each of its cells, straight into the page as it is
+	// rendered. Nil, or writing no rows, shows "0 records".
+	WriteRows func(*Rows)
 	// Filters are the active filters; the builder shows them plus one empty row.
 	Filters []Filter
 	// Description says in words which rows show: "where state = "CA" sorted by pk".
@@ -273,7 +273,8 @@ type Templates struct {
 	pages map[string]*template.Template
 }
 
-// Page template names, one file each in templates/.
+// Page template names, one file each in templates/ except pageTable, the
+// bare layout (see Templates.Table).
 const (
 	pageIndex    = "index"
 	pageDatabase = "database"
@@ -300,6 +301,10 @@ func New() (*Templates, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clone layout for %s: %w", name, err)
 		}
+		if name == pageTable {
+			t.pages[name] = clone // the layout's "top" and "bottom" only
+			continue
+		}
 		if _, err := clone.ParseFS(templateFS, "templates/"+name+".html"); err != nil {
 			return nil, fmt.Errorf("parse %s page: %w", name, err)
 		}
@@ -323,9 +328,6 @@ func (t *Templates) Database(w io.Writer, p *DatabasePage) error {
 	return t.render(w, pageDatabase, p)
 }
 
-// Table renders the "/DB/TABLE" page.
-func (t *Templates) Table(w io.Writer, p *TablePage) error { return t.render(w, pageTable, p) }
-
 // Row renders the "/DB/TABLE/PK" page.
 func (t *Templates) Row(w io.Writer, p *RowPage) error { return t.render(w, pageRow, p) }
 
@@ -347,225 +349,18 @@ func countAny(n any) string {
 	}
 }
 
-// BodyHTML writes the rows of the table page: the one part of a page that
-// grows with the data (a 100-row page has ~1,000 cells). html/template
-// reflects on every field of every cell, which made it most of the page's
-// cost, so the rows are written here with the escaping html/template
-// applies to element text and quoted attributes (html.EscapeString
-// escapes <, >, &, ' and "), and URLs limited to safe schemes.
-func (p *TablePage) BodyHTML() template.HTML {
-	var b strings.Builder
-	b.Grow(len(p.Rows) * (len(p.Columns) + 1) * 32)
-	for _, r := range p.Rows {
-		b.WriteString("<tr>")
-		if p.RowLinks {
-			b.WriteString(`<td class="rowlink">`)
-			writeLink(&b, r.URL, r.Label)
-			b.WriteString("</td>")
-		}
-		for _, c := range r.Cells {
-			writeCell(&b, c)
-		}
-		b.WriteString("</tr>\n")
-	}
-	return template.HTML(b.String())
-}
-
-// HeadHTML writes the header row of the table page: a "Link" header when
-// RowLinks, then each column with its sort link and arrow. It grows with
-// the columns, so like BodyHTML it is written in Go, escaped exactly as
-// html/template escaped it (see writeTemplateEscaped, writeTemplateURL).
-func (p *TablePage) HeadHTML() template.HTML {
-	var b strings.Builder
-	b.WriteString("<tr>")
-	if p.RowLinks {
-		b.WriteString(`<th scope="col">Link</th>`)
-	}
-	for _, c := range p.Columns {
-		b.WriteString(`<th scope="col" data-column="`)
-		writeTemplateEscaped(&b, c.Name)
-		if c.Sort != "" {
-			b.WriteString(`" class="sorted-`)
-			writeTemplateEscaped(&b, c.Sort)
-		}
-		b.WriteString(`">`)
-		if c.SortURL != "" {
-			b.WriteString(`<a href="`)
-			writeTemplateURL(&b, c.SortURL)
-			b.WriteString(`">`)
-			writeTemplateEscaped(&b, c.Name)
-			b.WriteString("</a>")
-		} else {
-			writeTemplateEscaped(&b, c.Name)
-		}
-		switch c.Sort {
-		case "asc":
-			b.WriteString(" ▲")
-		case "desc":
-			b.WriteString(" ▼")
-		}
-		b.WriteString("</th>")
-	}
-	b.WriteString("</tr>")
-	return template.HTML(b.String())
-}
-
-// SuggestedFacetsHTML writes the comma-separated links of the suggested
-// facets (one per column at most, twice for a column of JSON arrays).
-func (p *TablePage) SuggestedFacetsHTML() template.HTML {
-	var b strings.Builder
-	for i, f := range p.SuggestedFacets {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(`<a href="`)
-		writeTemplateURL(&b, f.URL)
-		b.WriteString(`">`)
-		writeTemplateEscaped(&b, f.Label)
-		b.WriteString("</a>")
-	}
-	return template.HTML(b.String())
-}
-
-// FacetsHTML writes the facet boxes, each with up to default_facet_size
-// values, the selected ones with a link that removes their filter.
-func (p *TablePage) FacetsHTML() template.HTML {
-	var b strings.Builder
-	for _, f := range p.Facets {
-		b.WriteString("\n" + `<div class="facet" data-column="`)
-		writeTemplateEscaped(&b, f.Name)
-		b.WriteString(`">` + "\n" + `<p class="facet-name"><strong>`)
-		writeTemplateEscaped(&b, f.Name)
-		b.WriteString("</strong>")
-		if f.Type != "column" {
-			b.WriteString(" (")
-			writeTemplateEscaped(&b, f.Type)
-			b.WriteString(")")
-		}
-		if f.RemoveURL != "" {
-			b.WriteString(` <a class="remove" href="`)
-			writeTemplateURL(&b, f.RemoveURL)
-			b.WriteString(`" title="remove this facet">✖</a>`)
-		}
-		b.WriteString("</p>\n<ul>\n")
-		for _, v := range f.Values {
-			if v.Selected {
-				b.WriteString(`<li class="selected">`)
-			} else {
-				b.WriteString("<li>")
-			}
-			b.WriteString(`<a href="`)
-			writeTemplateURL(&b, v.URL)
-			b.WriteString(`">`)
-			writeTemplateEscaped(&b, v.Label)
-			b.WriteString(`</a> <span class="n">`)
-			b.WriteString(formatCount(v.Count))
-			b.WriteString("</span>")
-			if v.Selected {
-				b.WriteString(` <a class="toggle-off" href="`)
-				writeTemplateURL(&b, v.URL)
-				b.WriteString(`" title="remove filter">✖</a>`)
-			}
-			b.WriteString("</li>\n")
-		}
-		if f.Truncated {
-			b.WriteString(`<li class="more">…</li>`)
-		}
-		b.WriteString("\n</ul>\n</div>\n")
-	}
-	return template.HTML(b.String())
-}
-
-// FilterRowsHTML writes the filter builder's rows: one per active filter
-// and an empty one for a new filter. Like BodyHTML it is written in Go
-// because it grows with columns × filters (every row lists every column
-// and operator).
-func (p *TablePage) FilterRowsHTML() template.HTML {
-	var b strings.Builder
-	for i, f := range p.Filters {
-		p.writeFilterRow(&b, i+1, f)
-	}
-	p.writeFilterRow(&b, len(p.Filters)+1, Filter{})
-	return template.HTML(b.String())
-}
-
-func (p *TablePage) writeFilterRow(b *strings.Builder, n int, f Filter) {
-	num := strconv.Itoa(n)
-	b.WriteString(`<div class="filter-row">` + "\n")
-	b.WriteString(`<select name="_filter_column_` + num + `" aria-label="column"><option value="">- column -</option>`)
-	for _, c := range p.FilterColumns {
-		writeOption(b, c, c, c == f.Column)
-	}
-	b.WriteString("</select>\n" + `<select name="_filter_op_` + num + `" aria-label="operator">`)
-	for _, o := range p.Operators {
-		writeOption(b, o.Value, o.Label, o.Value == f.Op)
-	}
-	b.WriteString("</select>\n" + `<input type="text" name="_filter_value_` + num + `" aria-label="value" value="`)
-	writeEscaped(b, f.Value)
-	b.WriteString(`">` + "\n" + `<button type="button" class="remove-filter" title="remove this filter" hidden>✖</button>` + "\n</div>\n")
-}
-
-func writeOption(b *strings.Builder, value, label string, selected bool) {
-	b.WriteString(`<option value="`)
-	writeEscaped(b, value)
-	if selected {
-		b.WriteString(`" selected>`)
-	} else {
-		b.WriteString(`">`)
-	}
-	writeEscaped(b, label)
-	b.WriteString("</option>")
-}
-
-// BodyHTML writes the result rows of the query page, as TablePage.BodyHTML.
+// BodyHTML writes the result rows of the query page, like the table
+// page's rows (see Rows).
 func (p *QueryPage) BodyHTML() template.HTML {
-	var b strings.Builder
+	var b []byte
 	for _, r := range p.Rows {
-		b.WriteString("<tr>")
+		b = append(b, "<tr>"...)
 		for _, c := range r {
-			writeCell(&b, c)
+			b = appendCell(b, c)
 		}
-		b.WriteString("</tr>\n")
+		b = append(b, "</tr>\n"...)
 	}
-	return template.HTML(b.String())
-}
-
-// writeCell writes one <td>, like the "cell" template.
-func writeCell(b *strings.Builder, c Cell) {
-	if c.Numeric {
-		b.WriteString(`<td class="num">`)
-	} else {
-		b.WriteString("<td>")
-	}
-	switch {
-	case c.Null:
-		b.WriteString(`<span class="null">null</span>`)
-	case c.URL != "" && c.Label != "":
-		writeLink(b, c.URL, c.Label)
-		b.WriteString(` <em class="fk">`)
-		writeEscaped(b, c.Value)
-		b.WriteString("</em>")
-	case c.URL != "":
-		writeLink(b, c.URL, c.Value)
-	default:
-		writeEscaped(b, c.Value)
-	}
-	b.WriteString("</td>")
-}
-
-// writeLink writes <a href="url">text</a>. Like html/template, a URL with
-// a scheme other than http or https becomes "#ZgotmplZ".
-func writeLink(b *strings.Builder, url, text string) {
-	if i := strings.IndexAny(url, ":/?#"); i >= 0 && url[i] == ':' {
-		if scheme := strings.ToLower(url[:i]); scheme != "http" && scheme != "https" {
-			url = "#ZgotmplZ"
-		}
-	}
-	b.WriteString(`<a href="`)
-	writeEscaped(b, url)
-	b.WriteString(`">`)
-	writeEscaped(b, text)
-	b.WriteString("</a>")
+	return template.HTML(b)
 }
 
 // formatCount writes n with thousands separators: 1234567 -> "1,234,567".

@@ -34,6 +34,25 @@ func chrome() web.Chrome {
 	}
 }
 
+// row is one row of a table page in these tests: the link to its row
+// page and its cells.
+type row struct {
+	url, label string
+	cells      []web.Cell
+}
+
+// rows returns a TablePage.WriteRows that writes rs.
+func rows(rs ...row) func(*web.Rows) {
+	return func(r *web.Rows) {
+		for _, x := range rs {
+			r.Add(x.url, x.label)
+			for _, c := range x.cells {
+				r.Cell(c)
+			}
+		}
+	}
+}
+
 // TestPagesEscapeEverything renders every page with hostile strings in every
 // field and checks that no raw markup from the data reaches the output.
 func TestPagesEscapeEverything(t *testing.T) {
@@ -60,7 +79,7 @@ func TestPagesEscapeEverything(t *testing.T) {
 			return tpl.Table(b, &web.TablePage{Chrome: chrome(), Database: evil, Table: evil, TableURL: "/db/" + evil,
 				Count: 2, CountKnown: true, RowLinks: true,
 				Columns:         []web.Column{{Name: evil, Sort: "asc", SortURL: "/s?" + evil}},
-				Rows:            []web.Row{{URL: "/r", Label: evil, Cells: []web.Cell{cell}}, {Cells: []web.Cell{{Null: true}}}},
+				WriteRows:       rows(row{"/r", evil, []web.Cell{cell}}, row{cells: []web.Cell{{Null: true}}}),
 				Filters:         []web.Filter{{Column: evil, Op: "exact", Value: evil}},
 				FilterColumns:   []string{evil},
 				Operators:       []web.Option{{Value: "exact", Label: "="}, {Value: evil, Label: evil}},
@@ -123,8 +142,8 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	err := tpl.Table(&b, &web.TablePage{
 		Chrome: web.Chrome{Title: "db: t", Heading: "t"}, TableURL: "/db/t", Count: 1234567, CountKnown: true,
 		Columns: []web.Column{{Name: "a", Sort: "desc", SortURL: "/db/t?_sort=a"}, {Name: "b", SortURL: "/db/t?_sort=b"}},
-		Rows: []web.Row{{Cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}},
-			{Cells: []web.Cell{{Value: "2", URL: "javascript:alert(1)"}, {Value: "y", URL: "JavaScript:x", Label: "l"}}}},
+		WriteRows: rows(row{cells: []web.Cell{{Value: "1", Numeric: true}, {Value: "x"}}},
+			row{cells: []web.Cell{{Value: "2", URL: "javascript:alert(1)"}, {Value: "y", URL: "JavaScript:x", Label: "l"}}}),
 		Filters:       []web.Filter{{Column: "a", Op: "gt", Value: "3"}},
 		Description:   `where a > 3 sorted by a descending`,
 		FilterColumns: []string{"a", "b"},
@@ -164,10 +183,8 @@ func TestGoRenderedTableEscapes(t *testing.T) {
 	err := tpl.Table(&b, &web.TablePage{
 		Chrome: web.Chrome{Title: "t", Heading: "t"}, TableURL: "/db/t", RowLinks: true,
 		Columns: []web.Column{{Name: evil, Sort: "asc", SortURL: "/db/t?_sort_desc=" + evil}},
-		Rows: []web.Row{
-			{URL: "/db/t/" + evil, Label: evil, Cells: []web.Cell{{Value: evil}}},
-			{URL: "/db/t/2", Label: "2", Cells: []web.Cell{{Value: evil, URL: "/db/o/" + evil, Label: evil}}},
-		},
+		WriteRows: rows(row{"/db/t/" + evil, evil, []web.Cell{{Value: evil}}},
+			row{"/db/t/2", "2", []web.Cell{{Value: evil, URL: "/db/o/" + evil, Label: evil}}}),
 		Facets:          []web.Facet{{Name: evil, Type: "column", Values: []web.FacetValue{{Label: evil, Count: 1, URL: "/db/t?x=" + evil, Selected: true}}}},
 		SuggestedFacets: []web.Link{{Label: evil, URL: "/db/t?_facet=" + evil}},
 	})
