@@ -24,7 +24,7 @@ import (
 // Table renders the "/DB/TABLE" page.
 func (t *Templates) Table(w io.Writer, p *TablePage) error {
 	layout := t.pages[pageTable]
-	if err := layout.ExecuteTemplate(w, "top", p); err != nil {
+	if err := layout.ExecuteTemplate(w, "top", &p.Chrome); err != nil {
 		return fmt.Errorf("render table page: %w", err)
 	}
 	// Into a bytes.Buffer (the server's pooled page buffer) the content is
@@ -36,7 +36,7 @@ func (t *Templates) Table(w io.Writer, p *TablePage) error {
 	if _, err := w.Write(p.appendContent(b)); err != nil {
 		return fmt.Errorf("render table page: %w", err)
 	}
-	if err := layout.ExecuteTemplate(w, "bottom", p); err != nil {
+	if err := layout.ExecuteTemplate(w, "bottom", &p.Chrome); err != nil {
 		return fmt.Errorf("render table page: %w", err)
 	}
 	return nil
@@ -325,9 +325,16 @@ func appendCell(b []byte, c Cell) []byte {
 // appendLink writes <a href="url">text</a>. A URL with a scheme other
 // than http or https becomes "#ZgotmplZ", as in html/template.
 func appendLink(b []byte, url, text string) []byte {
-	if i := strings.IndexAny(url, ":/?#"); i >= 0 && url[i] == ':' {
-		if scheme := url[:i]; !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
-			url = "#ZgotmplZ"
+	// The scheme is what precedes a ':' that comes before any '/', '?' or
+	// '#' (strings.IndexAny would build its byte set on every call).
+	for i := 0; i < len(url); i++ {
+		if c := url[i]; c == ':' {
+			if scheme := url[:i]; !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+				url = "#ZgotmplZ"
+			}
+			break
+		} else if c == '/' || c == '?' || c == '#' {
+			break
 		}
 	}
 	b = append(b, `<a href="`...)
