@@ -3,6 +3,7 @@ package web
 import (
 	"html"
 	"html/template"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -115,6 +116,48 @@ func TestTablePartsMatchTemplate(t *testing.T) {
 		}
 		if got := string(tc.got(tc.page, nil)); got != want.String() {
 			t.Errorf("%s differs from html/template:\n got %q\nwant %q", tc.name, got, want.String())
+		}
+	}
+}
+
+// TestLayoutMatchesTemplate checks that the table page's layout, written in
+// Go (Chrome.appendTop, appendBottom), is what base.html's "top" and
+// "bottom" templates write, for hostile titles, crumbs and URLs.
+func TestLayoutMatchesTemplate(t *testing.T) {
+	tpl, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := tpl.pages[pageIndex] // any page: all share base.html
+	var chromes []Chrome
+	for i, s := range escapeCorpus {
+		u := escapeCorpus[(i+1)%len(escapeCorpus)]
+		c := Chrome{Title: s, Heading: s + "h"}
+		for j := range i % 3 {
+			c.Crumbs = append(c.Crumbs, Link{Label: s + strconv.Itoa(j), URL: escapeCorpus[(i+j+2)%len(escapeCorpus)]})
+		}
+		switch i % 4 {
+		case 1:
+			c.JSONURL = u
+		case 2:
+			c.CSVURL = u
+		case 3:
+			c.JSONURL, c.CSVURL = u, s
+		}
+		chromes = append(chromes, c)
+	}
+	for _, c := range chromes {
+		for _, part := range []struct {
+			name   string
+			append func(*Chrome, []byte) []byte
+		}{{"top", (*Chrome).appendTop}, {"bottom", (*Chrome).appendBottom}} {
+			var want strings.Builder
+			if err := layout.ExecuteTemplate(&want, part.name, &c); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(part.append(&c, nil)); got != want.String() {
+				t.Errorf("Chrome.append%s(%+v) differs from base.html's %q:\n got %q\nwant %q", part.name, c, part.name, got, want.String())
+			}
 		}
 	}
 }

@@ -13,33 +13,76 @@ import (
 // value per distinct value. html/template reflects on every field it
 // prints and calls its escapers through reflection too, which made the
 // page cost three times the JSON API's for the same rows (issue 7). So
-// its content is written here in Go, straight into the page buffer, with
-// the layout ("top" and "bottom" in base.html) still from the templates.
+// it is written here in Go, straight into the page buffer, layout
+// included (base.html's "top" and "bottom", kept equal by a test).
 //
 // Each value is escaped for its context as html/template escaped it before
 // the move (appendTemplateEscaped, appendTemplateURL), except the cells of
 // the rows, which keep html.EscapeString's rules (appendCell): the HTML is
 // byte for byte what the template wrote.
 
-// Table renders the "/DB/TABLE" page.
+// Table renders the "/DB/TABLE" page. It writes the layout too, as
+// Chrome.appendTop and appendBottom: executing base.html's "top" and
+// "bottom" cost more than the rest of the page outside the rows.
 func (t *Templates) Table(w io.Writer, p *TablePage) error {
-	layout := t.pages[pageTable]
-	if err := layout.ExecuteTemplate(w, "top", &p.Chrome); err != nil {
-		return fmt.Errorf("render table page: %w", err)
-	}
-	// Into a bytes.Buffer (the server's pooled page buffer) the content is
+	// Into a bytes.Buffer (the server's pooled page buffer) the page is
 	// appended in place; Write then finds it already there.
 	var b []byte
 	if buf, ok := w.(*bytes.Buffer); ok {
 		b = buf.AvailableBuffer()
 	}
-	if _, err := w.Write(p.appendContent(b)); err != nil {
-		return fmt.Errorf("render table page: %w", err)
-	}
-	if err := layout.ExecuteTemplate(w, "bottom", &p.Chrome); err != nil {
+	b = p.Chrome.appendTop(b)
+	b = p.appendContent(b)
+	b = p.Chrome.appendBottom(b)
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("render table page: %w", err)
 	}
 	return nil
+}
+
+// appendTop writes what base.html's "top" template writes: the document
+// head, the breadcrumbs and the heading. TestLayoutMatchesTemplate keeps
+// the two the same.
+func (c *Chrome) appendTop(b []byte) []byte {
+	b = append(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"+
+		`<meta name="viewport" content="width=device-width, initial-scale=1">`+"\n<title>"...)
+	b = appendTemplateEscaped(b, c.Title)
+	b = append(b, "</title>\n"+`<link rel="stylesheet" href="/-/static/lode.css">`+"\n</head>\n<body>\n"+
+		`<header class="top">`+"\n"+`<nav class="crumbs" aria-label="breadcrumbs"><a href="/">home</a>`...)
+	for _, l := range c.Crumbs {
+		b = append(b, ` <span class="sep">/</span> <a href="`...)
+		b = appendTemplateURL(b, l.URL)
+		b = append(b, `">`...)
+		b = appendTemplateEscaped(b, l.Label)
+		b = append(b, "</a>"...)
+	}
+	b = append(b, "</nav>\n</header>\n<main>\n<h1>"...)
+	b = appendTemplateEscaped(b, c.Heading)
+	return append(b, "</h1>\n"...)
+}
+
+// appendBottom writes what base.html's "bottom" template writes: the links
+// to the JSON and CSV versions and the footer.
+func (c *Chrome) appendBottom(b []byte) []byte {
+	b = append(b, '\n')
+	if c.JSONURL != "" || c.CSVURL != "" {
+		b = append(b, `<p class="formats">This data as `...)
+		if c.JSONURL != "" {
+			b = append(b, `<a class="json-link" href="`...)
+			b = appendTemplateURL(b, c.JSONURL)
+			b = append(b, `">JSON</a>`...)
+		}
+		if c.JSONURL != "" && c.CSVURL != "" {
+			b = append(b, ", "...)
+		}
+		if c.CSVURL != "" {
+			b = append(b, `<a class="csv-link" href="`...)
+			b = appendTemplateURL(b, c.CSVURL)
+			b = append(b, `">CSV</a>`...)
+		}
+		b = append(b, "</p>"...)
+	}
+	return append(b, "\n</main>\n<footer>Powered by Lode</footer>\n</body>\n</html>\n\n"...)
 }
 
 // appendContent writes what lies between the layout's heading and its

@@ -273,12 +273,11 @@ type Templates struct {
 	pages map[string]*template.Template
 }
 
-// Page template names, one file each in templates/ except pageTable, the
-// bare layout (see Templates.Table).
+// Page template names, one file each in templates/. The table page has
+// none: it is written in Go (see Templates.Table).
 const (
 	pageIndex    = "index"
 	pageDatabase = "database"
-	pageTable    = "table"
 	pageRow      = "row"
 	pageQuery    = "query"
 	pageError    = "error"
@@ -296,14 +295,10 @@ func New() (*Templates, error) {
 		return nil, fmt.Errorf("parse layout: %w", err)
 	}
 	t := &Templates{pages: make(map[string]*template.Template)}
-	for _, name := range []string{pageIndex, pageDatabase, pageTable, pageRow, pageQuery, pageError} {
+	for _, name := range []string{pageIndex, pageDatabase, pageRow, pageQuery, pageError} {
 		clone, err := base.Clone()
 		if err != nil {
 			return nil, fmt.Errorf("clone layout for %s: %w", name, err)
-		}
-		if name == pageTable {
-			t.pages[name] = clone // the layout's "top" and "bottom" only
-			continue
 		}
 		if _, err := clone.ParseFS(templateFS, "templates/"+name+".html"); err != nil {
 			return nil, fmt.Errorf("parse %s page: %w", name, err)
