@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,12 +93,8 @@ func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, erro
 		c, err := p.open()
 		if err != nil {
 			p.mu.Lock()
-			for i, x := range p.conns {
-				if x == rc {
-					p.conns = append(p.conns[:i], p.conns[i+1:]...)
-					break
-				}
-			}
+			// A new slice: the watchdog may be ranging over the old one.
+			p.conns = slices.DeleteFunc(slices.Clone(p.conns), func(x *readConn) bool { return x == rc })
 			p.mu.Unlock()
 			return nil, err
 		}

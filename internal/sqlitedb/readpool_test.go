@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -141,5 +142,43 @@ func TestEachAfterClose(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("query after Close hangs")
+	}
+}
+
+// A connection that cannot be opened is an error for that statement, not a
+// lost pool slot: once the file is back, the pool opens connections again.
+func TestEachOpenFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := sqlitetest.WriteFixtures(t, dir)
+	db := sqlitetest.MustOpenDBWith(t, path, sqlitedb.Settings{ReadConns: 2})
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Each(context.Background(), "SELECT 1", nil, sqlitedb.QueryOptions{}, func([]string) error { return nil },
+			func([]any) error {
+				close(holding)
+				<-release
+				return nil
+			})
+	}()
+	<-holding // the pre-opened connection is busy: the next statement opens one
+	moved := filepath.Join(dir, "moved.db")
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Query(context.Background(), "SELECT 2", nil, sqlitedb.QueryOptions{TimeLimit: time.Second}); err == nil {
+		t.Fatal("query needing a new connection to a missing file succeeded")
+	}
+	if err := os.Rename(moved, path); err != nil {
+		t.Fatal(err)
+	}
+	// Both slots work: one busy, one opened now.
+	if res, err := db.Query(context.Background(), "SELECT 3", nil, sqlitedb.QueryOptions{TimeLimit: time.Second}); err != nil || res.Rows[0][0] != int64(3) {
+		t.Fatalf("query after the file came back = %v, %v", res, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
