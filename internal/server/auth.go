@@ -106,7 +106,7 @@ func (a *WriteAPI) handleRead(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	a.s.mux.ServeHTTP(w, r)
+	a.s.route(w, r)
 }
 
 // hasSQLParam reports whether a query string has a sql parameter. Most

@@ -45,7 +45,13 @@ type RowResult struct {
 // schema triggers one schema_version check, so tables created since the
 // cache was filled are found.
 func (s *Server) lookupTable(ctx context.Context, r *http.Request) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
-	dbSeg, _ := splitFormat(r.PathValue("db"))
+	return s.lookupTableIn(ctx, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk") != "")
+}
+
+// lookupTableIn is lookupTable given the unescaped {db} and {table} path
+// segments; isRow says the URL is /DB/TABLE/PK.
+func (s *Server) lookupTableIn(ctx context.Context, dbPart, tablePart string, isRow bool) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
+	dbSeg, _ := splitFormat(dbPart)
 	dbName, err := decodeName(dbSeg)
 	if err != nil {
 		return nil, nil, nil, "", err
@@ -54,12 +60,12 @@ func (s *Server) lookupTable(ctx context.Context, r *http.Request) (*sqlitedb.DB
 	if db == nil {
 		return nil, nil, nil, "", notFound(msgDatabaseNotFound)
 	}
-	seg := r.PathValue("table")
-	if r.PathValue("pk") != "" {
+	seg := tablePart
+	if isRow {
 		seg += "." // the table segment of a row URL has no format
 	}
 	base, format := splitFormat(seg)
-	if r.PathValue("pk") != "" {
+	if isRow {
 		base, format = seg[:len(seg)-1], formatHTML
 	}
 	name, err := decodeName(base)
@@ -551,13 +557,18 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 }
 
 func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
+	s.serveRow(w, r, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk"))
+}
+
+// serveRow answers /DB/TABLE/PK given its unescaped path segments.
+func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tablePart, pkPart string) {
 	ctx := r.Context()
-	db, sch, t, _, err := s.lookupTable(ctx, r)
+	db, sch, t, _, err := s.lookupTableIn(ctx, dbPart, tablePart, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	pkSeg, format := splitFormat(r.PathValue("pk"))
+	pkSeg, format := splitFormat(pkPart)
 	if format == formatCSV {
 		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
 		return
@@ -619,7 +630,16 @@ func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlite
 	b = append(b, `, "rows": [`...)
 	keys, found := rl.keys, false
 	start := time.Now()
-	err := db.Each(r.Context(), rq.SQL, rq.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true},
+	// A key lookup in an ordinary table reads one B-tree path (rowid,
+	// INTEGER PRIMARY KEY or the key's unique index): there is nothing for
+	// the time limit or a client disconnect to interrupt, so it runs
+	// without the watchdog. A virtual table's module decides how it finds
+	// a rowid, so it keeps both.
+	ctx, opt := context.Background(), sqlitedb.QueryOptions{Prepared: true}
+	if t.Virtual {
+		ctx, opt.TimeLimit = r.Context(), ms(s.settings.SQLTimeLimitMS)
+	}
+	err := db.Each(ctx, rq.SQL, rq.Args, opt,
 		func(cols []string) error {
 			if len(cols) != len(keys) {
 				keys = encodeKeys(cols)

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -272,7 +273,61 @@ func (s *Server) Settings() Settings { return s.settings }
 // prefork tests use to see which worker answered) and routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setPid(w, s.pidHeader)
+	s.route(w, r)
+}
+
+// route serves r through the routes, except that a row's JSON
+// (GET /DB/TABLE/PK.json on a clean path, the hot path of lookups) goes
+// straight to its handler: the same handler the mux would pick, without
+// the pattern match. Every other request goes through the mux.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if db, table, pk, ok := rowJSONPath(r); ok {
+		s.serveRow(w, r, db, table, pk)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// rowJSONPath splits a GET or HEAD of /DB/TABLE/PK.json into its segments,
+// unescaped as ServeMux would. It declines anything the mux would treat
+// differently: other methods, paths it would clean or redirect, and
+// segments that are "-" (the /DB/-/... and /-/... routes).
+func rowJSONPath(r *http.Request) (db, table, pk string, ok bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", "", "", false
+	}
+	p := r.URL.EscapedPath()
+	if !strings.HasSuffix(p, ".json") || len(p) < 2 || p[0] != '/' {
+		return "", "", "", false
+	}
+	var segs [3]string
+	rest := p[1:]
+	for i := range segs {
+		j := strings.IndexByte(rest, '/')
+		if i < 2 {
+			if j < 0 {
+				return "", "", "", false
+			}
+			segs[i], rest = rest[:j], rest[j+1:]
+		} else {
+			if j >= 0 {
+				return "", "", "", false
+			}
+			segs[i] = rest
+		}
+		switch segs[i] {
+		case "", ".", "..", "-":
+			return "", "", "", false
+		}
+		if strings.IndexByte(segs[i], '%') >= 0 {
+			u, err := url.PathUnescape(segs[i])
+			if err != nil || u == "/" { // the mux reads a lone %2F as a trailing slash
+				return "", "", "", false
+			}
+			segs[i] = u
+		}
+	}
+	return segs[0], segs[1], segs[2], true
 }
 
 // setPid stamps X-Lode-Pid unless a wrapper (the prefork worker) already
