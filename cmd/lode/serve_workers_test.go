@@ -208,3 +208,13 @@ func TestServeWorkersFlagErrors(t *testing.T) {
 		t.Errorf("serveWorkers(--workers 0) = %v, %v; want false, nil", handled, err)
 	}
 }
+
+func TestWorkerProcs(t *testing.T) {
+	for _, tt := range []struct{ procs, workers, want int }{
+		{2, 1, 2}, {2, 2, 1}, {2, 4, 1}, {8, 2, 4}, {8, 3, 3}, {1, 4, 1}, {4, 0, 4},
+	} {
+		if got := workerProcs(tt.procs, tt.workers); got != tt.want {
+			t.Errorf("workerProcs(%d CPUs, %d workers) = %d; want %d", tt.procs, tt.workers, got, tt.want)
+		}
+	}
+}
