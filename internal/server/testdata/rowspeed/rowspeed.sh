@@ -8,6 +8,13 @@
 #
 #   bash internal/server/testdata/rowspeed/rowspeed.sh            # C=32 D=5 R=3 WORKERS="0 1"
 #   R=5 D=10 WORKERS=1 bash internal/server/testdata/rowspeed/rowspeed.sh
+#   WRITTEN=1 bash internal/server/testdata/rowspeed/rowspeed.sh  # see below
+#
+# lode serve opens the copy in WAL mode. While the WAL holds no frame, SQLite
+# learns the database size with an fstat() in every read transaction; once
+# anything was committed it reads it from the WAL index instead. WRITTEN=1
+# commits one row (python3's sqlite3, another process) after the servers
+# start, which is the state of any database that is being written to.
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
 C=${C:-32} D=${D:-5} R=${R:-3} WORKERS=${WORKERS:-0 1}
@@ -34,6 +41,12 @@ for w in $WORKERS; do
 	lode_pid[$w]=$!; lode_url[$w]=http://127.0.0.1:$port$URLPATH
 	wait_up "${lode_url[$w]}"
 done
+
+if [ -n "${WRITTEN:-}" ]; then
+	python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("create table rowspeed_probe (x)"); c.execute("insert into rowspeed_probe values (1)"); c.commit()' "$tmp/fixtures.db"
+	for w in $WORKERS; do wait_up "${lode_url[$w]}"; done
+fi
 
 # cpu PID...: summed utime+stime ticks of the processes and their children.
 cpu() {
