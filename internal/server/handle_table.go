@@ -633,13 +633,10 @@ func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlite
 	// A key lookup in an ordinary table reads one B-tree path (rowid,
 	// INTEGER PRIMARY KEY or the key's unique index): there is nothing for
 	// the time limit or a client disconnect to interrupt, so it runs
-	// without the watchdog. A virtual table's module decides how it finds
-	// a rowid, so it keeps both.
-	ctx, opt := context.Background(), sqlitedb.QueryOptions{Prepared: true}
-	if t.Virtual {
-		ctx, opt.TimeLimit = r.Context(), ms(s.settings.SQLTimeLimitMS)
-	}
-	err := db.Each(ctx, rq.SQL, rq.Args, opt,
+	// without the watchdog (Bounded). A virtual table's module decides how
+	// it finds a rowid, so it keeps the time limit.
+	opt := sqlitedb.QueryOptions{Prepared: true, TimeLimit: ms(s.settings.SQLTimeLimitMS), Bounded: !t.Virtual}
+	err := db.Each(r.Context(), rq.SQL, rq.Args, opt,
 		func(cols []string) error {
 			if len(cols) != len(keys) {
 				keys = encodeKeys(cols)

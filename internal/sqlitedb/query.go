@@ -48,6 +48,10 @@ type QueryOptions struct {
 	// sqlite3_stmt_readonly says it cannot write (catches VACUUM and other
 	// statements the authorizer never sees). Use it for user-written SQL.
 	CheckReadOnly bool
+	// Bounded marks a statement whose cost cannot run away (a lookup by
+	// key): it runs without the time-limit watchdog, so neither TimeLimit
+	// nor ctx interrupts it; ctx still bounds the wait for a connection.
+	Bounded bool
 }
 
 // Result is a fully read statement result, bounded by MaxRows. Values are

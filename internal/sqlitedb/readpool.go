@@ -310,7 +310,10 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 		return err // ctx's error, ErrTimeLimit, closed, or opening failed
 	}
 	defer db.pool.put(rc)
-	dctx := db.pool.watch(rc, ctx, opt.TimeLimit)
+	dctx := context.Background()
+	if !opt.Bounded {
+		dctx = db.pool.watch(rc, ctx, opt.TimeLimit)
+	}
 	cbErr, err := db.each(rc, dctx, q, nargs, opt, onColumns, onRow)
 	timedOut := db.pool.unwatch(rc)
 	switch {

@@ -182,3 +182,17 @@ func TestEachOpenFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Bounded statements run without the watchdog: the time limit interrupts
+// the same statement only when it is not marked Bounded.
+func TestEachBounded(t *testing.T) {
+	db := openOneConn(t)
+	const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) SELECT count(*) FROM c"
+	if _, err := db.Query(context.Background(), slow, nil, sqlitedb.QueryOptions{TimeLimit: time.Millisecond}); !errors.Is(err, sqlitedb.ErrTimeLimit) {
+		t.Fatalf("slow statement with a 1 ms limit = %v; want ErrTimeLimit", err)
+	}
+	res, err := db.Query(context.Background(), slow, nil, sqlitedb.QueryOptions{TimeLimit: time.Millisecond, Bounded: true})
+	if err != nil || res.Rows[0][0] != int64(3000000) {
+		t.Fatalf("Bounded slow statement = %v, %v; want 3000000", res, err)
+	}
+}
