@@ -158,7 +158,7 @@ func (a *WriteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setPid(w, a.s.pidHeader)
 	// A GET of a row (/DB/TABLE/PK, three or more segments) matches no
 	// route of the write API or its canned-query pages: skip the match.
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Count(r.URL.Path, "/") >= 3 &&
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Count(r.URL.EscapedPath(), "/") >= 3 &&
 		!strings.HasPrefix(r.URL.Path, "/-/") {
 		a.handleRead(w, r)
 		return
