@@ -63,7 +63,64 @@ func validateSelect(q string) error {
 			return &apiError{Status: http.StatusBadRequest, Message: "Statement contained a disallowed PRAGMA", Title: "Invalid SQL"}
 		}
 	}
+	if _, rest := splitStatement(q); !onlyComments(rest) {
+		// Python's sqlite3, under Datasette, refuses the same way; the
+		// driver would run every statement and answer with the last.
+		return &apiError{Status: http.StatusBadRequest, Message: "You can only execute one statement at a time.", Title: "Invalid SQL"}
+	}
 	return nil
+}
+
+// splitStatement cuts q at its first semicolon outside string literals,
+// quoted identifiers and comments: first is the statement before it, rest
+// what follows ("" without a semicolon).
+func splitStatement(q string) (first, rest string) {
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			end := c
+			if c == '[' {
+				end = ']'
+			}
+			for i++; i < len(q) && q[i] != end; i++ {
+			}
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			for ; i < len(q) && q[i] != '\n'; i++ {
+			}
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			if j := strings.Index(q[i+2:], "*/"); j >= 0 {
+				i += j + 3
+			} else {
+				i = len(q)
+			}
+		case c == ';':
+			return q[:i], q[i+1:]
+		}
+	}
+	return q, ""
+}
+
+// onlyComments reports whether s (what follows a statement) holds nothing
+// but whitespace, semicolons and comments. A string literal in s always
+// leaves a quote behind, so it counts as content.
+func onlyComments(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';':
+		case c == '-' && i+1 < len(s) && s[i+1] == '-':
+			for ; i < len(s) && s[i] != '\n'; i++ {
+			}
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			if j := strings.Index(s[i+2:], "*/"); j >= 0 {
+				i += j + 3
+			} else {
+				i = len(s)
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // namedParams returns the :name parameters of q in order of first use,
@@ -143,14 +200,19 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, db *sqlitedb.D
 		TimeLimit:     time.Duration(s.settings.SQLTimeLimitMS) * time.Millisecond,
 		CheckReadOnly: true,
 	}
+	// Only the statement runs, without what follows its semicolon
+	// (validateSelect allowed only whitespace and comments there): the
+	// driver would otherwise run that tail as an empty statement and
+	// answer with its empty result.
+	run, _ := splitStatement(q)
 	stream := format == formatCSV && params.Get("_stream") == "on" && s.settings.AllowCSVStream
 	if format == formatCSV {
-		s.writeCSV(w, r, db, q, args, opt, stream, db.Name+".csv")
+		s.writeCSV(w, r, db, run, args, opt, stream, db.Name+".csv")
 		return
 	}
 	opt.MaxRows = s.settings.MaxReturnedRows
 	start := time.Now()
-	out, err := db.Query(r.Context(), q, args, opt)
+	out, err := db.Query(r.Context(), run, args, opt)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
