@@ -71,29 +71,47 @@ func validateSelect(q string) error {
 	return nil
 }
 
+// skipQuoted reports whether a string literal, quoted identifier or
+// comment starts at q[i], and returns the index of its last byte (len(q)
+// when it is not closed), so a scanner's i++ continues after it.
+func skipQuoted(q string, i int) (int, bool) {
+	switch c := q[i]; c {
+	case '\'', '"', '`', '[':
+		end := c
+		if c == '[' {
+			end = ']'
+		}
+		for i++; i < len(q) && q[i] != end; i++ {
+		}
+		return i, true
+	}
+	return skipComment(q, i)
+}
+
+// skipComment is skipQuoted for -- and /* */ comments only.
+func skipComment(q string, i int) (int, bool) {
+	switch {
+	case q[i] == '-' && i+1 < len(q) && q[i+1] == '-':
+		for ; i < len(q) && q[i] != '\n'; i++ {
+		}
+		return i, true
+	case q[i] == '/' && i+1 < len(q) && q[i+1] == '*':
+		if j := strings.Index(q[i+2:], "*/"); j >= 0 {
+			return i + j + 3, true
+		}
+		return len(q), true
+	}
+	return i, false
+}
+
 // splitStatement cuts q at its first semicolon outside string literals,
 // quoted identifiers and comments: first is the statement before it, rest
 // what follows ("" without a semicolon).
 func splitStatement(q string) (first, rest string) {
 	for i := 0; i < len(q); i++ {
-		switch c := q[i]; {
-		case c == '\'' || c == '"' || c == '`' || c == '[':
-			end := c
-			if c == '[' {
-				end = ']'
-			}
-			for i++; i < len(q) && q[i] != end; i++ {
-			}
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for ; i < len(q) && q[i] != '\n'; i++ {
-			}
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			if j := strings.Index(q[i+2:], "*/"); j >= 0 {
-				i += j + 3
-			} else {
-				i = len(q)
-			}
-		case c == ';':
+		if j, ok := skipQuoted(q, i); ok {
+			i = j
+		} else if q[i] == ';' {
 			return q[:i], q[i+1:]
 		}
 	}
@@ -105,17 +123,12 @@ func splitStatement(q string) (first, rest string) {
 // leaves a quote behind, so it counts as content.
 func onlyComments(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';':
-		case c == '-' && i+1 < len(s) && s[i+1] == '-':
-			for ; i < len(s) && s[i] != '\n'; i++ {
-			}
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			if j := strings.Index(s[i+2:], "*/"); j >= 0 {
-				i += j + 3
-			} else {
-				i = len(s)
-			}
+		if j, ok := skipComment(s, i); ok {
+			i = j
+			continue
+		}
+		switch s[i] {
+		case ' ', '\t', '\r', '\n', ';':
 		default:
 			return false
 		}
@@ -129,25 +142,11 @@ func namedParams(q string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'' || c == '"' || c == '`' || c == '[':
-			end := c
-			if c == '[' {
-				end = ']'
-			}
-			for i++; i < len(q) && q[i] != end; i++ {
-			}
-		case c == '-' && i+1 < len(q) && q[i+1] == '-':
-			for ; i < len(q) && q[i] != '\n'; i++ {
-			}
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			if j := strings.Index(q[i+2:], "*/"); j >= 0 {
-				i += j + 3
-			} else {
-				i = len(q)
-			}
-		case c == ':' && (i == 0 || q[i-1] != ':'):
+		if j, ok := skipQuoted(q, i); ok {
+			i = j
+			continue
+		}
+		if q[i] == ':' && (i == 0 || q[i-1] != ':') {
 			j := i + 1
 			for j < len(q) && (q[j] == '_' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z' || q[j] >= '0' && q[j] <= '9') {
 				j++
