@@ -1,8 +1,6 @@
 package loadgen
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -68,9 +65,10 @@ type conn struct {
 	c      *client
 	addr   string
 	nc     net.Conn
-	br     *bufio.Reader
-	body   []byte // last kept body; reused
-	served int    // responses read on this connection
+	buf    []byte // read buffer: buf[r:w] is received and not yet parsed
+	r, w   int
+	p      respParser
+	served int // responses read on this connection
 	dead   bool
 }
 
@@ -92,7 +90,7 @@ func (c *client) dial(ctx context.Context, tg *target) (*conn, error) {
 		}
 		nc = tc
 	}
-	cn := &conn{c: c, addr: tg.addr, nc: nc, br: bufio.NewReaderSize(nc, readBufSize)}
+	cn := &conn{c: c, addr: tg.addr, nc: nc, buf: make([]byte, readBufSize)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -171,252 +169,43 @@ func (cn *conn) roundTrip(tg *target, keepBody bool) (resp response, started boo
 	if _, err = cn.nc.Write(tg.wire); err != nil {
 		return resp, false, err
 	}
+	p := &cn.p
+	p.reset(tg.head, keepBody)
 	for {
-		var line []byte
-		line, err = cn.br.ReadSlice('\n')
-		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				err = errors.New("malformed response: status line too long")
-			}
-			return resp, len(line) > 0, err
-		}
-		started = true
-		resp.status, err = parseStatusLine(line)
-		if err != nil {
-			return resp, true, err
-		}
-		h, err := cn.readHeaders()
-		if err != nil {
-			return resp, true, err
-		}
-		if line[7] == '0' && !h.keepAlive {
-			h.close = true // HTTP/1.0 closes unless it says keep-alive
-		}
-		if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
-			continue // 100 Continue, 103 Early Hints: the real response follows
-		}
-		keep := keepBody || resp.status >= 400
-		if err := cn.readBody(&resp, h, tg.head, keep); err != nil {
-			return resp, true, err
-		}
-		cn.served++
-		if h.close {
-			cn.close()
-		}
-		return resp, true, nil
-	}
-}
-
-type respHeader struct {
-	contentLength int64 // -1 when absent
-	chunked       bool
-	close         bool
-	keepAlive     bool
-}
-
-func parseStatusLine(line []byte) (int, error) {
-	// "HTTP/1.1 200 OK\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, fmt.Errorf("malformed response: status line %q", trimLine(line))
-	}
-	s := line[9:12]
-	if s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9' {
-		return 0, fmt.Errorf("malformed response: status line %q", trimLine(line))
-	}
-	return int(s[0]-'0')*100 + int(s[1]-'0')*10 + int(s[2]-'0'), nil
-}
-
-func trimLine(b []byte) string {
-	if len(b) > 60 {
-		b = b[:60]
-	}
-	return string(bytes.TrimRight(b, "\r\n"))
-}
-
-func (cn *conn) readHeaders() (respHeader, error) {
-	h := respHeader{contentLength: -1}
-	for {
-		line, err := cn.br.ReadSlice('\n')
-		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				err = errors.New("malformed response: header line too long")
-			} else if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return h, err
-		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
-			return h, nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := line[:colon]
-		val := bytes.TrimSpace(line[colon+1:])
-		switch {
-		case asciiEqualFold(name, "content-length"):
-			var n int64
-			if len(val) == 0 {
-				return h, errors.New("malformed response: empty Content-Length")
-			}
-			for _, c := range val {
-				if c < '0' || c > '9' {
-					return h, fmt.Errorf("malformed response: Content-Length %q", val)
-				}
-				n = n*10 + int64(c-'0')
-			}
-			h.contentLength = n
-		case asciiEqualFold(name, "transfer-encoding"):
-			h.chunked = bytes.Contains(bytes.ToLower(val), []byte("chunked"))
-		case asciiEqualFold(name, "connection"):
-			v := bytes.ToLower(val)
-			h.close = bytes.Contains(v, []byte("close"))
-			h.keepAlive = bytes.Contains(v, []byte("keep-alive"))
-		}
-	}
-}
-
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (cn *conn) readBody(resp *response, h respHeader, head, keep bool) error {
-	cn.body = cn.body[:0]
-	if head || resp.status == 204 || resp.status == 304 || (resp.status >= 100 && resp.status < 200) {
-		return nil
-	}
-	switch {
-	case h.chunked:
-		if err := cn.readChunked(resp, keep); err != nil {
-			return err
-		}
-	case h.contentLength >= 0:
-		if err := cn.readN(resp, h.contentLength, keep); err != nil {
-			return err
-		}
-	default:
-		// Body delimited by the server closing the connection.
-		if err := cn.readN(resp, -1, keep); err != nil {
-			return err
-		}
-		cn.close()
-	}
-	if keep {
-		resp.body = cn.body
-	}
-	return nil
-}
-
-// readN reads n body bytes (n < 0: until EOF), keeping up to maxBodyKeep.
-func (cn *conn) readN(resp *response, n int64, keep bool) error {
-	for n != 0 {
-		if !keep || len(cn.body) >= maxBodyKeep {
-			if n < 0 {
-				m, err := io.Copy(io.Discard, cn.br)
-				resp.bytes += m
-				return err
-			}
-			m, err := cn.br.Discard(int(min(n, 1<<30)))
-			resp.bytes += int64(m)
-			n -= int64(m)
+		if cn.r < cn.w {
+			n, done, err := p.feed(cn.buf[cn.r:cn.w])
+			cn.r += n
 			if err != nil {
-				return unexpectedEOF(err)
+				return resp, true, err
 			}
-			continue
+			if done {
+				cn.served++
+				// Bytes beyond the response were not asked for: the
+				// connection's framing cannot be trusted any more.
+				if p.mustClose() || cn.r < cn.w {
+					cn.close()
+				}
+				return p.response(), true, nil
+			}
 		}
-		want := int64(maxBodyKeep - len(cn.body))
-		if n >= 0 && n < want {
-			want = n
-		}
-		if want > readBufSize {
-			want = readBufSize
-		}
-		start := len(cn.body)
-		cn.body = slices.Grow(cn.body, int(want))[:start+int(want)]
-		m, err := cn.br.Read(cn.body[start:])
-		cn.body = cn.body[:start+m]
-		resp.bytes += int64(m)
+		cn.r, cn.w = 0, 0
+		n, err := cn.nc.Read(cn.buf)
+		cn.w = n
 		if n > 0 {
-			n -= int64(m)
+			continue // an error comes again with the next read
 		}
-		if err != nil {
-			if n < 0 && errors.Is(err, io.EOF) {
-				return nil
+		if errors.Is(err, io.EOF) {
+			done, eofErr := p.eof()
+			if done {
+				cn.served++
+				cn.close()
+				return p.response(), true, nil
 			}
-			return unexpectedEOF(err)
+			err = eofErr
+		} else if err == nil {
+			err = io.ErrNoProgress
 		}
-	}
-	return nil
-}
-
-func unexpectedEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func (cn *conn) readChunked(resp *response, keep bool) error {
-	for {
-		line, err := cn.br.ReadSlice('\n')
-		if err != nil {
-			return unexpectedEOF(err)
-		}
-		var size int64
-		digits := 0
-		for _, c := range line {
-			var v byte
-			switch {
-			case '0' <= c && c <= '9':
-				v = c - '0'
-			case 'a' <= c && c <= 'f':
-				v = c - 'a' + 10
-			case 'A' <= c && c <= 'F':
-				v = c - 'A' + 10
-			default:
-				goto done
-			}
-			size = size<<4 | int64(v)
-			digits++
-			if digits > 15 {
-				return errors.New("malformed response: chunk size too large")
-			}
-		}
-	done:
-		if digits == 0 {
-			return fmt.Errorf("malformed response: chunk size line %q", trimLine(line))
-		}
-		if size == 0 {
-			// Trailers, then the blank line.
-			for {
-				t, err := cn.br.ReadSlice('\n')
-				if err != nil {
-					return unexpectedEOF(err)
-				}
-				if len(t) <= 2 && (len(t) == 1 || t[0] == '\r') {
-					return nil
-				}
-			}
-		}
-		if err := cn.readN(resp, size, keep); err != nil {
-			return err
-		}
-		if _, err := cn.br.Discard(2); err != nil { // CRLF after the chunk
-			return unexpectedEOF(err)
-		}
+		return resp, p.started, err
 	}
 }
 
