@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // The load generator speaks HTTP/1.1 itself instead of using net/http's
@@ -40,7 +38,6 @@ type client struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	closed bool
-	fh     *fasthttp.Client
 }
 
 func newClient(timeout time.Duration, insecure bool) *client {
@@ -73,7 +70,6 @@ type conn struct {
 	p      respParser
 	served int // responses read on this connection
 	dead   bool
-	fh     *fhState
 }
 
 var errClientClosed = errors.New("loadgen: run stopped")
@@ -107,7 +103,7 @@ func (c *client) dial(ctx context.Context, tg *target) (*conn, error) {
 }
 
 func (cn *conn) close() {
-	if cn == nil || cn.dead || cn.fh != nil {
+	if cn == nil || cn.dead {
 		return
 	}
 	cn.dead = true
@@ -129,9 +125,6 @@ type response struct {
 // do sends tg on *cnp (dialing if needed) and reads the response. A failed
 // connection is closed and *cnp set to nil.
 func (c *client) do(ctx context.Context, cnp **conn, tg *target, keepBody bool) (response, error) {
-	if useFastHTTP {
-		return c.doFastHTTP(ctx, cnp, tg, keepBody)
-	}
 	for attempt := 0; ; attempt++ {
 		cn := *cnp
 		if cn != nil && (cn.dead || cn.addr != tg.addr) {

@@ -442,7 +442,6 @@ func (s *Scenario) buildTarget(r *Request, full, body string, hv []string) (*tar
 		b.WriteString(": ")
 		b.WriteString(v)
 		b.WriteString("\r\n")
-		tg.hdrs = append(tg.hdrs, [2]string{h.name, v})
 	}
 	if !hasUA {
 		b.WriteString("User-Agent: lode-load\r\n")
@@ -456,7 +455,6 @@ func (s *Scenario) buildTarget(r *Request, full, body string, hv []string) (*tar
 	b.WriteString(body)
 	tg.wire = b.Bytes()
 	tg.head = r.method == http.MethodHead
-	tg.method, tg.full, tg.body = r.method, full, body
 	return tg, nil
 }
 
@@ -469,10 +467,6 @@ type target struct {
 	requestURI string
 	wire       []byte
 	head       bool
-
-	// For the fasthttp experiment: the request in parts.
-	method, full, body string
-	hdrs               [][2]string
 }
 
 func parseTarget(raw string) (*target, error) {
