@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,7 +62,26 @@ func rawServer(t *testing.T, resp func(n int64) string, closeAfter func(n int64)
 	return "http://" + ln.Addr().String() + "/"
 }
 
+// forEachDriver runs f for each way the closed model can drive
+// connections: event loops (Linux, http://) and a goroutine per user on
+// the blocking client (https://, other systems, and the open model).
+func forEachDriver(t *testing.T, f func(t *testing.T, driver func(loadgen.Config) loadgen.Config)) {
+	t.Run("loops", func(t *testing.T) {
+		f(t, func(c loadgen.Config) loadgen.Config {
+			if runtime.GOOS == "linux" && !loadgen.UsesLoops(c) {
+				t.Fatal("the closed model does not use event loops on Linux for an http:// target")
+			}
+			return c
+		})
+	})
+	t.Run("goroutines", func(t *testing.T) { f(t, loadgen.WithoutLoops) })
+}
+
 func TestClientFramings(t *testing.T) {
+	forEachDriver(t, testClientFramings)
+}
+
+func testClientFramings(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	never := func(int64) bool { return false }
 	always := func(int64) bool { return true }
 	tests := []struct {
@@ -86,9 +106,9 @@ func TestClientFramings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := rawServer(t, func(int64) string { return tt.resp }, tt.closeAfter)
-			res, err := loadgen.Run(context.Background(), loadgen.Config{
+			res, err := loadgen.Run(context.Background(), driver(loadgen.Config{
 				Scenario: loadgen.URLScenario(url), Users: 2, MaxRequests: 50,
-			})
+			}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,6 +120,10 @@ func TestClientFramings(t *testing.T) {
 }
 
 func TestClientMalformedAndTruncated(t *testing.T) {
+	forEachDriver(t, testClientMalformedAndTruncated)
+}
+
+func testClientMalformedAndTruncated(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	tests := []struct {
 		name, resp, want string
 	}{
@@ -109,9 +133,9 @@ func TestClientMalformedAndTruncated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := rawServer(t, func(int64) string { return tt.resp }, func(int64) bool { return true })
-			res, err := loadgen.Run(context.Background(), loadgen.Config{
+			res, err := loadgen.Run(context.Background(), driver(loadgen.Config{
 				Scenario: loadgen.URLScenario(url), Users: 1, MaxRequests: 3,
-			})
+			}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,6 +147,10 @@ func TestClientMalformedAndTruncated(t *testing.T) {
 }
 
 func TestClientSendsMethodHeadersBody(t *testing.T) {
+	forEachDriver(t, testClientSendsMethodHeadersBody)
+}
+
+func testClientSendsMethodHeadersBody(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	var got atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -134,7 +162,7 @@ func TestClientSendsMethodHeadersBody(t *testing.T) {
 	defer srv.Close()
 	sc := &loadgen.Scenario{BaseURL: srv.URL, Headers: map[string]string{"Authorization": "Bearer t"}}
 	sc.Add(&loadgen.Request{Method: "post", URL: "/db/t/-/insert?x=1", Body: `{"row":{"a":1}}`, Headers: map[string]string{"content-type": "application/json"}})
-	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 1, MaxRequests: 2})
+	res, err := loadgen.Run(context.Background(), driver(loadgen.Config{Scenario: sc, Users: 1, MaxRequests: 2}))
 	if err != nil || res.Total.Failures != 0 {
 		t.Fatalf("run: %v %v", err, res.Total.Errors)
 	}
@@ -143,7 +171,7 @@ func TestClientSendsMethodHeadersBody(t *testing.T) {
 		t.Fatalf("server saw %q; want %q", g, want)
 	}
 	head := (&loadgen.Scenario{}).Add(&loadgen.Request{Method: "HEAD", URL: srv.URL + "/h"})
-	res, err = loadgen.Run(context.Background(), loadgen.Config{Scenario: head, Users: 1, MaxRequests: 3})
+	res, err = loadgen.Run(context.Background(), driver(loadgen.Config{Scenario: head, Users: 1, MaxRequests: 3}))
 	if err != nil || res.Total.Failures != 0 || res.Total.Count != 3 {
 		t.Fatalf("HEAD run: %v count %d errors %v", err, res.Total.Count, messages(res.Total.Errors))
 	}
@@ -168,13 +196,17 @@ func TestClientTLSAndTimeout(t *testing.T) {
 		t.Fatalf("TLS without insecure: err %v errors %v; want 2 certificate errors", err, messages(res.Total.Errors))
 	}
 
+	forEachDriver(t, testClientTimeout)
+}
+
+func testClientTimeout(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	}))
 	defer hang.Close()
-	res, err = loadgen.Run(context.Background(), loadgen.Config{
+	res, err := loadgen.Run(context.Background(), driver(loadgen.Config{
 		Scenario: loadgen.URLScenario(hang.URL), Users: 2, MaxRequests: 4, Timeout: 100 * time.Millisecond,
-	})
+	}))
 	if err != nil || res.Total.Failures != 4 || len(res.Total.Errors) != 1 || res.Total.Errors[0].Message != "timeout after 100ms" {
 		t.Fatalf("timeouts: err %v failures %d errors %v; want 4 × timeout after 100ms", err, res.Total.Failures, messages(res.Total.Errors))
 	}

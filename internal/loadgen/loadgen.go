@@ -92,6 +92,10 @@ type Config struct {
 	Progress func(HistoryPoint)
 	// NoHistory turns off per-interval history in the Result.
 	NoHistory bool
+
+	// noLoops runs every closed-model user as a goroutine on the
+	// blocking client, as on systems without event loops (for tests).
+	noLoops bool
 }
 
 // Result is the outcome of a run: exact counts and HDR histograms (so
@@ -260,8 +264,8 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	for _, r := range cfg.Scenario.Requests {
-		if r.static != nil {
-			if err := cfg.hostAllowed(r.static.host); err != nil {
+		if r.hostTg != nil {
+			if err := cfg.hostAllowed(r.hostTg.host); err != nil {
 				return err
 			}
 		} else if tg, err := parseTarget(r.URL[:strings.Index(r.URL+"{{", "{{")]); err == nil && !strings.Contains(tg.hostHeader, "{") {
@@ -311,10 +315,37 @@ type engine struct {
 
 	allowed sync.Map // host → error (nil when allowed), for templated URLs
 
-	pool connPool
+	pool  connPool
+	loops []*evLoop // the closed model's event loops; nil: a goroutine per user
 }
 
-func (e *engine) stop() { e.stopOnce.Do(func() { close(e.stopCh) }) }
+func (e *engine) stop() {
+	e.stopOnce.Do(func() {
+		close(e.stopCh)
+		e.wakeLoops()
+	})
+}
+
+// wakeLoops makes every event loop look at the stop and abort flags.
+func (e *engine) wakeLoops() {
+	for _, l := range e.loops {
+		l.wake()
+	}
+}
+
+// loopable reports whether the closed model can run on event loops: on
+// Linux, for plain http:// targets (see evloop_linux.go).
+func (e *engine) loopable() bool {
+	if !loopsSupported || e.cfg.noLoops {
+		return false
+	}
+	for _, r := range e.sc.Requests {
+		if r.scheme != "http" {
+			return false
+		}
+	}
+	return true
+}
 
 func (e *engine) stopped() bool {
 	select {
@@ -372,6 +403,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		res.Model = "closed"
 		res.Users = cfg.Users
+		if e.loopable() {
+			e.newLoops(&wg)
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); e.spawn(&wg) }()
 	}
@@ -445,6 +479,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	e.aborted.Store(true)
 	abort()
 	e.cl.closeAll()
+	e.wakeLoops()
 	<-workersDone
 	<-repDone
 	end := time.Now()
@@ -554,21 +589,36 @@ func (e *engine) acquire() {
 // In the open model step is the schedule step and start the intended
 // time latency counts from; the closed model passes step -1 and latency
 // counts from the send.
-func (e *engine) execute(worker int, ri int, cn **conn, iter int64, start time.Time, step int, measured bool) {
-	fromIntended := step >= 0
-	r := e.sc.Requests[ri]
-	tg, err := e.sc.render(r, tmplData{Row: e.sc.Data.row(), User: worker, Iter: iter})
-	if err == nil && r.static == nil {
-		err = e.allowedHost(tg.host)
-	}
-	if !fromIntended {
+func (e *engine) execute(worker int, ri int, cn **conn, dst *target, iter int64, start time.Time, step int, measured bool) {
+	r, tg, err := e.begin(worker, ri, iter, dst)
+	if step < 0 {
 		start = time.Now()
 	}
 	var resp response
 	if err == nil {
 		resp, err = e.cl.do(e.runCtx, cn, tg, r.needBody)
 	}
-	lat := time.Since(start)
+	e.finish(worker, r, ri, time.Since(start), resp, err, step, measured)
+}
+
+// begin renders request ri for one execution into dst (the worker's
+// reusable target) and checks its host, unless Validate already did.
+func (e *engine) begin(worker, ri int, iter int64, dst *target) (*Request, *target, error) {
+	r := e.sc.Requests[ri]
+	var row map[string]any
+	if e.sc.Data != nil {
+		row = e.sc.Data.row()
+	}
+	tg, err := r.render(&tmplData{Row: row, User: worker, Iter: iter}, dst)
+	if err == nil && r.hostTg == nil {
+		err = e.allowedHost(tg.host)
+	}
+	return r, tg, err
+}
+
+// finish judges and records one completed request, unless it was not
+// measured (warm-up) or the run was aborted under it.
+func (e *engine) finish(worker int, r *Request, ri int, lat time.Duration, resp response, err error, step int, measured bool) {
 	if e.aborted.Load() || !measured {
 		return
 	}
@@ -596,6 +646,10 @@ func (e *engine) spawn(wg *sync.WaitGroup) {
 		}
 		if e.stopped() {
 			return
+		}
+		if len(e.loops) > 0 {
+			e.loops[u%len(e.loops)].addUser(u)
+			continue
 		}
 		wg.Add(1)
 		e.users.Add(1)
@@ -627,6 +681,7 @@ func (e *engine) sleepUntil(t time.Time) bool {
 // think, repeat, on its own connection.
 func (e *engine) user(id int) {
 	var cn *conn
+	var tg target
 	defer func() { cn.close() }()
 	rng := rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano())))
 	sc := e.sc
@@ -646,7 +701,7 @@ func (e *engine) user(id int) {
 			ri = sc.index(rng.IntN(sc.total))
 		}
 		e.acquire()
-		e.execute(id, ri, &cn, iter, time.Time{}, -1, measured)
+		e.execute(id, ri, &cn, &tg, iter, time.Time{}, -1, measured)
 		e.inFlight.Add(-1)
 		if sc.ThinkMax > 0 {
 			think := sc.ThinkMin
@@ -791,7 +846,7 @@ func (o *openRun) pace(wg *sync.WaitGroup) {
 			defer wg.Done()
 			defer e.inFlight.Add(-1)
 			cn := e.pool.get()
-			e.execute(int(n), ri, &cn, n, intended, step, measured)
+			e.execute(int(n), ri, &cn, &target{}, n, intended, step, measured)
 			e.pool.put(cn)
 		}(n, ri, intended, p.step, measured)
 	}

@@ -206,6 +206,10 @@ func TestCoordinatedOmission(t *testing.T) {
 }
 
 func TestInterruptReturnsPartialResult(t *testing.T) {
+	forEachDriver(t, testInterruptReturnsPartialResult)
+}
+
+func testInterruptReturnsPartialResult(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) > 100 {
@@ -223,9 +227,9 @@ func TestInterruptReturnsPartialResult(t *testing.T) {
 		}
 		cancel()
 	}()
-	res, err := loadgen.Run(ctx, loadgen.Config{
+	res, err := loadgen.Run(ctx, driver(loadgen.Config{
 		Scenario: loadgen.URLScenario(srv.URL), Users: 4, Duration: time.Minute,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

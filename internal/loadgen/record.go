@@ -211,6 +211,17 @@ func judge(r *Request, resp response) string {
 	if !statusChecked && resp.status >= 400 {
 		return statusMessage(resp)
 	}
+	for i := range r.Checks {
+		if r.Checks[i].JSONPath != "" {
+			return judgeJSON(r, resp)
+		}
+	}
+	return ""
+}
+
+// judgeJSON applies r's JSON checks (apart, so that the decoded document
+// costs nothing to requests without them).
+func judgeJSON(r *Request, resp response) string {
 	var doc any
 	parsed := false
 	for i := range r.Checks {

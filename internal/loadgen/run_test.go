@@ -80,12 +80,16 @@ func TestErrorsGroupedByMessage(t *testing.T) {
 }
 
 func TestTransportErrorMessage(t *testing.T) {
+	forEachDriver(t, testTransportErrorMessage)
+}
+
+func testTransportErrorMessage(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
 	srv := helloServer(t)
 	url := srv.URL
 	srv.Close()
-	res, err := loadgen.Run(context.Background(), loadgen.Config{
+	res, err := loadgen.Run(context.Background(), driver(loadgen.Config{
 		Scenario: loadgen.URLScenario(url), Users: 1, MaxRequests: 5,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

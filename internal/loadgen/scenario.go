@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -77,17 +76,27 @@ type Request struct {
 
 	line     int // YAML line, for messages
 	method   string
-	urlT     *template.Template
-	bodyT    *template.Template
-	jsonBody any // parsed json: body whose string leaves are templates
+	scheme   string // http or https (fixed even when the URL is templated)
+	needBody bool   // a check needs the body
+	static   *target
+	// hostTg holds where to send the request when scheme://host is
+	// fixed (nothing is templated, or only the path and query are);
+	// uri is then the request-URI, or uriT its template. Otherwise
+	// urlT renders the whole URL, which is parsed per request.
+	hostTg   *target
+	prefix   string // scheme://host of hostTg
+	uri      string
+	uriT     *tmpl
+	urlT     *tmpl
+	bodyT    *tmpl
+	jsonBody any              // parsed json: body whose string leaves are templates
+	jsonT    map[string]*tmpl // the templates among jsonBody's leaves
 	headerT  []headerTemplate
-	static   *target // non-nil when nothing is templated
-	needBody bool    // a check needs the body
 }
 
 type headerTemplate struct {
 	name string
-	t    *template.Template
+	t    *tmpl
 	raw  string
 }
 
@@ -144,35 +153,6 @@ func (s *Scenario) Add(r *Request) *Scenario {
 	s.prepared = false
 	s.mu.Unlock()
 	return s
-}
-
-var templateFuncs = template.FuncMap{
-	"randInt": func(lo, hi int) int {
-		if hi <= lo {
-			return lo
-		}
-		return lo + rand.IntN(hi-lo+1)
-	},
-	"uuid": func() string {
-		var b [16]byte
-		for i := range b {
-			b[i] = byte(rand.UintN(256))
-		}
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-	},
-}
-
-func parseTemplate(what, text string) (*template.Template, error) {
-	if !strings.Contains(text, "{{") {
-		return nil, nil
-	}
-	t, err := template.New(what).Funcs(templateFuncs).Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s template: %w", what, err)
-	}
-	return t, nil
 }
 
 // prepare validates the scenario and compiles its templates. It is called
@@ -235,29 +215,19 @@ func (s *Scenario) prepareRequest(r *Request) error {
 		}
 		full = strings.TrimRight(s.BaseURL, "/") + full
 	}
-	var err error
-	if r.urlT, err = parseTemplate("url", full); err != nil {
+	if err := r.prepareURL(full); err != nil {
 		return err
-	}
-	if r.urlT == nil {
-		if _, err := parseTarget(full); err != nil {
-			return err
-		}
-	} else {
-		// Validate scheme and host now; only the template parts vary.
-		pre := full[:strings.Index(full, "{{")]
-		if !strings.HasPrefix(pre, "http://") && !strings.HasPrefix(pre, "https://") {
-			return fmt.Errorf("url %q: want http:// or https://", full)
-		}
 	}
 	if r.Name == "" {
 		r.Name = nameFromURL(r.URL)
 	}
+	var err error
+	r.jsonT = nil
 	if r.jsonBody == nil {
 		if r.bodyT, err = parseTemplate("body", r.Body); err != nil {
 			return err
 		}
-	} else if err := checkJSONTemplates(r.jsonBody); err != nil {
+	} else if err := r.compileJSON(r.jsonBody); err != nil {
 		return err
 	}
 	r.headerT = r.headerT[:0]
@@ -310,12 +280,86 @@ func (s *Scenario) prepareRequest(r *Request) error {
 		}
 	}
 	r.static = nil
-	if r.urlT == nil && r.bodyT == nil && r.jsonBody == nil && !anyHeaderTemplate(r.headerT) {
-		tg, err := s.buildTarget(r, full, r.Body, nil)
+	if r.hostTg != nil && r.uriT == nil && r.bodyT == nil && r.jsonBody == nil && !anyHeaderTemplate(r.headerT) {
+		tg, err := r.render(&tmplData{}, &target{})
 		if err != nil {
 			return err
 		}
 		r.static = tg
+	}
+	return nil
+}
+
+// prepareURL validates the URL (scheme and, when not templated, host) and
+// splits it into what is fixed and what is rendered per request.
+func (r *Request) prepareURL(full string) error {
+	r.hostTg, r.prefix, r.uri, r.uriT, r.urlT = nil, "", "", nil, nil
+	tpl := strings.Index(full, "{{")
+	if tpl < 0 {
+		tg, err := parseTarget(full)
+		if err != nil {
+			return err
+		}
+		r.scheme, r.hostTg, r.uri = tg.scheme, tg, tg.requestURI
+		r.prefix = tg.scheme + "://" + tg.hostHeader
+		return nil
+	}
+	// Validate the scheme now; only the template parts vary.
+	pre := full[:tpl]
+	switch {
+	case strings.HasPrefix(pre, "http://"):
+		r.scheme = "http"
+	case strings.HasPrefix(pre, "https://"):
+		r.scheme = "https"
+	default:
+		return fmt.Errorf("url %q: want http:// or https://", full)
+	}
+	// A template after the host's "/" leaves scheme://host fixed.
+	rest := pre[len(r.scheme)+3:]
+	if slash := strings.IndexByte(rest, '/'); slash > 0 && !strings.ContainsAny(rest[:slash], "?#") {
+		prefix := pre[:len(r.scheme)+3+slash]
+		if tg, err := parseTarget(prefix); err == nil && tg.requestURI == "/" {
+			t, err := parseTemplate("url", full[len(prefix):])
+			if err != nil {
+				return err
+			}
+			r.hostTg, r.prefix, r.uriT = tg, prefix, t
+			return nil
+		}
+	}
+	t, err := parseTemplate("url", full)
+	if err != nil {
+		return err
+	}
+	r.urlT = t
+	return nil
+}
+
+// compileJSON parses every string leaf of a JSON body that is a template,
+// so that syntax errors show before the run and no request parses one.
+func (r *Request) compileJSON(v any) error {
+	switch x := v.(type) {
+	case string:
+		t, err := parseTemplate("json body", x)
+		if err != nil || t == nil {
+			return err
+		}
+		if r.jsonT == nil {
+			r.jsonT = map[string]*tmpl{}
+		}
+		r.jsonT[x] = t
+	case map[string]any:
+		for _, e := range x {
+			if err := r.compileJSON(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := r.compileJSON(e); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -340,54 +384,19 @@ func nameFromURL(raw string) string {
 	return raw
 }
 
-// pick returns the request for a uniform random number n in [0, total).
-func (s *Scenario) pick(n int) *Request {
-	if len(s.Requests) == 1 {
-		return s.Requests[0]
-	}
-	i := sort.SearchInts(s.cum, n+1)
-	return s.Requests[i]
-}
-
-// tmplData is what request templates see.
-type tmplData struct {
-	Row  map[string]any
-	User int
-	Iter int64
-}
-
-func (d tmplData) asMap() map[string]any {
-	return map[string]any{"row": d.Row, "user": d.User, "iter": d.Iter}
-}
-
-// render builds the wire request for one execution of r.
-func (s *Scenario) render(r *Request, d tmplData) (*target, error) {
+// render builds the wire request for one execution of r in dst, whose
+// buffers are reused from one execution to the next, and returns it; a
+// request with nothing templated returns its prebuilt target.
+func (r *Request) render(d *tmplData, dst *target) (*target, error) {
 	if r.static != nil {
 		return r.static, nil
 	}
-	m := d.asMap()
-	var sb strings.Builder
-	exec := func(t *template.Template, raw string) (string, error) {
-		if t == nil {
-			return raw, nil
-		}
-		sb.Reset()
-		if err := t.Execute(&sb, m); err != nil {
-			return "", fmt.Errorf("template: %w", err)
-		}
-		return sb.String(), nil
-	}
-	full := r.URL
-	if strings.HasPrefix(full, "/") {
-		full = strings.TrimRight(s.BaseURL, "/") + full
-	}
-	full, err := exec(r.urlT, full)
-	if err != nil {
-		return nil, err
-	}
-	var body string
-	if r.jsonBody != nil {
-		v, err := renderJSON(r.jsonBody, m)
+	var err error
+	// The body first: its length goes in the head.
+	body := dst.body[:0]
+	switch {
+	case r.jsonBody != nil:
+		v, err := r.renderJSON(r.jsonBody, d)
 		if err != nil {
 			return nil, err
 		}
@@ -395,70 +404,114 @@ func (s *Scenario) render(r *Request, d tmplData) (*target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("json body: %w", err)
 		}
-		body = string(b)
-	} else if body, err = exec(r.bodyT, r.Body); err != nil {
-		return nil, err
-	}
-	hv := make([]string, len(r.headerT))
-	for i, h := range r.headerT {
-		if hv[i], err = exec(h.t, h.raw); err != nil {
+		body = append(body, b...)
+	case r.bodyT != nil:
+		if body, err = r.bodyT.appendTo(body, d); err != nil {
 			return nil, err
 		}
+	default:
+		body = append(body, r.Body...)
 	}
-	return s.buildTarget(r, full, body, hv)
-}
+	dst.body = body
 
-// buildTarget serialises one HTTP/1.1 request. hv holds rendered header
-// values (nil: use the raw values).
-func (s *Scenario) buildTarget(r *Request, full, body string, hv []string) (*target, error) {
-	tg, err := parseTarget(full)
-	if err != nil {
-		return nil, err
+	w := append(dst.wire[:0], r.method...)
+	w = append(w, ' ')
+	hostHeader := ""
+	if r.hostTg != nil {
+		*dst = target{scheme: r.hostTg.scheme, addr: r.hostTg.addr, host: r.hostTg.host, wire: dst.wire, body: dst.body, url: dst.url}
+		hostHeader = r.hostTg.hostHeader
+		if r.uriT == nil {
+			w = append(w, r.uri...)
+		} else {
+			m := len(w)
+			if w, err = r.uriT.appendTo(w, d); err != nil {
+				return nil, err
+			}
+			if !plainRequestURI(w[m:]) {
+				// Let net/url escape it, as for a URL without templates.
+				tg, err := parseTarget(r.prefix + string(w[m:]))
+				if err != nil {
+					return nil, err
+				}
+				w = append(w[:m], tg.requestURI...)
+			}
+		}
+	} else {
+		u, err := r.urlT.appendTo(dst.url[:0], d)
+		dst.url = u
+		if err != nil {
+			return nil, err
+		}
+		tg, err := parseTarget(string(u))
+		if err != nil {
+			return nil, err
+		}
+		*dst = target{scheme: tg.scheme, addr: tg.addr, host: tg.host, wire: dst.wire, body: dst.body, url: dst.url}
+		hostHeader = tg.hostHeader
+		w = append(w, tg.requestURI...)
 	}
-	var b bytes.Buffer
-	b.Grow(128 + len(body))
-	b.WriteString(r.method)
-	b.WriteByte(' ')
-	b.WriteString(tg.requestURI)
-	b.WriteString(" HTTP/1.1\r\nHost: ")
-	b.WriteString(tg.hostHeader)
-	b.WriteString("\r\n")
+	w = append(w, " HTTP/1.1\r\nHost: "...)
+	w = append(w, hostHeader...)
+	w = append(w, "\r\n"...)
 	hasUA := false
-	for i, h := range r.headerT {
-		v := h.raw
-		if hv != nil {
-			v = hv[i]
-		}
-		if strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("header %s: value must not contain a line break", h.name)
-		}
-		if h.name == "User-Agent" {
-			hasUA = true
-		}
+	for _, h := range r.headerT {
 		if h.name == "Host" || h.name == "Content-Length" {
 			continue
 		}
-		b.WriteString(h.name)
-		b.WriteString(": ")
-		b.WriteString(v)
-		b.WriteString("\r\n")
+		hasUA = hasUA || h.name == "User-Agent"
+		w = append(w, h.name...)
+		w = append(w, ": "...)
+		if h.t == nil {
+			w = append(w, h.raw...)
+		} else {
+			m := len(w)
+			if w, err = h.t.appendTo(w, d); err != nil {
+				return nil, err
+			}
+			if bytes.ContainsAny(w[m:], "\r\n") {
+				return nil, fmt.Errorf("header %s: value must not contain a line break", h.name)
+			}
+		}
+		w = append(w, "\r\n"...)
 	}
 	if !hasUA {
-		b.WriteString("User-Agent: lode-load\r\n")
+		w = append(w, "User-Agent: lode-load\r\n"...)
 	}
-	if body != "" || r.method == http.MethodPost || r.method == http.MethodPut || r.method == http.MethodPatch {
-		b.WriteString("Content-Length: ")
-		b.WriteString(strconv.Itoa(len(body)))
-		b.WriteString("\r\n")
+	if len(body) > 0 || r.method == http.MethodPost || r.method == http.MethodPut || r.method == http.MethodPatch {
+		w = append(w, "Content-Length: "...)
+		w = strconv.AppendInt(w, int64(len(body)), 10)
+		w = append(w, "\r\n"...)
 	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
-	tg.wire = b.Bytes()
-	tg.head = r.method == http.MethodHead
-	return tg, nil
+	w = append(w, "\r\n"...)
+	w = append(w, body...)
+	dst.wire = w
+	dst.head = r.method == http.MethodHead
+	return dst, nil
 }
 
-// target is one serialised request and where to send it.
+// plainRequestURI reports whether net/url would send b (a path and query
+// starting with "/") unchanged as the request-URI: only characters that
+// need no escaping, and "%" only before two hex digits.
+func plainRequestURI(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+		default:
+			return false
+		}
+	}
+	return len(b) > 0 && b[0] == '/'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// target is one serialised request and where to send it. A rendered
+// target's buffers are reused for the next request of the same user.
 type target struct {
 	scheme     string
 	addr       string // host:port to dial
@@ -467,6 +520,8 @@ type target struct {
 	requestURI string
 	wire       []byte
 	head       bool
+
+	body, url []byte // scratch buffers for rendering
 }
 
 func parseTarget(raw string) (*target, error) {
@@ -500,54 +555,28 @@ func joinHostPort(h, p string) string {
 	return h + ":" + p
 }
 
-// checkJSONTemplates parses every string leaf of a JSON body template so
-// that syntax errors show before the run.
-func checkJSONTemplates(v any) error {
-	switch x := v.(type) {
-	case string:
-		_, err := parseTemplate("json body", x)
-		return err
-	case map[string]any:
-		for _, e := range x {
-			if err := checkJSONTemplates(e); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if err := checkJSONTemplates(e); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // renderJSON executes the templates in the string leaves of v. A leaf that
 // is exactly one action such as "{{.row.id}}" takes the value's own type,
 // so a number stays a number.
-func renderJSON(v any, m map[string]any) (any, error) {
+func (r *Request) renderJSON(v any, d *tmplData) (any, error) {
 	switch x := v.(type) {
 	case string:
-		if !strings.Contains(x, "{{") {
+		t := r.jsonT[x]
+		if t == nil {
 			return x, nil
 		}
-		if val, ok := lookupSimple(x, m); ok {
+		if val, ok := lookupSimple(x, d); ok {
 			return val, nil
 		}
-		t, err := parseTemplate("json body", x)
+		out, err := t.execString(d)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("json body %w", err)
 		}
-		var sb strings.Builder
-		if err := t.Execute(&sb, m); err != nil {
-			return nil, fmt.Errorf("json body template: %w", err)
-		}
-		return sb.String(), nil
+		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			r, err := renderJSON(e, m)
+			r, err := r.renderJSON(e, d)
 			if err != nil {
 				return nil, err
 			}
@@ -557,7 +586,7 @@ func renderJSON(v any, m map[string]any) (any, error) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			r, err := renderJSON(e, m)
+			r, err := r.renderJSON(e, d)
 			if err != nil {
 				return nil, err
 			}
@@ -569,7 +598,7 @@ func renderJSON(v any, m map[string]any) (any, error) {
 }
 
 // lookupSimple resolves a template that is exactly "{{.a.b}}".
-func lookupSimple(s string, m map[string]any) (any, bool) {
+func lookupSimple(s string, d *tmplData) (any, bool) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, "{{") || !strings.HasSuffix(s, "}}") {
 		return nil, false
@@ -578,8 +607,19 @@ func lookupSimple(s string, m map[string]any) (any, bool) {
 	if !strings.HasPrefix(inner, ".") || strings.ContainsAny(inner, " |()\"") || strings.Count(s, "{{") != 1 {
 		return nil, false
 	}
-	var cur any = m
-	for _, part := range strings.Split(inner[1:], ".") {
+	parts := strings.Split(inner[1:], ".")
+	var cur any
+	switch parts[0] {
+	case "row":
+		cur = d.Row
+	case "user":
+		cur = d.User
+	case "iter":
+		cur = d.Iter
+	default:
+		return nil, false
+	}
+	for _, part := range parts[1:] {
 		mm, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
