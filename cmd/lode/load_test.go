@@ -62,6 +62,25 @@ func TestLoadThresholdsExitStatus(t *testing.T) {
 	}
 }
 
+// TestLoadScenarioBaseURLFlag: --base-url supplies the base URL of a
+// scenario file that has none (paths only), and a scenario without one
+// fails with a message naming the flag.
+func TestLoadScenarioBaseURLFlag(t *testing.T) {
+	srv := loadOKServer(t)
+	file := filepath.Join(t.TempDir(), "paths.yaml")
+	if err := os.WriteFile(file, []byte("requests:\n  - name: one\n    url: /one?i={{.iter}}\n  - path: /two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := loadRunCmd(t, "load", "-f", file, "--base-url", srv.URL, "-c", "2", "-n", "30", "-q")
+	if code != 0 || !strings.Contains(out, "Aggregated") || !strings.Contains(out, "/two") {
+		t.Fatalf("--base-url with a scenario lacking base_url: exit %d\nstdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	_, errOut, code = loadRunCmd(t, "load", "-f", file, "-n", "1")
+	if code != 1 || !strings.Contains(errOut, "no base_url") || !strings.Contains(errOut, "--base-url") {
+		t.Fatalf("no base URL at all: exit %d, stderr %q; want exit 1 naming --base-url", code, errOut)
+	}
+}
+
 func TestLoadRequireRate(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))

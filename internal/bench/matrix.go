@@ -74,15 +74,56 @@ type Target struct {
 	Workloads map[string][]RequestSpec
 }
 
-// RequestSpec is one weighted request of a workload. Path and Body are
+// RequestSpec is one weighted request of a workload. URL and Body are
 // lode load templates (e.g. {{randInt 1 1000}}).
 type RequestSpec struct {
-	Name    string            `yaml:"name" json:"name"`
-	Weight  int               `yaml:"weight" json:"weight,omitempty"`
-	Method  string            `yaml:"method" json:"method,omitempty"`
-	Path    string            `yaml:"path" json:"path"`
+	Name   string `yaml:"name" json:"name"`
+	Weight int    `yaml:"weight" json:"weight,omitempty"`
+	Method string `yaml:"method" json:"method,omitempty"`
+	// URL is the request's path and query on the target, starting with
+	// "/". Matrix files name it url:, as lode load's scenario files do;
+	// path: is accepted as a synonym.
+	URL     string            `yaml:"url" json:"url"`
 	Body    string            `yaml:"body" json:"body,omitempty"`
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+}
+
+// UnmarshalYAML reads one request of a target's workload, rejecting
+// unknown fields (as the rest of a matrix file does) and accepting path:
+// for url:.
+func (r *RequestSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a workload request must be a mapping such as {url: /demo/posts.json}", n.Line)
+	}
+	urlLine := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "name":
+			err = v.Decode(&r.Name)
+		case "weight":
+			err = v.Decode(&r.Weight)
+		case "method":
+			err = v.Decode(&r.Method)
+		case "url", "path":
+			if urlLine != 0 {
+				return fmt.Errorf("line %d: give url: or path:, not both (they are the same field)", k.Line)
+			}
+			urlLine = k.Line
+			err = v.Decode(&r.URL)
+		case "body":
+			err = v.Decode(&r.Body)
+		case "headers":
+			err = v.Decode(&r.Headers)
+		default:
+			return fmt.Errorf("line %d: field %s not found in a workload request (want name, weight, method, url, body, headers)", k.Line, k.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Cell is one point of the matrix. Setting fields hold the normalised value
@@ -320,8 +361,8 @@ func checkTarget(file string, line int, name string, tf targetFile) (*Target, er
 			return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q workload %q has no requests", name, wl)}
 		}
 		for _, r := range reqs {
-			if !strings.HasPrefix(r.Path, "/") {
-				return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q workload %q: path %q must start with /", name, wl, r.Path)}
+			if !strings.HasPrefix(r.URL, "/") {
+				return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q workload %q: url %q must be a path on the target, starting with /", name, wl, r.URL)}
 			}
 		}
 	}

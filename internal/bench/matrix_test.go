@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -79,6 +80,9 @@ func TestParseMatrixErrors(t *testing.T) {
 		{"empty list", "cells:\n  - {workload: read, rate: []}\n", "m.yaml:2: rate: empty list"},
 		{"huge product", "cells:\n  - {workload: [read, write, point, txn, counter, mixed], concurrency: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20], workers: [0,1,2,3,4,5,6,7,8,9], journal_mode: [wal, delete, truncate, persist], txlock: [deferred, immediate]}\n", "m.yaml:2: group multiplies out to more than 5000 cells"},
 		{"duplicate cells", "cells:\n  - {workload: read}\n  - {workload: read, concurrency: 8}\n", "cell 2 repeats cell 1"},
+		{"url and path", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - {url: /a, path: /b}\n", "m.yaml:6: give url: or path:, not both"},
+		{"unknown request field", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - url: /a\n          boddy: x\n", "m.yaml:7: field boddy not found in a workload request"},
+		{"url not a path", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - {url: \"http://x/a\"}\ncells:\n  - {workload: read, target: ds}\n", `target "ds" workload "read": url "http://x/a" must be a path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +92,40 @@ func TestParseMatrixErrors(t *testing.T) {
 				t.Errorf("ParseMatrix(%q) = %v; want a MatrixError containing %q", tt.src, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseMatrixTargetWorkloads: a target's workload requests name their
+// path url:, as lode load's scenarios do, or path:, its synonym.
+func TestParseMatrixTargetWorkloads(t *testing.T) {
+	m, err := bench.ParseMatrix("m.yaml", []byte(`
+targets:
+  ds:
+    command: datasette serve {db} -p {port}
+    workloads:
+      read:
+        - {url: "/demo/posts.json?author_id={{randInt 1 9}}", weight: 3}
+        - {path: /demo/authors.json, name: authors}
+      write:
+        - name: insert
+          method: POST
+          url: /demo/events/-/insert
+          body: '{"row": {"kind": "x"}}'
+          headers: {X-Test: "1"}
+cells:
+  - {workload: [read, write], target: ds}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.Targets["ds"].Workloads
+	want := map[string][]bench.RequestSpec{
+		"read": {{URL: "/demo/posts.json?author_id={{randInt 1 9}}", Weight: 3}, {Name: "authors", URL: "/demo/authors.json"}},
+		"write": {{Name: "insert", Method: "POST", URL: "/demo/events/-/insert", Body: `{"row": {"kind": "x"}}`,
+			Headers: map[string]string{"X-Test": "1"}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("workloads = %+v; want %+v", got, want)
 	}
 }
 

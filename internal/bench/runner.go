@@ -322,7 +322,7 @@ func scenario(base string, reqs []RequestSpec, headers map[string]string) *loadg
 		if r.Body != "" && h["Content-Type"] == "" {
 			h["Content-Type"] = "application/json"
 		}
-		sc.Add(&loadgen.Request{Name: r.Name, Weight: r.Weight, Method: r.Method, URL: r.Path, Body: r.Body, Headers: h})
+		sc.Add(&loadgen.Request{Name: r.Name, Weight: r.Weight, Method: r.Method, URL: r.URL, Body: r.Body, Headers: h})
 	}
 	return sc
 }

@@ -126,6 +126,14 @@ repeat: 2
 targets:
   helper:
     command: %s bench-helper-serve {db} {port}
+    workloads:
+      read:
+        - {path: "/demo/posts.json?author_id={{randInt 1 50}}&_size=20"}
+      write:
+        - name: write
+          method: POST
+          url: /demo/events/-/insert
+          body: '{"row": {"post_id": {{randInt 1 100}}, "kind": "view"}}'
   ghost:
     command: lode-no-such-binary-xyz serve {db} --port {port}
 cells:

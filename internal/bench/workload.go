@@ -6,7 +6,7 @@ import (
 )
 
 // Workloads are the built-in workloads as requests to lode (and to any
-// Datasette-compatible target) over the demo database. Paths and bodies are
+// Datasette-compatible target) over the demo database. URLs and bodies are
 // lode load templates: {{randInt A B}} draws a fresh id per request.
 //
 //   - read: a table page with a filter (an indexed author_id lookup, 20 rows)
@@ -19,10 +19,10 @@ import (
 //   - mixed: 90% read, 10% write
 var Workloads = map[string][]RequestSpec{
 	"read":    {readRequest},
-	"point":   {{Name: "point", Path: fmt.Sprintf("/%s/posts/{{randInt 1 %d}}.json", DemoDBName, DemoPosts)}},
+	"point":   {{Name: "point", URL: fmt.Sprintf("/%s/posts/{{randInt 1 %d}}.json", DemoDBName, DemoPosts)}},
 	"write":   {writeRequest},
-	"counter": {{Name: "counter", Method: "POST", Path: "/" + DemoDBName + "/counters/1/-/update", Body: `{"update": {"name": "hot-{{randInt 1 1000000}}"}}`}},
-	"txn":     {{Name: "txn", Method: "POST", Path: "/" + DemoDBName + "/" + TxnQueryName, Body: fmt.Sprintf(`{"id": {{randInt 1 %d}}}`, DemoAccounts)}},
+	"counter": {{Name: "counter", Method: "POST", URL: "/" + DemoDBName + "/counters/1/-/update", Body: `{"update": {"name": "hot-{{randInt 1 1000000}}"}}`}},
+	"txn":     {{Name: "txn", Method: "POST", URL: "/" + DemoDBName + "/" + TxnQueryName, Body: fmt.Sprintf(`{"id": {{randInt 1 %d}}}`, DemoAccounts)}},
 	"mixed":   {withWeight(readRequest, 9), withWeight(writeRequest, 1)},
 }
 
@@ -31,8 +31,8 @@ var Workloads = map[string][]RequestSpec{
 const TxnQueryName = "transfer"
 
 var (
-	readRequest  = RequestSpec{Name: "read", Path: fmt.Sprintf("/%s/posts.json?author_id={{randInt 1 %d}}&_size=20", DemoDBName, DemoAuthors)}
-	writeRequest = RequestSpec{Name: "write", Method: "POST", Path: "/" + DemoDBName + "/events/-/insert",
+	readRequest  = RequestSpec{Name: "read", URL: fmt.Sprintf("/%s/posts.json?author_id={{randInt 1 %d}}&_size=20", DemoDBName, DemoAuthors)}
+	writeRequest = RequestSpec{Name: "write", Method: "POST", URL: "/" + DemoDBName + "/events/-/insert",
 		Body: fmt.Sprintf(`{"row": {"post_id": {{randInt 1 %d}}, "kind": "view", "payload": "bench"}}`, DemoPosts)}
 )
 

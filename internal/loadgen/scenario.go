@@ -155,9 +155,20 @@ func (s *Scenario) Add(r *Request) *Scenario {
 	return s
 }
 
+// placeholderBase stands in for a missing base_url while a parsed
+// scenario is checked, so that its other errors show at parse time; the
+// base URL may still come from lode load --base-url (or BaseURL) before
+// Run, which prepares the scenario again and requires one.
+const placeholderBase = "http://base-url.invalid"
+
 // prepare validates the scenario and compiles its templates. It is called
-// by Run (and by ParseScenario, so YAML errors show at parse time).
-func (s *Scenario) prepare() error {
+// by Run.
+func (s *Scenario) prepare() error { return s.prepareWith(false) }
+
+// prepareWith prepares the scenario; with parsing set (ParseScenario) a
+// request path without a base URL is checked against a placeholder and
+// the scenario stays unprepared.
+func (s *Scenario) prepareWith(parsing bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.prepared && s.base == s.BaseURL {
@@ -179,17 +190,21 @@ func (s *Scenario) prepare() error {
 		if r.line > 0 {
 			where = fmt.Sprintf("line %d: %s", r.line, where)
 		}
-		if err := s.prepareRequest(r); err != nil {
+		base := s.BaseURL
+		if base == "" && parsing {
+			base = placeholderBase
+		}
+		if err := s.prepareRequest(r, base); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		s.total += r.Weight
 		s.cum = append(s.cum, s.total)
 	}
-	s.prepared, s.base = true, s.BaseURL
+	s.prepared, s.base = s.BaseURL != "" || !parsing, s.BaseURL
 	return nil
 }
 
-func (s *Scenario) prepareRequest(r *Request) error {
+func (s *Scenario) prepareRequest(r *Request, base string) error {
 	if r.Weight < 0 {
 		return fmt.Errorf("weight %d: want 0 or more", r.Weight)
 	}
@@ -210,10 +225,10 @@ func (s *Scenario) prepareRequest(r *Request) error {
 	}
 	full := r.URL
 	if strings.HasPrefix(full, "/") {
-		if s.BaseURL == "" {
-			return fmt.Errorf("url %q is a path but the scenario has no base_url", r.URL)
+		if base == "" {
+			return fmt.Errorf("url %q is a path but the scenario has no base_url: add base_url: http://HOST:PORT to the scenario, or pass --base-url", r.URL)
 		}
-		full = strings.TrimRight(s.BaseURL, "/") + full
+		full = strings.TrimRight(base, "/") + full
 	}
 	if err := r.prepareURL(full); err != nil {
 		return err
@@ -721,7 +736,7 @@ func ParseScenario(b []byte, dir string) (*Scenario, error) {
 		}
 		s.Requests = append(s.Requests, r)
 	}
-	if err := s.prepare(); err != nil {
+	if err := s.prepareWith(true); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -915,10 +930,11 @@ func readJSONL(r io.Reader) ([]map[string]any, error) {
 }
 
 func decodeRequest(n *yaml.Node) (*Request, error) {
-	if err := checkKeys(n, "request", "name", "weight", "method", "url", "headers", "body", "json", "checks"); err != nil {
+	if err := checkKeys(n, "request", "name", "weight", "method", "url", "path", "headers", "body", "json", "checks"); err != nil {
 		return nil, err
 	}
 	r := &Request{line: n.Line}
+	hasURL := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, n.Content[i+1]
 		var err error
@@ -929,7 +945,13 @@ func decodeRequest(n *yaml.Node) (*Request, error) {
 			err = decodeScalar(v, &r.Weight)
 		case "method":
 			err = decodeScalar(v, &r.Method)
-		case "url":
+		case "url", "path":
+			// path: is accepted as a synonym, the word lode bench's
+			// matrix files used for a target's workloads.
+			if hasURL {
+				return nil, fmt.Errorf("line %d: give url: or path:, not both (they are the same field)", v.Line)
+			}
+			hasURL = true
 			err = decodeScalar(v, &r.URL)
 		case "headers":
 			err = decodeHeaders(v, &r.Headers)

@@ -29,7 +29,8 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"bad weight type", "requests:\n  - url: http://127.0.0.1:1/\n    weight: lots\n", "line 3:"},
 		{"negative weight", "requests:\n  - url: http://127.0.0.1:1/\n  - url: http://127.0.0.1:1/b\n    weight: -2\n", "line 3: request"},
 		{"missing url", "requests:\n  - name: a\n", "line 2: request has no url"},
-		{"path without base", "requests:\n  - url: /x\n", "no base_url"},
+		{"url and path", "requests:\n  - url: http://127.0.0.1:1/\n    path: /x\n", "line 3: give url: or path:, not both"},
+		{"bad template without base", "requests:\n  - url: /x/{{.row.id\n", "line 2"},
 		{"bad scheme", "requests:\n  - url: ftp://127.0.0.1/x\n", "want http:// or https://"},
 		{"bad template", "base_url: http://127.0.0.1:1\nrequests:\n  - url: /x/{{.row.id\n", "line 3"},
 		{"bad method", "requests:\n  - url: http://127.0.0.1:1/\n    method: \"GET /\"\n", "method"},
@@ -291,5 +292,31 @@ func TestExampleScenario(t *testing.T) {
 	}
 	if res.Total.Count != 100 || res.Total.Failures != 0 || len(res.Requests) != 2 {
 		t.Fatalf("count %d failures %d %v; want 100 requests of 2 names, no failures", res.Total.Count, res.Total.Failures, messages(res.Total.Errors))
+	}
+}
+
+// TestScenarioWithoutBaseURL: a scenario of paths parses without
+// base_url; Run refuses it until a base URL is given (lode load
+// --base-url sets Scenario.BaseURL), then sends to it. path: is a synonym
+// of url:.
+func TestScenarioWithoutBaseURL(t *testing.T) {
+	srv := newRecordingServer(t, nil)
+	sc, err := loadgen.ParseScenario([]byte("requests:\n  - url: /a?i={{.iter}}\n  - path: /b\n"), "")
+	if err != nil {
+		t.Fatalf("ParseScenario without base_url: %v", err)
+	}
+	_, err = loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, MaxRequests: 1})
+	if err == nil || !strings.Contains(err.Error(), "no base_url") || !strings.Contains(err.Error(), "--base-url") {
+		t.Fatalf("Run without a base URL: %v; want an error naming base_url and --base-url", err)
+	}
+	sc.BaseURL = srv.URL
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: sc, Users: 2, MaxRequests: 40})
+	if err != nil || res.Total.Count != 40 || res.Total.Failures != 0 {
+		t.Fatalf("Run with BaseURL set: %v, %+v", err, res)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.paths["/a"]+srv.paths["/b"] != 40 || srv.paths["/a"] == 0 || srv.paths["/b"] == 0 {
+		t.Fatalf("server saw %v; want 40 requests to /a and /b", srv.paths)
 	}
 }
