@@ -66,9 +66,28 @@ func Judge(cells []report.Cell) []report.Finding {
 		if f.Cells == nil {
 			f.Cells = []int{}
 		}
+		f.Warning = genBoundWarning(f.Cells, ok)
 		out[i] = f
 	}
 	return out
+}
+
+// genBoundWarning names the cells among ids whose throughput the load
+// generator limited (report.Cell.GenBound), or returns "".
+func genBoundWarning(ids []int, cells []report.Cell) string {
+	var parts []string
+	var bound []int
+	for _, c := range cells {
+		if c.GenBound && slices.Contains(ids, c.ID) {
+			bound = append(bound, c.ID)
+			parts = append(parts, fmt.Sprintf("cell %d: generator %.0f%%, server %.0f%%", c.ID, c.GenCPU, c.ServerCPU))
+		}
+	}
+	if len(bound) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Generator-bound: in cells %s the load generator, sharing the machine's cores with the server, took CPU the server could have used (%s; 100%% = one core), so their throughput is a floor, not the server's limit, and this verdict may change. Generate the load from another machine (lode load there, then compare) before relying on it.",
+		report.CellList(bound), strings.Join(parts, "; "))
 }
 
 // maxOtherErrors is the share of non-lock failures (404, 405, 500,

@@ -220,3 +220,30 @@ func TestJudgeSkipsBrokenCells(t *testing.T) {
 	})
 	want(t, finding(t, cells, 4), report.Inconclusive, "needs txn cells", "Not judged: cells 12-15")
 }
+
+// TestJudgeWarnsGeneratorBound: a verdict resting on cells the load
+// generator limited says so and names them; other verdicts do not.
+func TestJudgeWarnsGeneratorBound(t *testing.T) {
+	cells := synth(func(c *report.Cell) {
+		c.GenCPU, c.ServerCPU = 40, 100
+		if c.Workers == "2" || c.Workers == "4" {
+			c.GenCPU, c.ServerCPU, c.GenBound = 80, 110, true
+		}
+	})
+	fs := bench.Judge(cells)
+	var bound []int
+	for _, c := range cells {
+		if c.GenBound {
+			bound = append(bound, c.ID)
+		}
+	}
+	w := fs[2].Warning
+	if !strings.Contains(w, "Generator-bound: in cells "+report.CellList(bound)) || !strings.Contains(w, "generator 80%, server 110%") || !strings.Contains(w, "floor") {
+		t.Errorf("finding 3 warning = %q; want it to name cells %v with their CPU", w, bound)
+	}
+	for _, f := range fs {
+		if f.N != 3 && f.Warning != "" {
+			t.Errorf("finding %d warns %q; none of its cells was generator-bound", f.N, f.Warning)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -146,6 +147,26 @@ func median(vs []float64) float64 {
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
 }
 
+// Thresholds of genBound.
+const (
+	// machineBusy is the share of all cores the generator and the server
+	// used together above which the machine counts as saturated.
+	machineBusy = 0.90
+	// genShareBound is the generator's share of that CPU from which it
+	// counts as having limited the server: with it on another machine the
+	// server could have had a quarter more CPU.
+	genShareBound = 0.20
+)
+
+// genBound reports whether a cell where the generator used genCPU and the
+// server srvCPU (percent of one core, medians) on a machine of cores
+// cores was limited by the generator: together they saturated the cores,
+// and the generator took at least genShareBound of that CPU.
+func genBound(genCPU, srvCPU float64, cores int) bool {
+	used := genCPU + srvCPU
+	return cores > 0 && used >= machineBusy*100*float64(cores) && genCPU >= genShareBound*used
+}
+
 // summarise fills a cell's summary from its runs: medians for rates,
 // latencies and CPU (robust to one noisy repeat), min/max as the spread,
 // sums for counts, the largest max latency, and the latency curve of the
@@ -171,6 +192,7 @@ func summarise(c *report.Cell) {
 	c.MaxMS = slices.Max(col(func(r *report.Run) float64 { return r.MaxMS }))
 	c.GenCPU = median(col(func(r *report.Run) float64 { return r.GenCPU }))
 	c.ServerCPU = median(col(func(r *report.Run) float64 { return r.ServerCPU }))
+	c.GenBound = genBound(c.GenCPU, c.ServerCPU, runtime.NumCPU())
 	c.ServerRSSMB = median(col(func(r *report.Run) float64 { return r.ServerRSSMB }))
 	locks := map[string]*report.LockCause{}
 	var order []string
@@ -180,6 +202,7 @@ func summarise(c *report.Cell) {
 		c.Errors += r.Errors
 		c.Unfinished += r.Unfinished
 		c.GenSaturated = c.GenSaturated || r.GenSaturated
+		c.GenBound = c.GenBound || r.GenSaturated
 		for m, n := range r.ErrorsByMessage {
 			if c.ErrorsByMessage == nil {
 				c.ErrorsByMessage = map[string]int64{}

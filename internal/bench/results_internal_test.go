@@ -61,3 +61,23 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("percentiles = %v; want the median run's (p50 2 ms)", c.Percentiles)
 	}
 }
+
+func TestGenBound(t *testing.T) {
+	for _, tt := range []struct {
+		gen, srv float64
+		cores    int
+		want     bool
+	}{
+		{80, 110, 2, true},   // the machine was saturated; the generator took 42% of it
+		{30, 160, 2, false},  // saturated, but the generator took only 16%
+		{60, 100, 2, false},  // 160% of 200%: the server had CPU to spare
+		{120, 100, 4, false}, // a 4-core machine was half idle
+		{100, 260, 4, true},  //
+		{0, 0, 2, false},     //
+		{200, 200, 0, false}, // unknown core count
+	} {
+		if got := genBound(tt.gen, tt.srv, tt.cores); got != tt.want {
+			t.Errorf("genBound(gen %.0f%%, server %.0f%%, %d cores) = %v; want %v", tt.gen, tt.srv, tt.cores, got, tt.want)
+		}
+	}
+}

@@ -88,6 +88,7 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 main{max-width:1200px;margin:0 auto;padding:24px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 10px;border-bottom:1px solid #dde1e6;padding-bottom:4px}
 .sub{color:#5a6473}
+.warn{color:#9a6700;margin-top:4px}
 .finding{background:#fff;border:1px solid #dde1e6;border-left:6px solid #999;border-radius:6px;padding:10px 14px;margin:10px 0}
 .finding.yes{border-left-color:#1a7f37}.finding.no{border-left-color:#cf222e}.finding.maybe{border-left-color:#bf8700}
 .verdict{font-weight:700;text-transform:uppercase;font-size:13px;letter-spacing:.04em}
@@ -111,6 +112,7 @@ dt{color:#5a6473}dd{margin:0}
 {{range .R.Findings}}<div class="finding {{verdictClass .Verdict}}">
 <div><span class="verdict">{{.Verdict}}</span> — <strong>{{.N}}. {{.Title}}</strong></div>
 <div>{{.Summary}}</div>
+{{if .Warning}}<div class="warn">⚠ {{.Warning}}</div>{{end}}
 <div class="sub">Cells {{cells .Cells}}</div>
 </div>
 {{else}}<p>No findings were judged.</p>{{end}}
@@ -123,12 +125,12 @@ dt{color:#5a6473}dd{margin:0}
 <td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td>{{f0 .RPS}}</td><td>{{spread .}}</td><td>{{f0 .OKRPS}}</td><td>{{f1 .P50MS}}</td><td>{{f1 .P99MS}}</td><td>{{f1 .MaxMS}}</td><td>{{.Errors}} ({{pct .ErrorRate}}){{if .Unfinished}}<br><span class="sub">+{{.Unfinished}} unfinished</span>{{end}}</td>
 <td class="l">{{range .Locks}}{{if .Count}}{{.Cause}}: {{.Count}} <span class="sub">({{buckets .Buckets}})</span><br>{{end}}{{else}}—{{end}}</td>
-<td>{{f0 .GenCPU}}%{{if .GenSaturated}} ⚠{{end}}</td><td>{{f0 .ServerCPU}}%</td><td>{{f0 .ServerRSSMB}}</td></tr>
+<td>{{f0 .GenCPU}}%{{if .GenBound}} ⚠{{end}}</td><td>{{f0 .ServerCPU}}%</td><td>{{f0 .ServerRSSMB}}</td></tr>
 {{if .Message}}<tr><td></td><td class="l sub" colspan="20">cell {{.ID}}: {{.Message}}</td></tr>{{end}}
 {{else}}<tr class="bad"><td>{{.ID}}</td><td class="l">{{.Target}}</td><td class="l">{{dash .JournalMode}}</td><td class="l">{{dash .Synchronous}}</td><td class="l">{{dash .BusyTimeout}}</td><td class="l">{{dash .TxLock}}</td><td class="l">{{dash .Writer}}</td><td>{{dash .Workers}}</td><td class="l">{{.Workload}}</td><td>{{load .}}</td>
 <td class="l" colspan="11">{{upper .Status}}: {{.Message}}</td></tr>{{end}}
 {{end}}</table></div>
-<p class="sub">CPU is a percentage of one core during the measured time (server: all its processes). ⚠ marks cells where the load generator used ≥ 90% of its cores: their throughput is a floor, not the server's limit.
+<p class="sub">CPU is a percentage of one core during the measured time (server: all its processes). ⚠ marks cells the load generator limited — it saturated its cores, or it and the server together saturated the machine's with the generator taking at least a fifth — so their throughput is a floor, not the server's limit.
 Lock errors by cause: the busy handler gives up only after the whole busy timeout, so a lock error that came sooner never waited — a refused upgrade of a deferred transaction or, under WAL, a stale snapshot; the time to error is measured by the client (it includes queueing in the server).</p>
 <details><summary>Errors by message, per cell</summary><table>
 <tr><th>#</th><th>count</th><th class="l">message</th></tr>

@@ -29,7 +29,9 @@ func sample() *report.Results {
 	}
 	r.Cells = append(r.Cells, report.Cell{ID: 4, Target: "datasette", Workload: "read", Concurrency: 8, Status: report.StatusSkipped,
 		Message: "datasette: not found in PATH"})
-	r.Findings = []report.Finding{{N: 1, Title: "Rollback journal locks <under> load", Verdict: report.Reproduced, Summary: "errors begin at c=8", Cells: []int{1, 2, 3}}}
+	r.Cells[2].GenCPU, r.Cells[2].ServerCPU, r.Cells[2].GenBound = 80, 115, true
+	r.Findings = []report.Finding{{N: 1, Title: "Rollback journal locks <under> load", Verdict: report.Reproduced, Summary: "errors begin at c=8", Cells: []int{1, 2, 3},
+		Warning: "Generator-bound: in cells 3 the load generator took CPU"}}
 	return r
 }
 
@@ -57,7 +59,8 @@ func TestWriteAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" {
+	last := len(recs[0]) - 1
+	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" || recs[0][last] != "generator_bound" || recs[3][last] != "true" || recs[2][last] != "false" {
 		t.Errorf("results.csv = %q", recs)
 	}
 	html, err := os.ReadFile(index)
@@ -67,7 +70,7 @@ func TestWriteAll(t *testing.T) {
 	page := string(html)
 	for _, want := range []string{"<svg", "Throughput per cell", "Latency percentiles", "Throughput vs concurrency",
 		"Rollback journal locks &lt;under&gt; load", "reproduced", "3.54.1", "lode bench -f m.yaml", "datasette: not found in PATH",
-		"timeout exhausted: 20", "1–5000ms: 20"} {
+		"timeout exhausted: 20", "1–5000ms: 20", `<div class="warn">⚠ Generator-bound: in cells 3`, "80% ⚠"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("index.html lacks %q", want)
 		}
@@ -96,7 +99,8 @@ func TestWriteTableAndFindings(t *testing.T) {
 	}
 	report.WriteFindings(&buf, r)
 	out := buf.String()
-	for _, want := range []string{"req/s", "±10%", "cell 4 skipped: datasette: not found in PATH", "→ REPRODUCED. errors begin at c=8 (cells 1-3)"} {
+	for _, want := range []string{"req/s", "±10%", "cell 4 skipped: datasette: not found in PATH", "→ REPRODUCED. errors begin at c=8 (cells 1-3)",
+		"80%!", "! the load generator limited this cell", "   ! Generator-bound: in cells 3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table output lacks %q:\n%s", want, out)
 		}

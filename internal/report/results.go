@@ -114,6 +114,12 @@ type Cell struct {
 	// GenSaturated is true when the generator used ≥ 90% of its cores in a
 	// run: the numbers are then a floor, not the server's limit.
 	GenSaturated bool `json:"generator_saturated,omitempty"`
+	// GenBound is true when the load generator limited the cell's
+	// throughput: it saturated its cores (GenSaturated), or it shares the
+	// machine with the server and the two together saturated the
+	// machine's cores with a large share taken by the generator, CPU the
+	// server could otherwise have used. The throughput is then a floor.
+	GenBound bool `json:"generator_bound,omitempty"`
 
 	Runs []Run `json:"runs,omitempty"`
 }
@@ -171,6 +177,9 @@ type Finding struct {
 	Verdict string `json:"verdict"`
 	// Summary gives the numbers behind the verdict.
 	Summary string `json:"summary"`
+	// Warning, when set, says why the verdict may not hold: some of its
+	// cells were generator-bound.
+	Warning string `json:"warning,omitempty"`
 	// Cells are the cell IDs the verdict rests on.
 	Cells []int `json:"cells"`
 }

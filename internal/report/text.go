@@ -14,7 +14,7 @@ import (
 // WriteTable prints the cells as an aligned terminal table.
 func WriteTable(w io.Writer, r *Results) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "#\ttarget\tjournal\tsync\tbusy\ttxlock\twriter\twk\tworkload\tload\treq/s\tspread\tp50 ms\tp99 ms\terrors\tlocked\tsrv cpu\trss MB\t")
+	fmt.Fprintln(tw, "#\ttarget\tjournal\tsync\tbusy\ttxlock\twriter\twk\tworkload\tload\treq/s\tspread\tp50 ms\tp99 ms\terrors\tlocked\tgen cpu\tsrv cpu\trss MB\t")
 	for i := range r.Cells {
 		c := &r.Cells[i]
 		load := "c" + strconv.Itoa(c.Concurrency)
@@ -22,16 +22,26 @@ func WriteTable(w io.Writer, r *Results) error {
 			load = fmt.Sprintf("%g/s", c.Rate)
 		}
 		if c.Status != StatusOK {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n", c.ID, c.Target, dash(c.JournalMode), dash(c.Synchronous),
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", c.ID, c.Target, dash(c.JournalMode), dash(c.Synchronous),
 				dash(c.BusyTimeout), dash(c.TxLock), dash(c.Writer), dash(c.Workers), c.Workload, load, c.Status)
 			continue
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.1f\t%.1f\t%s\t%d\t%.0f%%\t%.0f\t\n", c.ID, c.Target,
+		gen := fmt.Sprintf("%.0f%%", c.GenCPU)
+		if c.GenBound {
+			gen += "!"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.1f\t%.1f\t%s\t%d\t%s\t%.0f%%\t%.0f\t\n", c.ID, c.Target,
 			dash(c.JournalMode), dash(c.Synchronous), dash(c.BusyTimeout), dash(c.TxLock), dash(c.Writer), dash(c.Workers),
-			c.Workload, load, c.RPS, Spread(c), c.P50MS, c.P99MS, errText(c), c.LockErrors, c.ServerCPU, c.ServerRSSMB)
+			c.Workload, load, c.RPS, Spread(c), c.P50MS, c.P99MS, errText(c), c.LockErrors, gen, c.ServerCPU, c.ServerRSSMB)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for i := range r.Cells {
+		if r.Cells[i].GenBound {
+			fmt.Fprintln(w, "\n! the load generator limited this cell (see gen cpu): its req/s is a floor, not the server's limit")
+			break
+		}
 	}
 	var failed []string
 	for i := range r.Cells {
@@ -60,6 +70,9 @@ func WriteTable(w io.Writer, r *Results) error {
 func WriteFindings(w io.Writer, r *Results) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "%d. %s\n   → %s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), f.Summary, CellList(f.Cells))
+		if f.Warning != "" {
+			fmt.Fprintf(w, "   ! %s\n", f.Warning)
+		}
 	}
 }
 
@@ -112,7 +125,7 @@ func dash(s string) string {
 var csvHeader = []string{"id", "target", "journal_mode", "synchronous", "busy_timeout", "txlock", "writer", "workers",
 	"workload", "concurrency", "rate", "status", "message", "runs", "rps", "rps_min", "rps_max", "ok_rps", "p50_ms", "p99_ms",
 	"max_ms", "requests", "errors", "error_rate", "lock_errors", "lock_errors_by_cause", "top_error",
-	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished"}
+	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished", "generator_bound"}
 
 // CSV renders one row per cell.
 func CSV(r *Results) ([]byte, error) {
@@ -143,7 +156,8 @@ func CSV(r *Results) ([]byte, error) {
 			f(round(c.RPS)), f(round(c.RPSMin)), f(round(c.RPSMax)), f(round(c.OKRPS)), f(round(c.P50MS)), f(round(c.P99MS)),
 			f(round(c.MaxMS)), strconv.FormatInt(c.Requests, 10), strconv.FormatInt(c.Errors, 10), f(round(c.ErrorRate)),
 			strconv.FormatInt(c.LockErrors, 10), strings.Join(causes, ";"), top,
-			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10)}
+			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10),
+			strconv.FormatBool(c.GenBound)}
 		if err := w.Write(rec); err != nil {
 			return nil, err
 		}
