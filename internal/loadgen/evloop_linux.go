@@ -51,13 +51,15 @@ type evLoop struct {
 	closed   bool // takes no new users
 	released bool // descriptors closed: wake must not write
 
-	slots     []*slot
-	ready     []*slot   // slots to start a request on, in order
-	spare     []*slot   // the other ready buffer
-	live      int       // slots not retired
-	dialing   int       // dial goroutines not yet reported back
-	nextCheck time.Time // earliest deadline or end of think time; zero: none
-	deadline  time.Time // the read deadline last set on epf
+	slots        []*slot
+	ready        []*slot     // slots to start a request on, in order
+	spare        []*slot     // the other ready buffer
+	live         int         // slots not retired
+	dialing      int         // dial goroutines not yet reported back
+	nextDeadline time.Time   // no request times out before; zero: none in flight
+	wakes        []wakeEntry // ends of think times, a min-heap
+	deadline     time.Time   // the read deadline last set on epf
+	starting     bool        // inside next: a request that fails at once is queued, not restarted
 
 	pollFn  func(uintptr) bool // l.poll, allocated once
 	polled  int
@@ -108,7 +110,6 @@ type slot struct {
 	wrote    int
 	start    time.Time
 	deadline time.Time
-	wake     time.Time // end of think time
 	p        respParser
 	buf      []byte
 	tgt      target // the user's rendered requests (buffers reused)
@@ -235,8 +236,14 @@ func (l *evLoop) run() {
 			continue
 		}
 		now := time.Now()
-		if !l.nextCheck.IsZero() && !now.Before(l.nextCheck) {
-			l.checkTimers(now)
+		for len(l.wakes) > 0 && !now.Before(l.wakes[0].t) {
+			if s := l.popWake(); s.state == slotThinking {
+				s.state = slotReady
+				l.ready = append(l.ready, s)
+			}
+		}
+		if !l.nextDeadline.IsZero() && !now.Before(l.nextDeadline) {
+			l.checkDeadlines(now)
 		}
 		// Start the requests due; slots finishing meanwhile go to the
 		// next round, after a look at the network.
@@ -275,9 +282,13 @@ func (l *evLoop) wait(poll bool) (int, error) {
 		}
 		return n, nil
 	}
-	if !l.nextCheck.Equal(l.deadline) {
-		l.deadline = l.nextCheck
-		_ = l.epf.SetReadDeadline(l.deadline)
+	next := l.nextDeadline
+	if len(l.wakes) > 0 && (next.IsZero() || l.wakes[0].t.Before(next)) {
+		next = l.wakes[0].t
+	}
+	if !next.Equal(l.deadline) {
+		l.deadline = next
+		_ = l.epf.SetReadDeadline(next)
 	}
 	if l.pollFn == nil {
 		l.pollFn = l.poll
@@ -364,12 +375,16 @@ func (l *evLoop) next(s *slot) {
 		ri = sc.index(s.rng.IntN(sc.total))
 	}
 	e.acquire()
+	l.starting = true
+	defer func() { l.starting = false }()
 	r, tg, err := e.begin(s.user, ri, s.iter, &s.tgt)
 	s.iter++
 	s.r, s.tg, s.ri, s.measured, s.retried = r, tg, ri, measured, false
 	s.start = time.Now()
 	s.deadline = s.start.Add(e.cfg.Timeout)
-	l.timerAt(s.deadline)
+	if l.nextDeadline.IsZero() || s.deadline.Before(l.nextDeadline) {
+		l.nextDeadline = s.deadline
+	}
 	if err != nil {
 		l.complete(s, err)
 		return
@@ -612,43 +627,85 @@ func (l *evLoop) complete(s *slot, err error) {
 			think += time.Duration(s.rng.Int64N(int64(sc.ThinkMax - sc.ThinkMin)))
 		}
 		s.state = slotThinking
-		s.wake = time.Now().Add(think)
-		l.timerAt(s.wake)
+		l.pushWake(time.Now().Add(think), s)
 		return
 	}
 	s.state = slotReady
-	l.ready = append(l.ready, s)
-}
-
-// timerAt makes the loop look at its timers by t.
-func (l *evLoop) timerAt(t time.Time) {
-	if l.nextCheck.IsZero() || t.Before(l.nextCheck) {
-		l.nextCheck = t
+	if l.starting {
+		// The request failed before it was sent (a template error): the
+		// next one waits for the next round, or a user would spin here.
+		l.ready = append(l.ready, s)
+		return
 	}
+	// Send the next request at once, as wrk does: the server gets work
+	// while the loop handles the other ready connections.
+	l.next(s)
 }
 
-// checkTimers times out requests past their deadline, ends think times
-// and finds the next timer.
-func (l *evLoop) checkTimers(now time.Time) {
-	l.nextCheck = time.Time{}
+// checkDeadlines times out the requests past their deadline and finds
+// the next deadline. Every request has the same timeout, so the earliest
+// deadline moves on by about the time between two scans: with the default
+// 30 s timeout a busy loop scans its users about every 30 s.
+func (l *evLoop) checkDeadlines(now time.Time) {
+	l.nextDeadline = time.Time{}
 	for _, s := range l.slots {
 		switch s.state {
-		case slotThinking:
-			if !now.Before(s.wake) {
-				s.state = slotReady
-				l.ready = append(l.ready, s)
-			} else {
-				l.timerAt(s.wake)
-			}
 		case slotDialing, slotSending, slotReceiving:
 			if !now.Before(s.deadline) {
 				l.closeConn(s)
 				l.complete(s, os.ErrDeadlineExceeded)
-			} else {
-				l.timerAt(s.deadline)
+			} else if l.nextDeadline.IsZero() || s.deadline.Before(l.nextDeadline) {
+				l.nextDeadline = s.deadline
 			}
 		}
 	}
+}
+
+// wakeEntry is the end of one user's think time.
+type wakeEntry struct {
+	t time.Time
+	s *slot
+}
+
+// pushWake adds a think time's end to the heap (a user thinks at most
+// once at a time, so the heap holds at most one entry per user).
+func (l *evLoop) pushWake(t time.Time, s *slot) {
+	h := append(l.wakes, wakeEntry{t, s})
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].t.Before(h[p].t) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+	l.wakes = h
+}
+
+// popWake removes and returns the user whose think time ends first.
+func (l *evLoop) popWake() *slot {
+	h := l.wakes
+	top := h[0].s
+	n := len(h) - 1
+	h[0] = h[n]
+	h[n] = wakeEntry{}
+	h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].t.Before(h[c].t) {
+			c++
+		}
+		if !h[c].t.Before(h[i].t) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	l.wakes = h
+	return top
 }
 
 // abort ends every request at once (the run is over), closes every
@@ -681,7 +738,7 @@ func (l *evLoop) abort() {
 		if l.dialing == 0 {
 			return
 		}
-		l.nextCheck = time.Now().Add(10 * time.Millisecond)
+		l.nextDeadline, l.wakes = time.Now().Add(10*time.Millisecond), nil
 		_, _ = l.wait(false)
 		var buf [8]byte
 		_, _ = unix.Read(l.evfd, buf[:])

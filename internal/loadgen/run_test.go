@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -161,4 +162,36 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestThinkTimeHonoured: a closed-model user pauses its think time after
+// each response, so a run cannot send more than users × duration / think
+// requests; and every user sends some.
+func TestThinkTimeHonoured(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
+		var mu sync.Mutex
+		perUser := map[string]int{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			perUser[r.URL.Query().Get("u")]++
+			mu.Unlock()
+		}))
+		defer srv.Close()
+		sc := &loadgen.Scenario{ThinkMin: 20 * time.Millisecond, ThinkMax: 30 * time.Millisecond}
+		sc.Add(&loadgen.Request{URL: srv.URL + "/?u={{.user}}"})
+		const users, run = 8, 400 * time.Millisecond
+		res, err := loadgen.Run(context.Background(), driver(loadgen.Config{Scenario: sc, Users: users, Duration: run}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		max := int64(users * (run/(20*time.Millisecond) + 1))
+		if res.Total.Count == 0 || res.Total.Count > max || res.Total.Failures != 0 {
+			t.Fatalf("%d requests (%d failed) in %v by %d users thinking 20-30ms; want 1..%d", res.Total.Count, res.Total.Failures, run, users, max)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(perUser) != users {
+			t.Fatalf("requests came from users %v; want all %d", perUser, users)
+		}
+	})
 }
