@@ -214,3 +214,53 @@ func testClientTimeout(t *testing.T, driver func(loadgen.Config) loadgen.Config)
 		t.Fatalf("time to error %v; want ≥ the 100ms timeout", tte)
 	}
 }
+
+// TestLoopReadsEarlyAnswer: a server that answers before reading a large
+// request body (413) and then stops reading gets its answer counted, not
+// a timeout, from the event loop (which must not spin on the readable
+// socket while its write waits).
+func TestLoopReadsEarlyAnswer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("event loops run on Linux")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
+				<-done // hold the connection without reading the body
+			}(c)
+		}
+	}()
+	big := strings.Repeat("x", 16<<20)
+	cfg := loadgen.Config{Scenario: (&loadgen.Scenario{}).Add(&loadgen.Request{Method: "POST", URL: "http://" + ln.Addr().String() + "/up", Body: big}),
+		Users: 1, MaxRequests: 2, Timeout: 20 * time.Second}
+	if !loadgen.UsesLoops(cfg) {
+		t.Fatal("an http:// closed-model run does not use event loops on Linux")
+	}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Count != 2 || len(res.Total.Errors) != 1 || res.Total.Errors[0].Message != "413 too large" {
+		t.Fatalf("count %d, errors %v; want 2 × 413 too large", res.Total.Count, messages(res.Total.Errors))
+	}
+}

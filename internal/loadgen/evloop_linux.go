@@ -537,6 +537,13 @@ func (l *evLoop) onEvent(s *slot, events uint32) {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			l.write(s)
 		}
+		if s.state == slotSending && s.fd >= 0 && events&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 {
+			// The server answered before taking the whole request (a 413
+			// for a large body, say): read the answer, or the readable
+			// socket would wake the loop again and again until the
+			// deadline. The connection is not reused (read closes it).
+			l.read(s)
+		}
 	case slotReceiving:
 		l.read(s)
 	default:
@@ -579,7 +586,7 @@ func (l *evLoop) read(s *slot) {
 		}
 		if done {
 			s.served++
-			if s.p.mustClose() || used < n {
+			if s.p.mustClose() || used < n || s.state == slotSending {
 				l.closeConn(s)
 			}
 			l.complete(s, nil)
