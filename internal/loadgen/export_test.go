@@ -16,3 +16,10 @@ func UsesLoops(cfg Config) bool {
 	e := &engine{cfg: cfg, sc: cfg.Scenario}
 	return len(cfg.Rate) == 0 && e.loopable()
 }
+
+// WithLoops returns cfg set to run its closed-model users on n event
+// loops, whatever the number of cores.
+func WithLoops(cfg Config, n int) Config {
+	cfg.loops = n
+	return cfg
+}

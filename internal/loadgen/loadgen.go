@@ -96,6 +96,8 @@ type Config struct {
 	// noLoops runs every closed-model user as a goroutine on the
 	// blocking client, as on systems without event loops (for tests).
 	noLoops bool
+	// loops overrides the number of event loops (for tests).
+	loops int
 }
 
 // Result is the outcome of a run: exact counts and HDR histograms (so

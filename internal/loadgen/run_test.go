@@ -53,6 +53,35 @@ func TestClosedModelCountsRequests(t *testing.T) {
 	}
 }
 
+// TestManyLoops: users spread over several event loops are all served,
+// each request counted once, and MaxRequests holds across loops.
+func TestManyLoops(t *testing.T) {
+	var served atomic.Int64
+	var mu sync.Mutex
+	users := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		mu.Lock()
+		users[r.URL.Query().Get("u")] = true
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.WithLoops(loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL + "/?u={{.user}}"), Users: 7, MaxRequests: 700,
+	}, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Count != 700 || served.Load() != 700 || res.Total.Failures != 0 {
+		t.Fatalf("count %d, served %d, failures %d; want 700, 700, 0", res.Total.Count, served.Load(), res.Total.Failures)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(users) != 7 {
+		t.Fatalf("users seen %v; want 7", users)
+	}
+}
+
 func TestErrorsGroupedByMessage(t *testing.T) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
