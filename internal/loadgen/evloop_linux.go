@@ -503,7 +503,7 @@ func (l *evLoop) closeConn(s *slot) {
 func (l *evLoop) write(s *slot) {
 	wire := s.tg.wire
 	for s.wrote < len(wire) {
-		n, err := syscall.Write(s.fd, wire[s.wrote:])
+		n, err := sockWrite(s.fd, wire[s.wrote:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -566,7 +566,7 @@ func (l *evLoop) onEvent(s *slot, events uint32) {
 // read reads what arrived and feeds the parser.
 func (l *evLoop) read(s *slot) {
 	for {
-		n, err := syscall.Read(s.fd, s.buf)
+		n, err := sockRead(s.fd, s.buf)
 		if err == unix.EINTR {
 			continue
 		}
