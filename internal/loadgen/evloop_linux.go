@@ -27,9 +27,11 @@ import (
 // Loops serve plain http:// targets on Linux; https (crypto/tls needs a
 // net.Conn), other systems and the open model use the blocking client.
 //
-// Sockets are read and written with package syscall, not x/sys/unix: its
-// race-detector annotations are the ones net uses, so a test's server and
-// the loop synchronise through the socket as with net.Conn.
+// Sockets are read and written by sockRead and sockWrite (sockio_*.go):
+// raw system calls, or in race-detector builds package syscall's, whose
+// annotations are the ones net uses (x/sys/unix has its own), so that a
+// test's server and the loop synchronise through the socket as with
+// net.Conn.
 
 // loopsSupported reports whether the closed model may run on event loops.
 const loopsSupported = true
