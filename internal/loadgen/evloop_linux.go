@@ -256,8 +256,9 @@ func (l *evLoop) run() {
 		if !l.nextDeadline.IsZero() && !now.Before(l.nextDeadline) {
 			l.checkDeadlines(now)
 		}
-		// Start the requests due; slots finishing meanwhile go to the
-		// next round, after a look at the network.
+		// Start the requests due: new users, ends of think time, and
+		// requests that failed before they were sent (those queue for
+		// the next round, after a look at the network).
 		ready := l.ready
 		l.ready = l.spare[:0]
 		for _, s := range ready {
