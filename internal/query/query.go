@@ -150,11 +150,38 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Error is a request error with the HTTP status it should produce and a
-// message in Datasette's wording. Title is Datasette's optional error title
-// (e.g. "Invalid SQL"); it may be empty.
+// ErrorKind says what kind of request problem an Error is. The query package
+// knows nothing of HTTP; the server maps each kind to a status in one place.
+type ErrorKind uint8
+
+// The kinds of Error.
+const (
+	// Invalid is a malformed or unsupported argument (a bad _size, an
+	// unknown column, a broken _next token).
+	Invalid ErrorKind = iota
+	// NotFound is a table or row that does not exist.
+	NotFound
+	// Forbidden is an argument the options do not allow (_where= without
+	// execute-sql).
+	Forbidden
+)
+
+// String names the kind ("invalid", "not found", "forbidden").
+func (k ErrorKind) String() string {
+	switch k {
+	case NotFound:
+		return "not found"
+	case Forbidden:
+		return "forbidden"
+	}
+	return "invalid"
+}
+
+// Error is a request error with its kind and a message in Datasette's
+// wording. Title is Datasette's optional error title (e.g. "Invalid SQL");
+// it may be empty.
 type Error struct {
-	Status  int
+	Kind    ErrorKind
 	Message string
 	Title   string
 }
@@ -162,13 +189,13 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 
 func badRequest(format string, a ...any) *Error {
-	return &Error{Status: 400, Message: fmt.Sprintf(format, a...)}
+	return &Error{Kind: Invalid, Message: fmt.Sprintf(format, a...)}
 }
 
 // invalidSQL is the error Datasette reports when its generated statement
 // fails to prepare (title "Invalid SQL"); Lode finds these before SQLite.
 func invalidSQL(format string, a ...any) *Error {
-	return &Error{Status: 400, Message: fmt.Sprintf(format, a...), Title: "Invalid SQL"}
+	return &Error{Kind: Invalid, Message: fmt.Sprintf(format, a...), Title: "Invalid SQL"}
 }
 
 // AsError returns err as an *Error if it is one.
@@ -269,7 +296,7 @@ func isSpecial(key string) bool {
 // *Error values carrying the HTTP status and Datasette's wording.
 func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	if t == nil || t.Name == "" {
-		return nil, &Error{Status: 404, Message: "Table not found"}
+		return nil, &Error{Kind: NotFound, Message: "Table not found"}
 	}
 	opts = opts.withDefaults()
 	s := &Select{Table: t, sortIdx: -1, Paginated: !t.IsView}
@@ -367,7 +394,7 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	// escape the other conditions (or the keyset condition).
 	if frags, ok := params["_where"]; ok {
 		if !opts.AllowWhere {
-			return nil, &Error{Status: 403, Message: "_where= is not allowed"}
+			return nil, &Error{Kind: Forbidden, Message: "_where= is not allowed"}
 		}
 		for _, w := range frags {
 			if hasStatementEnd(w) {

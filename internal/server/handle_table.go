@@ -41,65 +41,6 @@ type RowResult struct {
 	QueryMS          float64
 }
 
-// lookupTable resolves {db} and {table}. A name missing from the cached
-// schema triggers one schema_version check, so tables created since the
-// cache was filled are found.
-func (s *Server) lookupTable(ctx context.Context, r *http.Request) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
-	return s.lookupTableIn(ctx, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk") != "")
-}
-
-// lookupTableIn is lookupTable given the unescaped {db} and {table} path
-// segments; isRow says the URL is /DB/TABLE/PK.
-func (s *Server) lookupTableIn(ctx context.Context, dbPart, tablePart string, isRow bool) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
-	dbSeg, _ := splitFormat(dbPart)
-	dbName, err := decodeName(dbSeg)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	db := s.dbs[dbName]
-	if db == nil {
-		return nil, nil, nil, "", notFound(msgDatabaseNotFound)
-	}
-	seg := tablePart
-	if isRow {
-		seg += "." // the table segment of a row URL has no format
-	}
-	base, format := splitFormat(seg)
-	if isRow {
-		base, format = seg[:len(seg)-1], formatHTML
-	}
-	name, err := decodeName(base)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	sch, err := db.Schema(ctx)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	find := func(sch *sqlitedb.Schema) (*sqlitedb.Table, string) {
-		if t := sch.Table(name); t != nil {
-			return t, format
-		}
-		// A table whose real name ends in .json/.csv, addressed as HTML.
-		if full, err := query.TildeDecode(seg); err == nil && format != formatHTML {
-			if t := sch.Table(full); t != nil {
-				return t, formatHTML
-			}
-		}
-		return nil, format
-	}
-	t, format := find(sch)
-	if t == nil {
-		if sch, err = db.RefreshSchema(ctx); err != nil {
-			return nil, nil, nil, "", err
-		}
-		if t, format = find(sch); t == nil {
-			return nil, nil, nil, "", notFound(msgTableNotFound)
-		}
-	}
-	return db, sch, t, format, nil
-}
-
 // queryTable converts an introspected table for the query package, once
 // per schema snapshot.
 func (s *Server) queryTable(sch *sqlitedb.Schema, t *sqlitedb.Table) *query.Table {
@@ -174,30 +115,26 @@ func (s *Server) queryOptions() query.Options {
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
+// serveTable serves a table or view page: /DB/TABLE(.json|.csv).
+func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
-	db, sch, t, format, err := s.lookupTable(ctx, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	params := r.URL.Query()
+	db, sch, t, format, params := rt.db, rt.schema, rt.table, rt.format, rt.params
 	qt := s.queryTable(sch, t)
 	sel, err := query.Build(qt, params, s.queryOptions())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
 	if format == formatCSV {
-		s.serveTableCSV(w, r, db, qt, sel, params)
+		s.serveTableCSV(w, r, rt, qt, sel)
 		return
 	}
 	res := &TableResult{Database: db.Name, Table: t, Select: sel, Columns: sel.Columns}
 	start := time.Now()
 	out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	res.QueryMS = float64(time.Since(start).Microseconds()) / 1000
@@ -217,18 +154,18 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 			}
 			replace = append(replace, [2]string{key, sel.SortColumn})
 		}
-		res.NextURL = req.Base + pathWithReplacedArgs(req, replace)
+		res.NextURL = req.Base + query.PathWithReplacedArgs(req, replace)
 	}
-	if err := s.expandLabels(ctx, db, sch, sel, res.Rows); err != nil {
-		s.writeError(w, r, err)
+	if err := s.expandLabels(ctx, rt, sel, res.Rows); err != nil {
+		s.fail(w, r, rt, err)
 		return
 	}
-	extras := extrasOf(r)
-	htmlPage := format == formatHTML && s.cfg.HTML != nil
+	extras := extrasOf(params)
+	htmlPage := format == formatHTML
 	if extras["count"] || extras["suggested_facets"] || htmlPage {
 		n, ok, err := db.Count(ctx, sel.CountSQL, sel.CountArgs, ms(s.settings.CountTimeLimitMS))
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		if ok {
@@ -238,9 +175,9 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, f := range sel.Facets {
-		fr, timedOut, err := s.runFacet(ctx, db, sch, f, req)
+		fr, timedOut, err := s.runFacet(ctx, rt, f, req)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		if timedOut {
@@ -261,10 +198,10 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.renderRows(w, r, format, res, rowsPage{
+	s.renderRows(w, r, rt, res, rowsPage{
 		cols: res.Columns, rows: res.Rows, shape: params.Get("_shape"), isTable: true,
 		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx,
-		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, res, sch, params) },
+		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, res, rt) },
 	})
 }
 
@@ -282,8 +219,8 @@ func keyColumns(t *sqlitedb.Table) []string {
 
 // tableExtras adds facet_results (whenever facets were requested, as
 // Datasette does) and the keys asked for with _extra=.
-func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableResult, sch *sqlitedb.Schema, params url.Values) {
-	sel, t := res.Select, res.Table
+func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableResult, rt *route) {
+	sel, t, sch, params := res.Select, res.Table, rt.schema, rt.params
 	if len(sel.Facets) > 0 || extras["facet_results"] {
 		results := orderedJSON{}
 		for _, fr := range res.FacetResults {
@@ -348,7 +285,7 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 		o.set("is_view", t.IsView)
 	}
 	if extras["private"] {
-		o.set("private", false)
+		o.set("private", rt.access.private(rt.db.Name, t.Name))
 	}
 	if extras["database"] {
 		o.set("database", res.Database)
@@ -363,7 +300,7 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 		exp := []any{}
 		for _, fk := range t.Outgoing {
 			other := sch.Table(fk.OtherTable)
-			if other == nil || other.LabelColumn == "" {
+			if other == nil || other.LabelColumn == "" || !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
 				continue
 			}
 			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, other.LabelColumn})
@@ -388,7 +325,8 @@ func itoa(i int) string {
 
 // runFacet runs one facet under facet_time_limit_ms. timedOut reports
 // that it was cut off (Datasette lists it in facets_timed_out).
-func (s *Server) runFacet(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+	db := rt.db
 	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetTimeLimitMS), Prepared: true})
 	if errors.Is(err, sqlitedb.ErrTimeLimit) {
 		return query.FacetResult{}, true, nil
@@ -408,8 +346,8 @@ func (s *Server) runFacet(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Sc
 	}
 	var labels map[string]any
 	if f.LabelKey != nil {
-		if other := sch.Table(f.LabelKey.OtherTable); other != nil && other.LabelColumn != "" {
-			labels, err = s.fetchLabels(ctx, db, *f.LabelKey, other.LabelColumn, values)
+		if labelCol := s.labelColumn(rt, f.LabelKey.OtherTable); labelCol != "" {
+			labels, err = s.fetchLabels(ctx, db, *f.LabelKey, labelCol, values)
 			if err != nil {
 				return query.FacetResult{}, false, err
 			}
@@ -437,9 +375,21 @@ func (s *Server) fetchLabels(ctx context.Context, db *sqlitedb.DB, fk query.Fore
 	return labels, nil
 }
 
+// labelColumn is the label column of table other for the labels of
+// foreign keys pointing there (_labels, labelled facets, HTML links), or ""
+// when it has none or the actor may not see it: its values would leak.
+func (s *Server) labelColumn(rt *route, other string) string {
+	t := rt.schema.Table(other)
+	if t == nil || t.LabelColumn == "" || !rt.access.canViewTable(rt.db.Name, other) {
+		return ""
+	}
+	return t.LabelColumn
+}
+
 // expandLabels replaces foreign-key values with {"value", "label"} for the
-// columns in sel.ExpandLabels (_labels=on, _label=COL).
-func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, sel *query.Select, rows [][]any) error {
+// columns in sel.ExpandLabels (_labels=on, _label=COL); the label is the
+// value itself where labelColumn gives none.
+func (s *Server) expandLabels(ctx context.Context, rt *route, sel *query.Select, rows [][]any) error {
 	for _, fk := range sel.ExpandLabels {
 		idx := -1
 		for i, c := range sel.Columns {
@@ -450,11 +400,7 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 		if idx < 0 {
 			continue
 		}
-		other := sch.Table(fk.OtherTable)
-		labelCol := ""
-		if other != nil {
-			labelCol = other.LabelColumn
-		}
+		labelCol := s.labelColumn(rt, fk.OtherTable)
 		var values []any
 		for _, row := range rows {
 			if row[idx] != nil {
@@ -464,7 +410,7 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 		var labels map[string]any
 		if labelCol != "" && len(values) > 0 {
 			var err error
-			if labels, err = s.fetchLabels(ctx, db, fk, labelCol, values); err != nil {
+			if labels, err = s.fetchLabels(ctx, rt.db, fk, labelCol, values); err != nil {
 				return err
 			}
 		}
@@ -485,22 +431,22 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 
 // serveTableCSV writes a table page as CSV; with _stream=on it walks every
 // page with keyset tokens (never OFFSET) and streams all matching rows.
-func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, qt *query.Table, sel *query.Select, params url.Values) {
-	ctx := r.Context()
+func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route, qt *query.Table, sel *query.Select) {
+	ctx, db, params := r.Context(), rt.db, rt.params
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
-	stream := params.Get("_stream") == "on" && s.settings.AllowCSVStream
+	stream := isTrue(params.Get("_stream")) && s.settings.AllowCSVStream
 	filename := qt.Name + ".csv"
 	if !stream {
 		out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		rows := out.Rows
 		if sel.PageSize >= 0 && len(rows) > sel.PageSize {
 			rows = rows[:sel.PageSize]
 		}
-		writeCSVRows(w, r, filename, sel.Columns, rows)
+		writeCSVRows(w, rt, filename, sel.Columns, rows)
 		return
 	}
 	p := url.Values{}
@@ -511,7 +457,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 	p.Del("_next")
 	cur, err := query.Build(qt, p, s.queryOptions())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	var cs *csvStream
@@ -519,7 +465,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 		out, err := db.Query(ctx, cur.SQL, cur.Args, opt)
 		if err != nil {
 			if cs == nil {
-				s.writeError(w, r, err)
+				s.fail(w, r, rt, err)
 			} else {
 				cs.flush()
 				s.csvStreamEnded(w, r, err)
@@ -532,7 +478,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 			rows = rows[:cur.PageSize]
 		}
 		if cs == nil {
-			csvHeaders(w, r, filename)
+			csvHeaders(w, rt, filename)
 			cs = s.newCSVStream(w)
 			err = cs.header(cur.Columns)
 		}
@@ -556,46 +502,28 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 	}
 }
 
-func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
-	s.serveRow(w, r, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk"))
-}
-
-// serveRow answers /DB/TABLE/PK given its unescaped path segments.
-func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tablePart, pkPart string) {
+// serveRow answers /DB/TABLE/PK(.json): one row, found by its key values.
+func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
-	db, sch, t, _, err := s.lookupTableIn(ctx, dbPart, tablePart, true)
+	db, t := rt.db, rt.table
+	rl := s.rowLookup(s.queryTable(rt.schema, t))
+	rq, err := rl.Query(rt.pk)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
-	pkSeg, format := splitFormat(pkPart)
-	if format == formatCSV {
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
-		return
-	}
-	pkValues, err := query.ParseRowPath(pkSeg)
-	if err != nil {
-		s.writeError(w, r, badRequest("Invalid row key: "+err.Error()))
-		return
-	}
-	rl := s.rowLookup(s.queryTable(sch, t))
-	rq, err := rl.Query(pkValues)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if format == formatJSON {
-		s.serveRowJSON(w, r, db, t, rl, rq)
+	if rt.format == formatJSON {
+		s.serveRowJSON(w, r, rt, rl, rq)
 		return
 	}
 	start := time.Now()
 	out, err := db.Query(ctx, rq.SQL, rq.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true, MaxRows: 1})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if len(out.Rows) == 0 {
-		s.writeError(w, r, notFound(msgRowNotFound))
+		s.fail(w, r, rt, notFound(msgRowNotFound))
 		return
 	}
 	res := &RowResult{
@@ -603,7 +531,7 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tableP
 		PrimaryKeys: rq.PrimaryKeys, PrimaryKeyValues: rq.PrimaryKeyValues,
 		QueryMS: float64(time.Since(start).Microseconds()) / 1000,
 	}
-	s.render(w, r, format, res, func() any {
+	s.render(w, r, rt, res, func() any {
 		o := orderedJSON{}
 		o.set("ok", true)
 		o.set("database", res.Database)
@@ -620,7 +548,8 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tableP
 // serveRowJSON answers /DB/TABLE/PK.json, encoding the row straight into
 // the response buffer (the hot path of row lookups: no intermediate Result,
 // no per-request key encoding).
-func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, t *sqlitedb.Table, rl *rowLookup, rq *query.RowQuery) {
+func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, rt *route, rl *rowLookup, rq *query.RowQuery) {
+	db, t := rt.db, rt.table
 	buf := getBuf()
 	defer putBuf(buf)
 	b := append(buf.Bytes()[:0], `{"ok": true, "database": `...)
@@ -652,11 +581,11 @@ func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlite
 	}
 	queryMS := float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if !found {
-		s.writeError(w, r, notFound(msgRowNotFound))
+		s.fail(w, r, rt, notFound(msgRowNotFound))
 		return
 	}
 	b = append(b, `], "primary_keys": `...)

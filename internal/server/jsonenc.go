@@ -57,6 +57,8 @@ func appendValue(b []byte, v any) []byte {
 		return append(b, x...)
 	case orderedJSON:
 		return x.appendTo(b)
+	case rowObject:
+		return appendRowObject(b, encodeKeys(x.cols), x.row)
 	case rawRows:
 		return x.appendTo(b)
 	default:
@@ -235,6 +237,12 @@ func (o *orderedJSON) appendTo(b []byte) []byte {
 		b = appendValue(b, o.vals[i])
 	}
 	return append(b, '}')
+}
+
+// rowObject renders one result row as a JSON object in column order.
+type rowObject struct {
+	cols []string
+	row  []any
 }
 
 // rawRows renders result rows in a shape, lazily inside orderedJSON.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -15,12 +16,12 @@ import (
 	"lode/internal/sqlitedb"
 )
 
-// render writes a page: HTML through Config.HTML when the request has no
-// extension and a renderer is configured, otherwise JSON built by jsonFn.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, format string, data any, jsonFn func() any) {
-	if format == formatHTML && s.cfg.HTML != nil {
-		if err := s.cfg.HTML.RenderHTML(w, r, data); err != nil {
-			s.writeError(w, r, err)
+// render writes a page: HTML when the route has no extension, otherwise
+// JSON built by jsonFn.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, rt *route, data any, jsonFn func() any) {
+	if rt.format == formatHTML {
+		if err := s.html.render(w, r, rt, data); err != nil {
+			s.fail(w, r, rt, err)
 		}
 		return
 	}
@@ -54,9 +55,9 @@ type rowsPage struct {
 }
 
 // extrasOf parses _extra=a,b&_extra=c.
-func extrasOf(r *http.Request) map[string]bool {
+func extrasOf(params url.Values) map[string]bool {
 	out := map[string]bool{}
-	for _, v := range r.URL.Query()["_extra"] {
+	for _, v := range params["_extra"] {
 		for _, e := range strings.Split(v, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				out[e] = true
@@ -68,9 +69,9 @@ func extrasOf(r *http.Request) map[string]bool {
 
 // renderRows renders a table or query result as JSON in the requested
 // shape; for HTML it hands data to the HTML renderer.
-func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format string, data any, p rowsPage) {
-	if format == formatHTML && s.cfg.HTML != nil {
-		s.render(w, r, format, data, nil)
+func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, data any, p rowsPage) {
+	if rt.format == formatHTML {
+		s.render(w, r, rt, data, nil)
 		return
 	}
 	if p.nextURL != "" {
@@ -93,13 +94,13 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		}
 		o.set("rows", rawRows{cols: p.cols, rows: p.rows, arrays: p.shape == "arrays"})
 		if p.build != nil {
-			p.build(&o, extrasOf(r))
+			p.build(&o, extrasOf(rt.params))
 		}
 		o.set("truncated", p.truncated)
 		b = o.appendTo(b)
 	case "array":
 		keys := encodeKeys(p.cols)
-		if r.URL.Query().Get("_nl") == "on" {
+		if isTrue(rt.params.Get("_nl")) {
 			ctype = "text/plain"
 			for i, row := range p.rows {
 				if i > 0 {
@@ -132,7 +133,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		b = append(b, ']')
 	case "object":
 		if len(p.pkIdx) == 0 {
-			s.writeError(w, r, badRequest("_shape=object is only available on tables with a primary key or rowid"))
+			s.fail(w, r, rt, badRequest("_shape=object is only available on tables with a primary key or rowid"))
 			return
 		}
 		keys := encodeKeys(p.cols)
@@ -151,7 +152,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		}
 		b = append(b, '}')
 	default:
-		s.writeError(w, r, badRequest("Invalid _shape: "+p.shape))
+		s.fail(w, r, rt, badRequest("Invalid _shape: "+p.shape))
 		return
 	}
 	if ctype != "text/plain" {
@@ -187,8 +188,8 @@ func csvValue(v any) string {
 
 // csvHeaders sets Datasette's CSV headers: text/plain unless _dl is set,
 // which asks for a download.
-func csvHeaders(w http.ResponseWriter, r *http.Request, filename string) {
-	if r.URL.Query().Get("_dl") != "" {
+func csvHeaders(w http.ResponseWriter, rt *route, filename string) {
+	if rt.params.Get("_dl") != "" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(filename, `"`, "")+`"`)
 		return
@@ -201,15 +202,16 @@ func csvHeaders(w http.ResponseWriter, r *http.Request, filename string) {
 // errors are proper JSON errors). With stream (_stream=on) every row is
 // written as it is read; an error after the first row can only end the
 // body early, so it is logged and appended as a final CSV line.
-func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
+func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
+	db := rt.db
 	if !stream {
 		opt.MaxRows = s.settings.MaxReturnedRows
 		res, err := db.Query(r.Context(), q, args, opt)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
-		writeCSVRows(w, r, filename, res.Columns, res.Rows)
+		writeCSVRows(w, rt, filename, res.Columns, res.Rows)
 		return
 	}
 	// Streaming has no overall time limit (the client asked for every
@@ -217,14 +219,14 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.D
 	opt.TimeLimit = 0
 	var cs *csvStream
 	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
-		csvHeaders(w, r, filename)
+		csvHeaders(w, rt, filename)
 		cs = s.newCSVStream(w)
 		return cs.header(cols)
 	}, func(row []any) error {
 		return cs.row(row)
 	})
 	if err != nil && cs == nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if cs != nil {
@@ -246,8 +248,8 @@ func (s *Server) csvStreamEnded(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
-func writeCSVRows(w http.ResponseWriter, r *http.Request, filename string, cols []string, rows [][]any) {
-	csvHeaders(w, r, filename)
+func writeCSVRows(w http.ResponseWriter, rt *route, filename string, cols []string, rows [][]any) {
+	csvHeaders(w, rt, filename)
 	writeCSVBody(w, cols, rows, true)
 }
 

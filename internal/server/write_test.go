@@ -128,6 +128,12 @@ func (e *writeEnv) do(method, path, token, contentType, body string) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	// raw is the body without insignificant whitespace, so tests can look
+	// for a key order in it.
+	var c bytes.Buffer
+	if json.Compact(&c, b) == nil {
+		b = c.Bytes()
+	}
 	r := resp{status: res.StatusCode, header: res.Header, raw: string(b)}
 	_ = json.Unmarshal(b, &r.body)
 	return r

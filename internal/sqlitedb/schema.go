@@ -124,6 +124,15 @@ func (db *DB) Schema(ctx context.Context) (*Schema, error) {
 	return db.refreshSchema(ctx)
 }
 
+// ExpireSchema makes the next Schema call check PRAGMA schema_version,
+// without waiting for SchemaCheckInterval: call it after a write that may
+// have changed the schema (DDL, ALTER, a write script).
+func (db *DB) ExpireSchema() {
+	db.schemaMu.Lock()
+	db.schemaCheckedAt = time.Time{}
+	db.schemaMu.Unlock()
+}
+
 // RefreshSchema checks PRAGMA schema_version now and rebuilds the cached
 // schema if it changed. Call it after DDL, or when a name is not found in
 // a cached schema that may be stale.

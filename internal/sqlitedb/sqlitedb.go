@@ -156,6 +156,8 @@ type DB struct {
 
 	checked  sync.Map     // SQL whose result columns need no rewriting
 	checkedN atomic.Int64 // entries in checked, to bound it
+
+	effective Settings // read back from SQLite once, at Open
 }
 
 // Open opens the database file at path with settings s (zero fields take
@@ -221,6 +223,12 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 	}
 	db.pool.put(rc)
 	if _, err := db.refreshSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Read back now, while nothing else holds the write connection: once a
+	// Writer owns it, asking it for PRAGMAs would wait for the Writer.
+	if db.effective, err = db.readEffectiveSettings(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -342,11 +350,16 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// EffectiveSettings reads the settings back from SQLite PRAGMAs: journal
-// mode and synchronous from the write connection (the one that matters for
-// durability; the read pool for immutable databases), the rest from a read
-// connection. TxLock, Immutable and ReadConns are not PRAGMAs and are copied.
-func (db *DB) EffectiveSettings(ctx context.Context) (Settings, error) {
+// EffectiveSettings returns the settings as SQLite reported them when the
+// database was opened: journal mode, synchronous, busy timeout, cache and
+// mmap size read back from PRAGMAs of the write connection (the one that
+// matters for durability; a read connection for immutable databases).
+// TxLock, Immutable and ReadConns are not PRAGMAs and are copied. It never
+// waits: the connections are per-process and keep these settings.
+func (db *DB) EffectiveSettings() Settings { return db.effective }
+
+// readEffectiveSettings reads the settings back from SQLite PRAGMAs.
+func (db *DB) readEffectiveSettings(ctx context.Context) (Settings, error) {
 	out := db.settings
 	src := db.write
 	if src == nil {
