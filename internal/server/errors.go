@@ -78,7 +78,7 @@ func mapError(err error) errorInfo {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return errorInfo{status: ae.Status, msgs: ae.Msgs, title: ae.Title}
+		return errorInfo{status: ae.Status, msgs: ae.Msgs, title: ae.Title, retry: ae.Status == http.StatusServiceUnavailable}
 	case errors.As(err, &qe):
 		status := http.StatusBadRequest
 		switch qe.Kind {

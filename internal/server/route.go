@@ -133,6 +133,11 @@ func (rt *route) queryEditor() bool {
 // ServeMux does; 302 without the trailing slash, as Datasette does). err is
 // an *apiError for names that do not decode.
 func parseRoute(escaped string) (rt route, redirect string, err error) {
+	defer func() {
+		if rt.kind == routeNone && err == nil {
+			rt = route{escaped: escaped} // no half-parsed names without a route
+		}
+	}()
 	rt.escaped = escaped
 	if escaped == "" || escaped[0] != '/' {
 		return rt, "", nil

@@ -55,6 +55,8 @@ type envOpts struct {
 	root     bool
 	rootTok  string
 	noSchema bool
+	// queueTimeout bounds a write's wait for the writer (0: the default).
+	queueTimeout time.Duration
 }
 
 func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
@@ -81,7 +83,7 @@ func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
 	t.Cleanup(func() { srv.Close() })
 	e := &writeEnv{t: t, path: path, secret: []byte("test-secret"), now: time.Now()}
 	api, err := server.NewWriteAPI(srv, server.WriteConfig{Secret: e.secret, Root: o.root, RootToken: o.rootTok,
-		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}})
+		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}, QueueTimeout: o.queueTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
