@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -134,7 +133,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 			return fmt.Errorf("--config: %w", err)
 		}
 		cfg.Lode = lc
-		if err := applyConfigSettings(&cfg, lc.Settings, f.Changed); err != nil {
+		if err := server.ApplyConfigSettings(&cfg, lc.Settings, f.Changed); err != nil {
 			return fmt.Errorf("--config %s: %w", configPath, err)
 		}
 	}
@@ -146,8 +145,13 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		cfg.Settings[name] = value
 	}
 	ctx := cmd.Context()
-	if err := prepareWrites(f, log, net.JoinHostPort(host, strconv.Itoa(port))); err != nil {
+	signIn, err := server.PrepareWrites(writeOptions(f), net.JoinHostPort(host, strconv.Itoa(port)), log)
+	if err != nil {
 		return err
+	}
+	if signIn != "" {
+		fmt.Fprintln(os.Stderr, signIn)
+		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
 	}
 	if handled, err := serveWorkers(ctx, f, log, cfg, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
@@ -162,49 +166,10 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
-	api, err := newWriteAPI(f, srv)
+	api, err := server.EnableWrites(srv, writeOptions(f))
 	if err != nil {
 		return err
 	}
 	defer api.Close()
 	return server.Serve(ctx, ln, prefork.InProcess(api), log)
-}
-
-// applyConfigSettings copies lode.yaml settings into cfg: SQLite settings
-// into cfg.DB unless the matching flag was given, everything else into
-// cfg.Settings (the command line's --setting wins, applied later).
-func applyConfigSettings(cfg *server.Config, settings map[string]any, changed func(string) bool) error {
-	for k, v := range settings {
-		s := fmt.Sprint(v)
-		switch k {
-		case "journal_mode":
-			if !changed("journal-mode") {
-				cfg.DB.JournalMode = s
-			}
-		case "synchronous":
-			if !changed("synchronous") {
-				cfg.DB.Synchronous = s
-			}
-		case "txlock":
-			if !changed("txlock") {
-				cfg.DB.TxLock = s
-			}
-		case "busy_timeout":
-			if !changed("busy-timeout") {
-				d, err := time.ParseDuration(s)
-				if err != nil {
-					return fmt.Errorf("busy_timeout %q: want a duration such as 5s", s)
-				}
-				cfg.DB.BusyTimeout = d
-				if d == 0 {
-					cfg.DB.BusyTimeout = sqlitedb.NoBusyTimeout
-				}
-			}
-		default:
-			if server.IsSetting(k) {
-				cfg.Settings[k] = s
-			}
-		}
-	}
-	return nil
 }

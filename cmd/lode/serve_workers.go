@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -126,22 +124,13 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		return err
 	}
 	defer srv.Close()
-	api, err := newWriteAPI(f, srv) // token.go
+	api, err := server.EnableWrites(srv, writeOptions(f)) // token.go
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	hs := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: server.ReadHeaderTimeout,
-		ReadTimeout:       server.ReadTimeout,
-		WriteTimeout:      server.WriteTimeout,
-		IdleTimeout:       server.IdleTimeout,
-		MaxHeaderBytes:    server.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Requests are not cancelled by the drain; GracefulTimeout bounds it.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	// Requests are not cancelled by the drain; GracefulTimeout bounds it.
+	hs := server.NewHTTPServer(ctx, api, log)
 	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return w.Serve(ctx, hs)
 }
