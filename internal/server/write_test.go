@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"lode/internal/auth"
 	"lode/internal/config"
 	"lode/internal/server"
