@@ -8,6 +8,7 @@ import (
 
 	"lode/internal/auth"
 	"lode/internal/query"
+	"lode/internal/sqlitedb"
 	"lode/internal/web"
 )
 
@@ -55,7 +56,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &rt, s.noRoute(r))
 		return
 	}
-	rt.params = query.ParseQuery(r.URL.RawQuery)
+	if r.URL.RawQuery != "" {
+		rt.params = query.ParseQuery(r.URL.RawQuery) // nil (empty) without one: reads work
+	}
 	if err := s.checkMethod(r, &rt); err != nil {
 		s.fail(w, r, &rt, err)
 		return
@@ -71,11 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// Schema reads during resolution wait at most the SQL time limit.
-	ctx, cancel := context.WithTimeout(r.Context(), ms(s.settings.SQLTimeLimitMS))
-	err = s.resolve(ctx, &rt)
-	cancel()
-	if err != nil {
+	if err := s.resolve(r.Context(), &rt); err != nil {
 		s.fail(w, r, &rt, err)
 		return
 	}
@@ -137,7 +136,8 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request, rt *route) 
 
 // resolve looks up the route's database and its table, view or canned
 // query. A name missing from the cached schema triggers one schema_version
-// check, so tables created since the cache was filled are found.
+// check, so tables created since the cache was filled are found. Reading
+// the schema waits at most the SQL time limit.
 func (s *Server) resolve(ctx context.Context, rt *route) error {
 	switch rt.kind {
 	case routeIndex, routeInstance:
@@ -155,12 +155,16 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 	default:
 		return nil
 	}
-	sch, err := rt.db.Schema(ctx)
-	if err != nil {
-		return err
+	sch := rt.db.CachedSchema()
+	var t *sqlitedb.Table
+	if sch != nil {
+		t = sch.Table(rt.name)
 	}
-	t := sch.Table(rt.name)
 	if t == nil {
+		// A stale cache, or a name it lacks: one bounded read.
+		ctx, cancel := context.WithTimeout(ctx, ms(s.settings.SQLTimeLimitMS))
+		defer cancel()
+		var err error
 		if sch, err = rt.db.RefreshSchema(ctx); err != nil {
 			return err
 		}
@@ -194,11 +198,12 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 // decision is kept in rt.access for the handlers' own questions: which
 // tables a listing shows, whose labels a page may read.
 func (s *Server) authorize(r *http.Request, rt *route) error {
-	acc, err := s.requestAccess(r)
-	if err != nil {
+	rt.acc = access{checker: s.checker}
+	rt.access = &rt.acc
+	acc := rt.access
+	if err := s.requestAccess(r, acc); err != nil {
 		return err
 	}
-	rt.access = acc
 	deny := func(what string) error {
 		return &apiError{Status: http.StatusForbidden, Msgs: []string{"You do not have permission to view this " + what}, Title: "Forbidden"}
 	}
@@ -306,22 +311,21 @@ func (s *Server) authorizeWrite(rt *route) error {
 // bearer token that is tampered with or expired is an error (401); no
 // token is the anonymous actor (nil). The signed sign-in cookie counts for
 // reads and JSON posts only, which a cross-site form cannot send.
-func (s *Server) requestAccess(r *http.Request) (*access, error) {
-	acc := &access{checker: s.checker}
+func (s *Server) requestAccess(r *http.Request, acc *access) error {
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok {
-			return nil, statusError(http.StatusUnauthorized, "Authorization header must be: Bearer TOKEN")
+			return statusError(http.StatusUnauthorized, "Authorization header must be: Bearer TOKEN")
 		}
 		actor, restr, err := auth.VerifyToken(s.secret, strings.TrimSpace(tok), s.now())
 		switch {
 		case errors.Is(err, auth.ErrTokenExpired):
-			return nil, statusError(http.StatusUnauthorized, "Token has expired")
+			return statusError(http.StatusUnauthorized, "Token has expired")
 		case err != nil:
-			return nil, statusError(http.StatusUnauthorized, "Invalid token")
+			return statusError(http.StatusUnauthorized, "Invalid token")
 		}
 		acc.actor, acc.restr = actor, restr
-		return acc, nil
+		return nil
 	}
 	if len(s.secret) > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead || isJSON(r)) {
 		if c, err := r.Cookie(actorCookie); err == nil {
@@ -330,7 +334,7 @@ func (s *Server) requestAccess(r *http.Request) (*access, error) {
 			}
 		}
 	}
-	return acc, nil
+	return nil
 }
 
 // dispatch hands a resolved, permitted route to its handler.

@@ -91,8 +91,9 @@ type route struct {
 	table  *sqlitedb.Table // table or view
 	canned *config.Query   // a canned query (kind routeTable, table nil)
 
-	// The gate's view of the request's actor.
+	// The gate's view of the request's actor (access points at acc).
 	access *access
+	acc    access
 }
 
 // isWrite reports whether the route changes data (POST endpoints).

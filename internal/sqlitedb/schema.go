@@ -111,6 +111,15 @@ func (t *Table) HasRowid() bool {
 // schema_version tells whether it must be rebuilt. Immutable databases are
 // never re-read.
 func (db *DB) Schema(ctx context.Context) (*Schema, error) {
+	if s := db.CachedSchema(); s != nil {
+		return s, nil
+	}
+	return db.refreshSchema(ctx)
+}
+
+// CachedSchema returns the cached schema while it is trusted (see
+// Schema), else nil: then Schema must read the database.
+func (db *DB) CachedSchema() *Schema {
 	db.schemaMu.Lock()
 	s, at := db.schema, db.schemaCheckedAt
 	db.schemaMu.Unlock()
@@ -119,9 +128,9 @@ func (db *DB) Schema(ctx context.Context) (*Schema, error) {
 		interval = DefaultSchemaCheckInterval
 	}
 	if s != nil && (db.settings.Immutable || time.Since(at) < interval) {
-		return s, nil
+		return s
 	}
-	return db.refreshSchema(ctx)
+	return nil
 }
 
 // ExpireSchema makes the next Schema call check PRAGMA schema_version,

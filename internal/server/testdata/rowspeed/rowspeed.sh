@@ -9,6 +9,8 @@
 #   bash internal/server/testdata/rowspeed/rowspeed.sh            # C=32 D=5 R=3 WORKERS="0 1"
 #   R=5 D=10 WORKERS=1 bash internal/server/testdata/rowspeed/rowspeed.sh
 #   WRITTEN=1 bash internal/server/testdata/rowspeed/rowspeed.sh  # see below
+#   BASELINE=/tmp/lode-old bash internal/server/testdata/rowspeed/rowspeed.sh
+#       # also an older lode binary, in the same rounds: before/after a change
 #
 # lode serve opens the copy in WAL mode. While the WAL holds no frame, SQLite
 # learns the database size with an fstat() in every read transaction; once
@@ -34,12 +36,18 @@ wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; slee
 "$tmp/hello" -addr 127.0.0.1:$port & pids+=($!)
 hello_pid=$!; hello_url=http://127.0.0.1:$port/
 wait_up "$hello_url"
-declare -A lode_url lode_pid
+declare -A lode_url lode_pid base_url base_pid
 for w in $WORKERS; do
 	port=$((port + 1))
 	"$tmp/lode" serve "$tmp/fixtures.db" --port $port --workers "$w" --log-level warn & pids+=($!)
 	lode_pid[$w]=$!; lode_url[$w]=http://127.0.0.1:$port$URLPATH
 	wait_up "${lode_url[$w]}"
+	if [ -n "${BASELINE:-}" ]; then
+		port=$((port + 1))
+		"$BASELINE" serve "$tmp/fixtures.db" --port $port --workers "$w" --log-level warn & pids+=($!)
+		base_pid[$w]=$!; base_url[$w]=http://127.0.0.1:$port$URLPATH
+		wait_up "${base_url[$w]}"
+	fi
 done
 
 if [ -n "${WRITTEN:-}" ]; then
@@ -74,6 +82,10 @@ for round in $(seq "$R"); do
 	for w in $WORKERS; do
 		read -r l lc <<<"$(run "${lode_url[$w]}" "${lode_pid[$w]}")"
 		line+=$(printf "; lode --workers %s %s req/s (%s µs CPU/req) = %.0f%%" "$w" "$l" "$lc" "$(bc -l <<<"100*$l/$h")")
+		if [ -n "${BASELINE:-}" ]; then
+			read -r b bc_ <<<"$(run "${base_url[$w]}" "${base_pid[$w]}")"
+			line+=$(printf "; baseline %s req/s (%s µs CPU/req) = %.0f%%" "$b" "$bc_" "$(bc -l <<<"100*$b/$h")")
+		fi
 	done
 	echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
 done
