@@ -190,6 +190,17 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 	return nil
 }
 
+// schemaOf returns db's schema: the cached one while it is trusted, else
+// read again, waiting at most the SQL time limit for a connection.
+func (s *Server) schemaOf(ctx context.Context, db *sqlitedb.DB) (*sqlitedb.Schema, error) {
+	if sch := db.CachedSchema(); sch != nil {
+		return sch, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ms(s.settings.SQLTimeLimitMS))
+	defer cancel()
+	return db.Schema(ctx)
+}
+
 // authorize is the gate: the one place that decides whether the request's
 // actor may do what the route asks, from the route alone (never from the
 // path again). Reads need view-instance, view-database and view-table (or

@@ -74,7 +74,7 @@ func (s *Server) serveDatabase(w http.ResponseWriter, r *http.Request, rt *route
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	sch, err := db.Schema(r.Context())
+	sch, err := s.schemaOf(r.Context(), db)
 	if err != nil {
 		s.fail(w, r, rt, err)
 		return

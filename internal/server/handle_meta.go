@@ -57,7 +57,7 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, rt *route) {
 			continue
 		}
 		db := s.dbs[name]
-		sch, err := db.Schema(r.Context())
+		sch, err := s.schemaOf(r.Context(), db)
 		if err != nil {
 			s.fail(w, r, rt, err)
 			return
