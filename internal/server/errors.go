@@ -92,6 +92,9 @@ func mapError(err error) errorInfo {
 		return errorInfo{status: http.StatusBadRequest, msgs: ie.Msgs}
 	case errors.As(err, &ne):
 		return errorInfo{status: http.StatusNotFound, msgs: []string{ne.Msg}}
+	case errors.Is(err, sqlitedb.ErrNoConnection):
+		return errorInfo{status: http.StatusServiceUnavailable, retry: true,
+			msgs: []string{"The server is busy: every read connection of this database stayed in use for the whole time limit (sql_time_limit_ms). Try again."}}
 	case errors.Is(err, sqlitedb.ErrTimeLimit):
 		return errorInfo{status: http.StatusBadRequest, msgs: []string{msgTimeLimit}, title: "SQL Interrupted"}
 	case errors.As(sqlitedb.AsBusy(err, 0), &be):

@@ -328,8 +328,8 @@ func itoa(i int) string {
 func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
 	db := rt.db
 	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetTimeLimitMS), Prepared: true})
-	if errors.Is(err, sqlitedb.ErrTimeLimit) {
-		return query.FacetResult{}, true, nil
+	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) {
+		return query.FacetResult{}, true, nil // not within facet_time_limit_ms
 	}
 	if err != nil {
 		return query.FacetResult{}, false, err

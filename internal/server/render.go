@@ -215,8 +215,9 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q s
 		return
 	}
 	// Streaming has no overall time limit (the client asked for every
-	// row); max_csv_mb bounds the size instead.
-	opt.TimeLimit = 0
+	// row); max_csv_mb bounds the size instead. The wait for a connection
+	// keeps the limit.
+	opt.WaitLimit, opt.TimeLimit = opt.TimeLimit, 0
 	var cs *csvStream
 	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
 		csvHeaders(w, rt, filename)

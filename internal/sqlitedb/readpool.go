@@ -117,7 +117,7 @@ func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, erro
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-timeout:
-		return nil, ErrTimeLimit
+		return nil, ErrNoConnection
 	case <-p.closed:
 		return nil, errPoolClosed
 	}
@@ -305,9 +305,13 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	if err != nil {
 		return err
 	}
-	rc, err := db.pool.get(ctx, opt.TimeLimit)
+	wait := opt.TimeLimit
+	if opt.WaitLimit > 0 && (wait == 0 || opt.WaitLimit < wait) {
+		wait = opt.WaitLimit
+	}
+	rc, err := db.pool.get(ctx, wait)
 	if err != nil {
-		return err // ctx's error, ErrTimeLimit, closed, or opening failed
+		return err // ctx's error, ErrNoConnection, closed, or opening failed
 	}
 	defer db.pool.put(rc)
 	dctx := context.Background()
