@@ -46,6 +46,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.StringArrayP("immutable", "i", nil, "database file to serve immutable (repeatable)")
 	f.StringArray("setting", nil, "setting NAME VALUE, e.g. --setting default_page_size 50 (repeatable)")
 	f.String("config", "", "lode.yaml with settings, permissions and canned queries")
+	f.Bool("cors", false, "send CORS headers so browser apps on any origin can read the JSON API (as datasette serve --cors)")
 	f.String("journal-mode", sqlitedb.DefaultJournalMode, "journal mode: wal, delete, truncate, persist or keep")
 	f.String("synchronous", sqlitedb.DefaultSynchronous, "synchronous: full, normal or off")
 	f.Duration("busy-timeout", sqlitedb.DefaultBusyTimeout, "how long to wait for a lock before 'database is locked'")
@@ -114,6 +115,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	settingArgs, _ := f.GetStringArray("setting")
 	configPath, _ := f.GetString("config")
 	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}}
+	cfg.CORS, _ = f.GetBool("cors")
 	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
 	cfg.DB.Synchronous, _ = f.GetString("synchronous")
 	cfg.DB.BusyTimeout, _ = f.GetDuration("busy-timeout")

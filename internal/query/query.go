@@ -184,6 +184,9 @@ type Error struct {
 	Kind    ErrorKind
 	Message string
 	Title   string
+	// SQL marks an error that SQLite itself would report for the
+	// statement (Datasette reports those from running it).
+	SQL bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -245,9 +248,11 @@ type Select struct {
 	// PageSize is the number of rows to show; SQL fetches one more to know
 	// whether there is a next page.
 	PageSize int
-	// Paginated is false for views: they have no key to paginate on, so
-	// NextToken returns "" and the server reports next=null.
+	// Paginated is false for views: they have no key to page on by, so
+	// they page by Offset (Datasette's view pagination: _next is the
+	// number of rows before the page).
 	Paginated bool
+	Offset    int
 
 	Filters []Filter
 	Where   []string // raw _where fragments, in request order
@@ -463,6 +468,12 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		if arms, err = s.keysetClause(next, keys); err != nil {
 			return nil, err
 		}
+	} else if next != "" && t.IsView {
+		n, err := strconv.Atoi(next)
+		if err != nil || n < 0 {
+			return nil, badRequest("Invalid _next token for a view: %s (expected the number of rows before the page)", next)
+		}
+		s.Next, s.Offset = next, n
 	}
 	// One extra row tells whether there is a next page; _size=0 (counts
 	// and facets only) needs no rows at all.
@@ -499,6 +510,9 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		b.WriteString(ob)
 	}
 	fmt.Fprintf(&b, " limit %d", limit)
+	if s.Offset > 0 {
+		fmt.Fprintf(&b, " offset %d", s.Offset)
+	}
 	s.SQL = b.String()
 	s.Args = pageArgs
 

@@ -204,7 +204,9 @@ func ValidateSelect(q string) error {
 	if _, rest := FirstStatement(q); !OnlyComments(rest) {
 		// Python's sqlite3, under Datasette, refuses the same way; the
 		// driver would run every statement and answer with the last.
-		return invalidSQL("You can only execute one statement at a time.")
+		e := invalidSQL("You can only execute one statement at a time.")
+		e.SQL = true
+		return e
 	}
 	return CheckParams(q)
 }

@@ -30,6 +30,19 @@ import (
 // which worker answered).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setPid(w, s.pidHeader)
+	if s.cfg.CORS {
+		h := w.Header()
+		for k, v := range corsHeaders {
+			h[k] = v
+		}
+	}
+	if r.Method == http.MethodOptions {
+		// A CORS preflight (or a client asking what it may do): the
+		// headers above are the answer.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok"))
+		return
+	}
 	escaped := r.URL.EscapedPath()
 	rt, redirect, err := parseRoute(escaped)
 	if err != nil {
@@ -85,6 +98,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.dispatch(w, r, &rt)
 }
 
+// corsHeaders are Datasette's CORS headers (--cors): any origin may read
+// the API; Link (the next page) is readable by scripts.
+var corsHeaders = http.Header{
+	"Access-Control-Allow-Origin":   {"*"},
+	"Access-Control-Allow-Headers":  {"Authorization, Content-Type"},
+	"Access-Control-Expose-Headers": {"Link"},
+	"Access-Control-Allow-Methods":  {"GET, POST, HEAD, OPTIONS"},
+	"Access-Control-Max-Age":        {"3600"},
+}
+
 // noRoute is the error for a path no route matches.
 func (s *Server) noRoute(r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -101,7 +124,7 @@ func (s *Server) checkMethod(r *http.Request, rt *route) error {
 	ok := get
 	switch rt.kind {
 	case routeTableAction, routeRowAction:
-		ok = post
+		ok = post != rt.isSchema()
 	case routeDatabaseAction:
 		if rt.action == "create" {
 			ok = post
@@ -153,6 +176,11 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 	switch rt.kind {
 	case routeTable, routeRow, routeTableAction, routeRowAction:
 	default:
+		return nil
+	}
+	if rt.isSchema() {
+		// Datasette's schema page reads sqlite_master for any named
+		// object with SQL; a missing one is its own 404 (schema.go).
 		return nil
 	}
 	sch := rt.db.CachedSchema()
@@ -240,6 +268,10 @@ func (s *Server) authorize(r *http.Request, rt *route) error {
 		return deny("database")
 	}
 	switch rt.kind {
+	case routeTableAction: // the table's schema page
+		if !acc.allowed(auth.ViewTable, rt.dbName, rt.name) {
+			return deny("table")
+		}
 	case routeDatabase:
 		if rt.params.Has("sql") {
 			return needSQL()
@@ -352,6 +384,11 @@ func (s *Server) requestAccess(r *http.Request, acc *access) error {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 	switch rt.format {
 	case formatHTML, formatJSON:
+	case "md":
+		if !rt.isSchema() {
+			s.fail(w, r, rt, notFound("Invalid format: "+rt.format))
+			return
+		}
 	case formatCSV:
 		if rt.kind != routeTable && !rt.queryEditor() {
 			s.fail(w, r, rt, notFound("Not found: "+r.URL.Path))
@@ -370,6 +407,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 		s.serveDatabase(w, r, rt)
 	case routeDatabaseAction:
 		switch rt.action {
+		case "schema":
+			s.serveSchema(w, r, rt)
 		case "query":
 			s.serveQuery(w, r, rt)
 		case "create":
@@ -397,6 +436,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 		s.serveRow(w, r, rt)
 	case routeTableAction:
 		switch rt.action {
+		case "schema":
+			s.serveSchema(w, r, rt)
 		case "insert", "upsert":
 			s.api.handleInsert(w, r, rt)
 		case "drop":

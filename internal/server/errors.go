@@ -45,7 +45,11 @@ type errorInfo struct {
 	// SQLITE_BUSY_SNAPSHOT); waited the time the failing write waited.
 	code   string
 	busy   *sqlitedb.BusyError
-	retry  bool // send Retry-After: the condition is momentary
+	// sqlFailed marks SQL that SQLite refused to prepare or run (as
+	// opposed to SQL Lode refused before): the query API reports it with
+	// its rows, as Datasette does.
+	sqlFailed bool
+	retry     bool // send Retry-After: the condition is momentary
 	logged bool // the server's fault: log the details, send a safe message
 	// logLevel is ERROR for damage (a corrupt file) and failures of Lode
 	// itself, WARN for the environment (a full or read-only disk).
@@ -87,7 +91,7 @@ func mapError(err error) errorInfo {
 		case query.Forbidden:
 			status = http.StatusForbidden
 		}
-		return errorInfo{status: status, msgs: []string{qe.Message}, title: qe.Title}
+		return errorInfo{status: status, msgs: []string{qe.Message}, title: qe.Title, sqlFailed: qe.SQL}
 	case errors.As(err, &ie):
 		return errorInfo{status: http.StatusBadRequest, msgs: ie.Msgs}
 	case errors.As(err, &ne):
@@ -122,7 +126,7 @@ func mapError(err error) errorInfo {
 		return errorInfo{status: http.StatusInternalServerError, msgs: []string{"The database file is damaged: " + msg}, logged: true, logLevel: slog.LevelError}
 	}
 	if errors.As(err, &se) {
-		return errorInfo{status: http.StatusBadRequest, msgs: []string{se.Msg}, title: "Invalid SQL"}
+		return errorInfo{status: http.StatusBadRequest, msgs: []string{se.Msg}, title: "Invalid SQL", sqlFailed: true}
 	}
 	if code != sqlitedb.CodeOK {
 		// SQLite refused a statement of a write: a constraint, a type
@@ -134,9 +138,11 @@ func mapError(err error) errorInfo {
 
 // writeErrorJSON sends an error in Datasette's JSON shape for rt's API
 // family: the read API's {"ok": false, "error": ..., "status": N, "title":
-// ...}, or the write API's {"ok": false, "error": ..., "errors": [...],
-// "status": N}. Lock errors carry SQLite's code (and, from the write path,
-// "waited_ms").
+// ...}; the write API's {"ok": false, "error": ..., "errors": [...],
+// "status": N}; the query API's {"ok": false, "rows": [], "error": ...,
+// "truncated": false} for SQL that SQLite refused; the schema pages'
+// {"ok": false, "error": ...}. Lock errors carry SQLite's code (and, from
+// the write path, "waited_ms").
 func writeErrorJSON(w http.ResponseWriter, rt *route, e errorInfo) {
 	h := w.Header()
 	if e.retry {
@@ -147,15 +153,29 @@ func writeErrorJSON(w http.ResponseWriter, rt *route, e errorInfo) {
 	}
 	o := orderedJSON{}
 	o.set("ok", false)
-	o.set("error", strings.Join(e.msgs, "; "))
-	if rt != nil && (rt.isWrite() || rt.canned != nil && rt.canned.Write) {
+	switch {
+	case rt != nil && rt.isSchema():
+		if rt.format != formatJSON {
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(e.status)
+			w.Write([]byte(strings.Join(e.msgs, "; ")))
+			return
+		}
+		o.set("error", strings.Join(e.msgs, "; "))
+	case rt != nil && e.sqlFailed && (rt.queryEditor() || rt.canned != nil):
+		o.set("rows", []any{})
+		o.set("error", strings.Join(e.msgs, "; "))
+		o.set("truncated", false)
+	case rt != nil && (rt.isWrite() || rt.canned != nil && rt.canned.Write):
+		o.set("error", strings.Join(e.msgs, "; "))
 		o.set("errors", e.msgs)
 		o.set("status", e.status)
 		if e.busy != nil {
 			o.set("code", e.code)
 			o.set("waited_ms", float64(e.busy.Waited.Microseconds())/1000)
 		}
-	} else {
+	default:
+		o.set("error", strings.Join(e.msgs, "; "))
 		o.set("status", e.status)
 		if e.title != "" {
 			o.set("title", e.title)

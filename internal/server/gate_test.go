@@ -428,8 +428,8 @@ func TestGateNothingWaitsForTheWriter(t *testing.T) {
 	defer close(release)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, p := range []string{
-		"/-/settings.json", "/-/versions.json", "/-/databases.json", "/-/metadata.json", "/-/config.json",
-		"/-/plugins.json", "/-/actor.json", "/-/settings", "/.json", "/", "/data.json", "/data",
+		"/-/settings.json", "/-/versions.json", "/-/databases.json", "/-/threads.json", "/-/config.json",
+		"/-/plugins.json", "/-/actor.json", "/-/schema.json", "/data/-/schema.json", "/data/docs/-/schema.json", "/-/settings", "/.json", "/", "/data.json", "/data",
 		"/data/docs.json", "/data/docs", "/data/docs.csv", "/data/docs/1.json", "/data/docs/1",
 		"/data/-/query.json?sql=select+1", "/data/-/query?sql=select+1", "/data/-/query",
 		"/data/by_title.json?title=One", "/data/by_title?title=One", "/data/bump",

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -211,17 +213,21 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 			}
 			db := s.dbs[n]
 			list = append(list, map[string]any{
-				"name": n, "route": tildeEncode(n), "path": db.Path, "size": dbFileSize(db),
+				"name": n, "route": tildeEncode(n), "path": db.GivenPath, "size": dbFileSize(db),
 				"is_mutable": !db.Immutable(), "is_memory": false, "hash": nil,
 			})
 		}
 		v = nonNilSlice(list)
-	case "metadata":
-		v = map[string]any{}
 	case "plugins":
 		v = []any{}
+	case "threads":
+		v = threadsJSON()
+	case "schema":
+		s.serveSchema(w, r, rt)
+		return
 	default:
-		s.fail(w, r, rt, notFound("Not found: "+r.URL.Path))
+		// Datasette reads /-/NAME.json as a table NAME of a database "-".
+		s.fail(w, r, rt, notFound(msgDatabaseNotFound))
 		return
 	}
 	writeJSONStatus(w, http.StatusOK, v)
@@ -237,6 +243,18 @@ func derefAny(p any) any {
 	return nil
 }
 
+// threadsJSON is /-/threads.json in Datasette's shape, for Go: the
+// process's OS threads (runtime threadcreate profile) and its goroutines
+// as tasks (counted, not listed: their stacks are not for the public).
+func threadsJSON() map[string]any {
+	n := pprof.Lookup("threadcreate").Count()
+	threads := make([]map[string]any, 0, n)
+	for i := 0; i < n; i++ {
+		threads = append(threads, map[string]any{"name": fmt.Sprintf("thread-%d", i), "ident": i, "daemon": i > 0})
+	}
+	return map[string]any{"num_threads": n, "threads": threads, "num_tasks": runtime.NumGoroutine(), "tasks": []string{}}
+}
+
 // settingsJSON is /-/settings.json: the settings, and each database's
 // SQLite settings as read back when it was opened (never a wait for a
 // connection: the writer may hold the write connection for as long as it
@@ -245,6 +263,14 @@ func (s *Server) settingsJSON() map[string]any {
 	out := map[string]any{}
 	for k, p := range s.settings.fields() {
 		out[k] = derefAny(p)
+	}
+	// Datasette's settings that Lode has fixed values for.
+	out["base_url"] = "/"
+	out["force_https_urls"] = false
+	out["trace_debug"] = false
+	out["max_insert_rows"] = DefaultMaxInsertRows
+	if s.api != nil {
+		out["max_insert_rows"] = s.api.cfg.MaxInsertRows
 	}
 	sq := map[string]any{}
 	for _, n := range s.dbNames {

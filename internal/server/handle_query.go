@@ -35,7 +35,8 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, rt *route) {
 			s.html.serveEditor(w, r, rt)
 			return
 		}
-		s.fail(w, r, rt, badRequest("Missing sql parameter: use ?sql=SELECT..."))
+		// No SQL, no rows (as Datasette).
+		s.renderRows(w, r, rt, &QueryResult{Database: rt.db.Name}, rowsPage{cols: []string{}, rows: [][]any{}, shape: rt.params.Get("_shape")})
 		return
 	}
 	s.serveSQL(w, r, rt, q)
@@ -86,7 +87,8 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 	res.Columns, res.Rows, res.Truncated = out.Columns, out.Rows, out.Truncated
 	shape := params.Get("_shape")
 	if shape == "object" {
-		s.fail(w, r, rt, badRequest("_shape=object is only available on tables"))
+		// Datasette's answer, 200 included.
+		writeJSONStatus(w, http.StatusOK, map[string]any{"ok": false, "error": "_shape=object is only available on tables"})
 		return
 	}
 	s.renderRows(w, r, rt, res, rowsPage{

@@ -147,7 +147,7 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	req := requestURL(r)
 	if res.Next != "" {
 		replace := [][2]string{{"_next", res.Next}}
-		if sel.SortColumn != "" {
+		if sel.SortColumn != "" && !t.IsView { // a view's token is an offset alone
 			key := "_sort"
 			if sel.SortDesc {
 				key = "_sort_desc"
@@ -473,7 +473,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 			return
 		}
 		rows := out.Rows
-		more := cur.Paginated && cur.PageSize > 0 && len(rows) > cur.PageSize
+		more := (cur.Paginated || qt.IsView) && cur.PageSize > 0 && len(rows) > cur.PageSize
 		if more {
 			rows = rows[:cur.PageSize]
 		}

@@ -100,9 +100,19 @@ type route struct {
 func (rt *route) isWrite() bool {
 	switch rt.kind {
 	case routeTableAction, routeRowAction:
-		return true
+		return rt.action != "schema"
 	case routeDatabaseAction:
 		return rt.action == "create"
+	}
+	return false
+}
+
+// isSchema reports the /-/schema pages of the instance, a database or a
+// table.
+func (rt *route) isSchema() bool {
+	switch rt.kind {
+	case routeInstance, routeDatabaseAction, routeTableAction:
+		return rt.action == "schema"
 	}
 	return false
 }
@@ -206,11 +216,9 @@ func parseRoute(escaped string) (rt route, redirect string, err error) {
 		rt.kind, rt.format = routeTable, format
 		rt.name, err = decodeName(name)
 		return rt, "", err
-	case n == 3 && segs[1] == "-":
-		name, format, ok := splitDotFormat(segs[2])
-		if ok {
-			rt.kind, rt.action, rt.format = routeDatabaseAction, name, format
-		}
+	case n == 3 && segs[1] == "-" && isDatabaseAction(segs[2]):
+		name, format, _ := splitDotFormat(segs[2])
+		rt.kind, rt.action, rt.format = routeDatabaseAction, name, format
 		return rt, "", nil
 	case n == 3 || (n == 5 && segs[3] == "-"):
 		pkSeg, format := splitLastFormat(segs[2])
@@ -236,10 +244,22 @@ func parseRoute(escaped string) (rt route, redirect string, err error) {
 			return rt, "", nil
 		}
 		rt.kind, rt.action = routeTableAction, segs[3]
+		if a, format, ok := splitDotFormat(segs[3]); ok && a == "schema" {
+			rt.action, rt.format = a, format
+		}
 		rt.name, err = decodeName(segs[1])
 		return rt, "", err
 	}
 	return rt, "", nil
+}
+
+// databaseActions are the /DB/-/NAME pages; any other /DB/-/X is read as
+// Datasette reads it, a row X of a table "-".
+var databaseActions = map[string]bool{"query": true, "create": true, "schema": true}
+
+func isDatabaseAction(seg string) bool {
+	name, _, ok := splitDotFormat(seg)
+	return ok && databaseActions[name]
 }
 
 // splitDotFormat splits a database or table segment into its name and

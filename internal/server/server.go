@@ -50,6 +50,10 @@ type Config struct {
 	// Lode is the parsed lode.yaml (--config), nil without one: its allow
 	// blocks decide permissions, and it holds the canned queries.
 	Lode *config.Config
+	// CORS sends Datasette's CORS headers on every response (datasette
+	// serve --cors): any origin may read the JSON API from a browser, and
+	// OPTIONS preflights answer 200.
+	CORS bool
 }
 
 // Settings are the parsed Datasette settings the server applies.
@@ -61,7 +65,7 @@ type Settings struct {
 	FacetSuggestTimeLimitMS  int  `json:"facet_suggest_time_limit_ms"`
 	DefaultFacetSize         int  `json:"default_facet_size"`
 	AllowFacet               bool `json:"allow_facet"`
-	AllowSQL                 bool `json:"allow_sql"`
+	AllowSQL                 bool `json:"default_allow_sql"`
 	AllowDownload            bool `json:"allow_download"`
 	AllowCSVStream           bool `json:"allow_csv_stream"`
 	SuggestFacets            bool `json:"suggest_facets"`
@@ -100,7 +104,7 @@ func (s *Settings) fields() map[string]any {
 		"default_page_size": &s.DefaultPageSize, "max_returned_rows": &s.MaxReturnedRows,
 		"sql_time_limit_ms": &s.SQLTimeLimitMS, "facet_time_limit_ms": &s.FacetTimeLimitMS,
 		"facet_suggest_time_limit_ms": &s.FacetSuggestTimeLimitMS, "default_facet_size": &s.DefaultFacetSize,
-		"allow_facet": &s.AllowFacet, "allow_sql": &s.AllowSQL, "allow_download": &s.AllowDownload,
+		"allow_facet": &s.AllowFacet, "default_allow_sql": &s.AllowSQL, "allow_download": &s.AllowDownload,
 		"allow_csv_stream": &s.AllowCSVStream, "suggest_facets": &s.SuggestFacets, "max_csv_mb": &s.MaxCSVMB,
 		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
@@ -110,9 +114,16 @@ func (s *Settings) fields() map[string]any {
 	}
 }
 
+// settingAliases are older names of settings: allow_sql is Datasette
+// 0.x's name of default_allow_sql.
+var settingAliases = map[string]string{"allow_sql": "default_allow_sql"}
+
 // IsSetting reports whether name is a setting this server understands.
 func IsSetting(name string) bool {
 	var s Settings
+	if a, ok := settingAliases[name]; ok {
+		name = a
+	}
 	_, ok := s.fields()[name]
 	return ok
 }
@@ -129,6 +140,9 @@ func ParseSettings(raw map[string]string) (Settings, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		v := raw[name]
+		if a, ok := settingAliases[name]; ok {
+			name = a
+		}
 		p, ok := f[name]
 		if !ok {
 			known := make([]string, 0, len(f))

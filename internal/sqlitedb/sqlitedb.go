@@ -132,9 +132,11 @@ type DB struct {
 	// Name is the database name used in URLs (the file name without its
 	// extension unless set otherwise by the caller).
 	Name string
-	// Path is the absolute file path.
-	Path     string
-	settings Settings
+	// Path is the absolute file path; GivenPath the path as the caller
+	// gave it (lode serve shows it as Datasette does).
+	Path      string
+	GivenPath string
+	settings  Settings
 
 	read  *sql.DB // read-only pool: mode=ro, query_only=1, authorizer
 	write *sql.DB // one read-write connection; nil when immutable
@@ -179,11 +181,12 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		}
 	}
 	db := &DB{
-		Name:     strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
-		Path:     abs,
-		settings: s,
-		counts:   map[string]int64{},
-		wrap:     map[string]string{},
+		Name:      strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
+		Path:      abs,
+		GivenPath: path,
+		settings:  s,
+		counts:    map[string]int64{},
+		wrap:      map[string]string{},
 	}
 	if !s.Immutable {
 		db.write = sql.OpenDB(&connector{dsn: db.dsn(false), hook: db.writeHook})
