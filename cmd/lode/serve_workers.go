@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"lode/internal/prefork"
+	"lode/internal/replica"
 	"lode/internal/server"
 )
 
@@ -38,9 +39,9 @@ func addWorkerFlags(f *pflag.FlagSet) {
 // --workers N >= 1 it runs the master (which re-executes this binary with
 // the same arguments for each worker); with --workers 0 it returns
 // handled=false and the caller serves in-process.
-func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, addr string) (handled bool, err error) {
+func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig, addr string) (handled bool, err error) {
 	if prefork.IsWorker() {
-		return true, runWorker(ctx, f, log, cfg)
+		return true, runWorker(ctx, f, log, cfg, rc)
 	}
 	workers, _ := f.GetInt("workers")
 	reusePort, _ := f.GetBool("reuse-port")
@@ -105,7 +106,7 @@ func workerProcs(procs, workers int) int {
 
 // runWorker is one worker process: it opens the databases and serves the
 // inherited listener until the master stops it.
-func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config) error {
+func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig) error {
 	w, err := prefork.NewWorker(ctx)
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 	}
 	defer api.Close()
 	hs := &http.Server{
-		Handler:           api,
+		Handler:           replicaHandler(rc, api),
 		ReadHeaderTimeout: server.ReadHeaderTimeout,
 		ReadTimeout:       server.ReadTimeout,
 		WriteTimeout:      server.WriteTimeout,
