@@ -164,6 +164,10 @@ type Status struct {
 	// LastSync is when the destination last received new transactions
 	// (primary) or the replica last applied some (replica).
 	LastSync *time.Time `json:"last_sync"`
+	// ShippedBefore (primary): every transaction committed before this
+	// time is at the destination. now - ShippedBefore is what the
+	// primary's loss would cost right now.
+	ShippedBefore *time.Time `json:"shipped_before,omitempty"`
 	// SourceTime (replica) is when the primary wrote the last applied
 	// transaction's LTX file; LagMS is LastSync minus SourceTime, the
 	// replication lag of that transaction as the clocks see it.

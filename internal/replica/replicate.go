@@ -94,8 +94,17 @@ func Replicate(ctx context.Context, cfg ReplicateConfig) error {
 	// few ms of the upload that moved the destination's position.
 	poll := min(cfg.SyncInterval/4, 100*time.Millisecond)
 	var lastWrite time.Time
+	var walReadAt time.Time
 	for {
 		changed := false
+		// A finished sync that started at S copied every commit made
+		// before S (it reads the WAL to its end under the write lock), so
+		// once the destination's position equals the local one, everything
+		// committed before S is at the destination. Read the diagnostic
+		// first: the positions read after it include that sync.
+		if d := db.SyncDiagnostic(); !d.Active && d.StartedAt != nil && d.Error == "" {
+			walReadAt = *d.StartedAt
+		}
 		if pos, err := db.Pos(); err == nil && uint64(pos.TXID) != st.TXID {
 			st.TXID, changed = uint64(pos.TXID), true
 		}
@@ -103,6 +112,10 @@ func Replicate(ctx context.Context, cfg ReplicateConfig) error {
 			now := time.Now().UTC()
 			st.ReplicatedTXID, st.LastSync, changed = uint64(rp.TXID), &now, true
 			st.Error = ""
+		}
+		if st.ReplicatedTXID == st.TXID && !walReadAt.IsZero() && (st.ShippedBefore == nil || walReadAt.After(*st.ShippedBefore)) {
+			t := walReadAt.UTC()
+			st.ShippedBefore, changed = &t, true
 		}
 		if changed || time.Since(lastWrite) >= statusEvery {
 			write()
