@@ -87,10 +87,10 @@ type Request struct {
 	bodyT    *template.Template
 	jsonBody any // parsed json: body whose string leaves are templates
 	headerT  []headerTemplate
-	static   *target   // non-nil when nothing is templated
-	statics  []*target // with several Bases: static per base
+	static   *target            // non-nil when nothing is templated
+	statics  []*target          // with several Bases: static per base
 	relT     *template.Template // with several Bases: a templated path, without its base
-	needBody bool    // a check needs the body
+	needBody bool               // a check needs the body
 }
 
 type headerTemplate struct {
