@@ -353,7 +353,7 @@ func insertAt(ctx context.Context, t testing.TB, base, token string, n int, rate
 	var firstErr error
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
+	for w := 0; w < 32; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

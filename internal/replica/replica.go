@@ -53,7 +53,7 @@ const (
 	DefaultSyncInterval = time.Second
 	// DefaultFollowInterval is how often a follower lists the destination
 	// for new LTX files.
-	DefaultFollowInterval = time.Second
+	DefaultFollowInterval = 500 * time.Millisecond
 	// MinInterval is the shortest sync or follow interval accepted: below
 	// it Litestream would take the primary's write lock (it does on every
 	// sync) so often that the writer slows, and the destination would fill

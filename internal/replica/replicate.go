@@ -69,6 +69,12 @@ func Replicate(ctx context.Context, cfg ReplicateConfig) error {
 	attachFileOwner(client, r)
 	store := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
 	store.Logger = log
+	// Level-0 files (one per sync) are kept a minute after they were
+	// compacted into level 1 (every 30 s) instead of Litestream's five: a
+	// follower lists level 0 on every poll, and with a short interval five
+	// minutes are thousands of files. A follower away for longer continues
+	// from level 1.
+	store.SetL0Retention(time.Minute)
 	store.ShutdownSyncTimeout = cfg.ShutdownTimeout
 	db.ShutdownSyncTimeout = cfg.ShutdownTimeout
 
