@@ -348,9 +348,18 @@ type ack struct {
 // fails the test.
 func insertAt(ctx context.Context, t testing.TB, base, token string, n int, rate float64, label string) []ack {
 	t.Helper()
+	acks, failed, err := insertRows(ctx, base, token, n, rate, label)
+	if failed > 0 {
+		t.Errorf("insert into %s: %d failed; first: %v", base, failed, err)
+	}
+	return acks
+}
+
+// insertRows is insertAt for callers that expect failures (a primary
+// killed mid-run): it returns the acknowledged inserts, how many failed
+// and the first failure.
+func insertRows(ctx context.Context, base, token string, n int, rate float64, label string) (acks []ack, failed int, firstErr error) {
 	var mu sync.Mutex
-	var acks []ack
-	var firstErr error
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < 32; w++ {
@@ -371,9 +380,12 @@ func insertAt(ctx context.Context, t testing.TB, base, token string, n int, rate
 					err = fmt.Errorf("insert: %d %s", code, body)
 				}
 				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				} else if err == nil && len(res.Rows) == 1 {
+				if err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+				} else if len(res.Rows) == 1 {
 					acks = append(acks, ack{id: res.Rows[0].ID, at: at})
 				}
 				mu.Unlock()
@@ -393,8 +405,5 @@ func insertAt(ctx context.Context, t testing.TB, base, token string, n int, rate
 	}
 	close(jobs)
 	wg.Wait()
-	if firstErr != nil {
-		t.Errorf("insert into %s: %v", base, firstErr)
-	}
-	return acks
+	return acks, failed, firstErr
 }
