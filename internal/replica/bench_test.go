@@ -155,7 +155,9 @@ func measureLag(b *testing.B, syncIv, follow string, rate float64) (p50, p99 tim
 		lags = append(lags, max(pts[i].at.Sub(a.at), 0))
 	}
 	slices.Sort(lags)
-	q := func(f float64) time.Duration { return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond) }
+	q := func(f float64) time.Duration {
+		return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond)
+	}
 	primary.stop()
 	rep.stop()
 	return q(0.50), q(0.99), len(lags), achieved
