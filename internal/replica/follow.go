@@ -66,9 +66,15 @@ func Follow(ctx context.Context, cfg FollowConfig) error {
 	f.st = Status{Role: "replica", Database: cfg.Name, Path: abs, URL: Redact(cfg.URL),
 		IntervalMS: cfg.Interval.Milliseconds(), PID: os.Getpid(), Restarts: restartsFromEnv(), Started: time.Now().UTC()}
 	if err := f.prepare(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while restoring: a clean stop
+		}
 		return err
 	}
 	if err := f.open(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer f.db.Close()
@@ -265,6 +271,7 @@ func (f *follower) step(ctx context.Context) (more bool, err error) {
 				gap = true
 				break
 			}
+			f.log.Info("level 0 was pruned past this replica; continuing from a compacted level", "txid", cur.String(), "level", next.Level, "to", next.MaxTXID.String())
 		}
 		chain = append(chain, next)
 		cur = next.MaxTXID
