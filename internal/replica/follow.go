@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -310,7 +311,7 @@ func (f *follower) list(ctx context.Context, level int, seek ltx.TXID) ([]*ltx.F
 	if err := itr.Err(); err != nil {
 		return nil, fmt.Errorf("list level %d: %w", level, err)
 	}
-	slices.SortFunc(out, func(a, b *ltx.FileInfo) int { return int(a.MinTXID) - int(b.MinTXID) })
+	slices.SortFunc(out, func(a, b *ltx.FileInfo) int { return cmp.Compare(a.MinTXID, b.MinTXID) })
 	return out, nil
 }
 

@@ -49,6 +49,9 @@ func NewHandler(next http.Handler, cfg ServeConfig) *Handler {
 				Rewrite: func(pr *httputil.ProxyRequest) {
 					pr.SetURL(h.primary)
 					pr.SetXForwarded()
+					// Keep the client's Host, so URLs in the primary's
+					// answer (table_url, ...) point at the node it used.
+					pr.Out.Host = pr.In.Host
 				},
 				Transport: &http.Transport{
 					Proxy:                 nil,
