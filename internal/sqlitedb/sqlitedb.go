@@ -82,9 +82,9 @@ type Settings struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 	// AutoCheckpoint is PRAGMA wal_autocheckpoint on the write connection:
 	// 0 keeps SQLite's default (a PASSIVE checkpoint after a commit that
-	// leaves 1000 pages in the WAL), negative turns it off. Litestream
-	// turns it off while it replicates, because it checkpoints itself
-	// between copies of the WAL.
+	// leaves 1000 pages in the WAL), negative turns it off. lode serve
+	// --replicate turns it off: Litestream checkpoints itself, between its
+	// copies of the WAL, so commits do not pay for checkpoints.
 	AutoCheckpoint int `json:"-"`
 	// SchemaCheckInterval overrides DefaultSchemaCheckInterval (see
 	// DB.Schema); a replica uses a short one because its schema changes
