@@ -108,7 +108,7 @@ state (or an earlier transaction) of a destination to a new file, e.g. to promot
 		Short: "Write the latest state of a destination to a new database file",
 		Example: `  lode replica restore file:///srv/lode-replica/data -o data.db
   lode replica restore s3://bucket/data -o data.db --txid 0000000000000123`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1, "give the destination, e.g. lode replica restore file:///srv/lode-replica/data -o data.db"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(cmd)
 			if err != nil {
@@ -129,7 +129,7 @@ state (or an earlier transaction) of a destination to a new file, e.g. to promot
 	replicate := &cobra.Command{
 		Use:   "replicate DB URL",
 		Short: "Ship a database's WAL to a destination until stopped (lode serve --replicate runs this)",
-		Args:  cobra.ExactArgs(2),
+		Args:  exactArgs(2, "give the database and the destination, e.g. lode replica replicate data.db file:///srv/lode-replica/data"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(cmd)
 			if err != nil {
@@ -147,7 +147,7 @@ state (or an earlier transaction) of a destination to a new file, e.g. to promot
 	follow := &cobra.Command{
 		Use:   "follow URL --db FILE",
 		Short: "Keep a local copy of a destination's database current (lode serve --follow runs this)",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1, "give the destination, e.g. lode replica follow file:///srv/lode-replica/data --db copy.db"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := newLogger(cmd)
 			if err != nil {
@@ -168,4 +168,14 @@ state (or an earlier transaction) of a destination to a new file, e.g. to promot
 	follow.Flags().Duration("interval", replica.DefaultFollowInterval, "how often the destination is checked")
 	cmd.AddCommand(restore, replicate, follow)
 	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to give.
+func exactArgs(n int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s takes %d argument(s), got %d: %s", cmd.CommandPath(), n, len(args), hint)
+		}
+		return nil
+	}
 }
