@@ -35,6 +35,8 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
   lode serve fixtures.db --port 8002 --setting default_page_size 50
   lode serve -i big.db --setting sql_time_limit_ms 3000
   lode serve app.db --journal-mode wal --synchronous normal --busy-timeout 20s
+  lode serve data.db --replicate file:///srv/lode-replica/data         # a primary
+  lode serve --follow file:///srv/lode-replica/data --as data --primary http://primary:8001   # a replica
   curl 'http://127.0.0.1:8001/fixtures/facetable.json?state=CA&_sort=pk&_size=5'
   curl 'http://127.0.0.1:8001/fixtures/-/query.json?sql=select+*+from+facetable+where+pk>:p&p=3'`,
 		DisableFlagParsing: true,
@@ -54,8 +56,9 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.Int("cache-size", 0, "PRAGMA cache_size per connection (negative = KiB; 0 = SQLite default)")
 	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
 	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
-	addWorkerFlags(f) // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
-	addWriteFlags(f)  // token.go: --writer, --root, --secret
+	addWorkerFlags(f)  // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
+	addWriteFlags(f)   // token.go: --writer, --root, --secret
+	addReplicaFlags(f) // serve_replica.go: --replicate, --follow, --as, --primary, ...
 	f.BoolP("help", "h", false, "help for serve")
 	return cmd
 }
@@ -126,9 +129,6 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
 	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
 	cfg.DB.ReadConns, _ = f.GetInt("read-conns")
-	if len(cfg.Files)+len(cfg.Immutable) == 0 {
-		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db")
-	}
 	if configPath != "" {
 		lc, err := config.Load(configPath)
 		if err != nil {
@@ -146,6 +146,14 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		}
 		cfg.Settings[name] = value
 	}
+	rc, err := replicaConfig(f, cfg) // serve_replica.go: --replicate, --follow, ...
+	if err != nil {
+		return err
+	}
+	applyReplicaConfig(rc, &cfg)
+	if len(cfg.Files)+len(cfg.Immutable) == 0 {
+		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db (or follow a replicated one with --follow URL --as NAME)")
+	}
 	ctx := cmd.Context()
 	signIn, err := server.PrepareWrites(writeOptions(f), net.JoinHostPort(host, strconv.Itoa(port)), log)
 	if err != nil {
@@ -155,7 +163,14 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		fmt.Fprintln(os.Stderr, signIn)
 		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
 	}
-	if handled, err := serveWorkers(ctx, f, log, cfg, net.JoinHostPort(host, strconv.Itoa(port))); handled {
+	side, err := startReplication(ctx, cmd, rc, log)
+	if err != nil {
+		return err
+	}
+	if side != nil {
+		defer side.Stop() // after the workers drained: the last sync ships the last writes
+	}
+	if handled, err := serveWorkers(ctx, f, log, cfg, rc, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
 	}
 	srv, err := server.New(ctx, cfg)
@@ -173,5 +188,5 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return err
 	}
 	defer api.Close()
-	return server.Serve(ctx, ln, prefork.InProcess(api), log)
+	return server.Serve(ctx, ln, prefork.InProcess(replicaHandler(rc, api)), log)
 }

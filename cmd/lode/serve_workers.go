@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"lode/internal/prefork"
+	"lode/internal/replica"
 	"lode/internal/server"
 )
 
@@ -36,9 +37,9 @@ func addWorkerFlags(f *pflag.FlagSet) {
 // --workers N >= 1 it runs the master (which re-executes this binary with
 // the same arguments for each worker); with --workers 0 it returns
 // handled=false and the caller serves in-process.
-func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, addr string) (handled bool, err error) {
+func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig, addr string) (handled bool, err error) {
 	if prefork.IsWorker() {
-		return true, runWorker(ctx, f, log, cfg)
+		return true, runWorker(ctx, f, log, cfg, rc)
 	}
 	workers, _ := f.GetInt("workers")
 	reusePort, _ := f.GetBool("reuse-port")
@@ -103,7 +104,7 @@ func workerProcs(procs, workers int) int {
 
 // runWorker is one worker process: it opens the databases and serves the
 // inherited listener until the master stops it.
-func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config) error {
+func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig) error {
 	w, err := prefork.NewWorker(ctx)
 	if err != nil {
 		return err
@@ -130,7 +131,7 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 	}
 	defer api.Close()
 	// Requests are not cancelled by the drain; GracefulTimeout bounds it.
-	hs := server.NewHTTPServer(ctx, api, log)
+	hs := server.NewHTTPServer(ctx, replicaHandler(rc, api), log)
 	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return w.Serve(ctx, hs)
 }

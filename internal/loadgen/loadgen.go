@@ -259,6 +259,13 @@ func (cfg *Config) Validate() error {
 			}
 		}
 	}
+	for _, b := range cfg.Scenario.Bases {
+		if tg, err := parseTarget(strings.TrimRight(b.URL, "/") + "/"); err == nil {
+			if err := cfg.hostAllowed(tg.host); err != nil {
+				return err
+			}
+		}
+	}
 	for _, r := range cfg.Scenario.Requests {
 		if r.static != nil {
 			if err := cfg.hostAllowed(r.static.host); err != nil {

@@ -33,6 +33,11 @@ type Scenario struct {
 	// BaseURL is prefixed to request URLs that start with "/". It may be
 	// changed after parsing (to point a scenario at another server).
 	BaseURL string
+	// Bases, if set, replaces BaseURL with several servers (a primary and
+	// its replicas): each virtual user, or open-model slot, is dealt one
+	// by weight and keeps it (see baseFor). Statistics are per request
+	// name, over all bases.
+	Bases []Base
 	// Headers are sent with every request (request headers override them).
 	Headers map[string]string
 	// Requests are the weighted requests; at least one is required.
@@ -46,9 +51,10 @@ type Scenario struct {
 
 	mu       sync.Mutex // guards prepare, so concurrent Runs may share a Scenario
 	prepared bool
-	base     string // BaseURL when prepared; a change re-prepares
+	base     string // baseKey when prepared; a change re-prepares
 	cum      []int  // cumulative weights, for pick
 	total    int
+	baseCum  []int // cumulative base weights, for baseFor
 }
 
 // Request is one named, weighted HTTP request of a Scenario. URL, header
@@ -81,8 +87,10 @@ type Request struct {
 	bodyT    *template.Template
 	jsonBody any // parsed json: body whose string leaves are templates
 	headerT  []headerTemplate
-	static   *target // non-nil when nothing is templated
-	needBody bool    // a check needs the body
+	static   *target            // non-nil when nothing is templated
+	statics  []*target          // with several Bases: static per base
+	relT     *template.Template // with several Bases: a templated path, without its base
+	needBody bool               // a check needs the body
 }
 
 type headerTemplate struct {
@@ -180,8 +188,11 @@ func parseTemplate(what, text string) (*template.Template, error) {
 func (s *Scenario) prepare() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.prepared && s.base == s.BaseURL {
+	if s.prepared && s.base == s.baseKey() {
 		return nil
+	}
+	if err := s.prepareBases(); err != nil {
+		return err
 	}
 	if len(s.Requests) == 0 {
 		return errors.New("scenario has no requests: give a URL or at least one entry under requests:")
@@ -205,7 +216,7 @@ func (s *Scenario) prepare() error {
 		s.total += r.Weight
 		s.cum = append(s.cum, s.total)
 	}
-	s.prepared, s.base = true, s.BaseURL
+	s.prepared, s.base = true, s.baseKey()
 	return nil
 }
 
@@ -230,10 +241,10 @@ func (s *Scenario) prepareRequest(r *Request) error {
 	}
 	full := r.URL
 	if strings.HasPrefix(full, "/") {
-		if s.BaseURL == "" {
+		if s.bases()[0].URL == "" {
 			return fmt.Errorf("url %q is a path but the scenario has no base_url", r.URL)
 		}
-		full = strings.TrimRight(s.BaseURL, "/") + full
+		full = strings.TrimRight(s.bases()[0].URL, "/") + full
 	}
 	var err error
 	if r.urlT, err = parseTemplate("url", full); err != nil {
@@ -309,13 +320,28 @@ func (s *Scenario) prepareRequest(r *Request) error {
 			r.needBody = true
 		}
 	}
-	r.static = nil
+	r.relT = nil
+	if r.urlT != nil && len(s.Bases) > 1 && strings.HasPrefix(r.URL, "/") {
+		if r.relT, err = parseTemplate("url", r.URL); err != nil {
+			return err
+		}
+	}
+	r.static, r.statics = nil, nil
 	if r.urlT == nil && r.bodyT == nil && r.jsonBody == nil && !anyHeaderTemplate(r.headerT) {
 		tg, err := s.buildTarget(r, full, r.Body, nil)
 		if err != nil {
 			return err
 		}
 		r.static = tg
+		if len(s.Bases) > 1 && strings.HasPrefix(r.URL, "/") {
+			for _, b := range s.Bases {
+				tg, err := s.buildTarget(r, strings.TrimRight(b.URL, "/")+r.URL, r.Body, nil)
+				if err != nil {
+					return err
+				}
+				r.statics = append(r.statics, tg)
+			}
+		}
 	}
 	return nil
 }
@@ -362,6 +388,9 @@ func (d tmplData) asMap() map[string]any {
 
 // render builds the wire request for one execution of r.
 func (s *Scenario) render(r *Request, d tmplData) (*target, error) {
+	if r.statics != nil {
+		return r.statics[s.baseFor(d.User)], nil
+	}
 	if r.static != nil {
 		return r.static, nil
 	}
@@ -377,13 +406,21 @@ func (s *Scenario) render(r *Request, d tmplData) (*target, error) {
 		}
 		return sb.String(), nil
 	}
-	full := r.URL
-	if strings.HasPrefix(full, "/") {
-		full = strings.TrimRight(s.BaseURL, "/") + full
-	}
-	full, err := exec(r.urlT, full)
-	if err != nil {
-		return nil, err
+	var full string
+	var err error
+	if r.relT != nil {
+		if full, err = exec(r.relT, r.URL); err != nil {
+			return nil, err
+		}
+		full = strings.TrimRight(s.bases()[s.baseFor(d.User)].URL, "/") + full
+	} else {
+		full = r.URL
+		if strings.HasPrefix(full, "/") {
+			full = strings.TrimRight(s.bases()[s.baseFor(d.User)].URL, "/") + full
+		}
+		if full, err = exec(r.urlT, full); err != nil {
+			return nil, err
+		}
 	}
 	var body string
 	if r.jsonBody != nil {
@@ -648,7 +685,7 @@ func ParseScenario(b []byte, dir string) (*Scenario, error) {
 		var err error
 		switch k {
 		case "base_url":
-			err = decodeScalar(v, &s.BaseURL)
+			err = decodeBaseURL(v, s)
 		case "headers":
 			err = decodeHeaders(v, &s.Headers)
 		case "think":

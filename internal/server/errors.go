@@ -43,14 +43,14 @@ type errorInfo struct {
 	title  string
 	// code is SQLite's extended code name of a lock error (SQLITE_BUSY,
 	// SQLITE_BUSY_SNAPSHOT); waited the time the failing write waited.
-	code   string
-	busy   *sqlitedb.BusyError
+	code string
+	busy *sqlitedb.BusyError
 	// sqlFailed marks SQL that SQLite refused to prepare or run (as
 	// opposed to SQL Lode refused before): the query API reports it with
 	// its rows, as Datasette does.
 	sqlFailed bool
 	retry     bool // send Retry-After: the condition is momentary
-	logged bool // the server's fault: log the details, send a safe message
+	logged    bool // the server's fault: log the details, send a safe message
 	// logLevel is ERROR for damage (a corrupt file) and failures of Lode
 	// itself, WARN for the environment (a full or read-only disk).
 	logLevel slog.Level

@@ -265,7 +265,10 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 		upper := strings.ToUpper(t.SQL)
 		isFTS := t.Virtual && regexp.MustCompile(`USING\s+FTS[345]`).MatchString(upper)
 		lower := strings.ToLower(t.Name)
-		t.Hidden = shadow[t.Name] || isFTS || strings.HasPrefix(lower, "sqlite_")
+		// Litestream keeps two bookkeeping tables in a database it
+		// replicates (_litestream_seq, _litestream_lock); they travel to
+		// every replica and are nobody's data.
+		t.Hidden = shadow[t.Name] || isFTS || strings.HasPrefix(lower, "sqlite_") || strings.HasPrefix(lower, "_litestream_")
 		if isFTS {
 			t.FTSTable = t.Name
 			if m := ftsContentRE.FindStringSubmatch(t.SQL); m != nil {

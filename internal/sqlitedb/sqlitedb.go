@@ -74,6 +74,22 @@ type Settings struct {
 	ReadConns int `json:"read_conns"`
 	// Create creates the file when it does not exist (default: Open fails).
 	Create bool `json:"-"`
+	// ReadOnly opens no write connection and leaves the journal mode alone:
+	// another process owns the file's writes (a replica followed by `lode
+	// serve --follow`). Unlike Immutable, SQLite still takes its locks and
+	// sees every change, so nothing is cached on the assumption that the
+	// file stands still.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// AutoCheckpoint is PRAGMA wal_autocheckpoint on the write connection:
+	// 0 keeps SQLite's default (a PASSIVE checkpoint after a commit that
+	// leaves 1000 pages in the WAL), negative turns it off. lode serve
+	// --replicate turns it off: Litestream checkpoints itself, between its
+	// copies of the WAL, so commits do not pay for checkpoints.
+	AutoCheckpoint int `json:"-"`
+	// SchemaCheckInterval overrides DefaultSchemaCheckInterval (see
+	// DB.Schema); a replica uses a short one because its schema changes
+	// under it.
+	SchemaCheckInterval time.Duration `json:"-"`
 }
 
 // withDefaults returns s with every zero field set to its default.
@@ -92,6 +108,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReadConns <= 0 {
 		s.ReadConns = runtime.NumCPU()
+	}
+	if s.ReadOnly {
+		s.JournalMode = "keep" // the owner of the writes decides it
 	}
 	s.JournalMode = strings.ToLower(s.JournalMode)
 	s.Synchronous = strings.ToLower(s.Synchronous)
@@ -181,14 +200,15 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		}
 	}
 	db := &DB{
-		Name:      strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
-		Path:      abs,
-		GivenPath: path,
-		settings:  s,
-		counts:    map[string]int64{},
-		wrap:      map[string]string{},
+		Name:                strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
+		Path:                abs,
+		GivenPath:           path,
+		settings:            s,
+		counts:              map[string]int64{},
+		wrap:                map[string]string{},
+		SchemaCheckInterval: s.SchemaCheckInterval,
 	}
-	if !s.Immutable {
+	if !s.Immutable && !s.ReadOnly {
 		db.write = sql.OpenDB(&connector{dsn: db.dsn(false), hook: db.writeHook})
 		// One writer per process: SQLite allows one writer per file anyway,
 		// and a single connection turns lock waits into an in-process queue.
@@ -279,6 +299,9 @@ func (db *DB) writeHook(c *sqlite3.SQLiteConn) error {
 		p = append(p, "PRAGMA journal_mode = "+db.settings.JournalMode)
 	}
 	p = append(p, "PRAGMA synchronous = "+db.settings.Synchronous, "PRAGMA foreign_keys = ON")
+	if n := db.settings.AutoCheckpoint; n != 0 {
+		p = append(p, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", max(n, 0)))
+	}
 	return execAll(c, p)
 }
 
@@ -324,6 +347,10 @@ func (db *DB) Settings() Settings { return db.settings }
 
 // Immutable reports whether the database was opened with immutable=1.
 func (db *DB) Immutable() bool { return db.settings.Immutable }
+
+// ReadOnly reports whether the database was opened without a write
+// connection because another process writes it (Settings.ReadOnly).
+func (db *DB) ReadOnly() bool { return db.settings.ReadOnly }
 
 // ReadDB returns a small (two connection) database/sql pool for occasional
 // reads outside Query and Each. Statements on it cannot write: the
