@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -289,6 +290,41 @@ type Select struct {
 func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
+
+// DatasetteIdent quotes an identifier as Datasette's escape_sqlite does,
+// for SQL shown to clients: as it is when it is a plain word that is not
+// a keyword, else in [brackets] (double quotes when it holds a ']').
+func DatasetteIdent(name string) string {
+	if plainWordRE.MatchString(name) && !reservedWords[strings.ToLower(name)] {
+		return name
+	}
+	if strings.Contains(name, "]") {
+		return QuoteIdent(name)
+	}
+	return "[" + name + "]"
+}
+
+var plainWordRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// reservedWords are the SQL keywords Datasette always quotes.
+var reservedWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`abort action add after all alter analyze and as asc attach autoincrement
+	before begin between by cascade case cast check collate column commit
+	conflict constraint create cross current_date current_time
+	current_timestamp database default deferrable deferred delete desc detach
+	distinct drop each else end escape except exclusive exists explain fail
+	for foreign from full glob group having if ignore immediate in index
+	indexed initially inner insert instead intersect into is isnull join key
+	left like limit match natural no not notnull null of offset on or order
+	outer plan pragma primary query raise recursive references regexp reindex
+	release rename replace restrict right rollback row savepoint select set
+	table temp temporary then to transaction trigger union unique update using
+	vacuum values view virtual when where with without`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // isSpecial reports whether a query-string key is a Datasette control
 // argument rather than a filter: it starts with "_" and has no "__" (so a

@@ -21,6 +21,17 @@ func ParseQuery(raw string) url.Values {
 	return v
 }
 
+// ParsePairs parses a raw query string into its key, value pairs in order
+// (blank values kept).
+func ParsePairs(raw string) [][2]string {
+	pairs := parseQueryPairs(raw)
+	out := make([][2]string, len(pairs))
+	for i, p := range pairs {
+		out[i] = [2]string{p.k, p.v}
+	}
+	return out
+}
+
 // PathWithReplacedArgs is Datasette's path_with_replaced_args: req's path
 // with its query's non-blank pairs, minus those whose key args replace,
 // plus args' pairs with a non-empty value, encoded with quote_plus rules.

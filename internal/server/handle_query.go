@@ -103,8 +103,40 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 			if extras["query_ms"] {
 				o.set("query_ms", res.QueryMS)
 			}
+			if extras["metadata"] {
+				o.set("metadata", cannedMetadata(rt))
+			}
+			if extras["private"] {
+				o.set("private", rt.access.privateDatabase(rt.db.Name) || rt.canned != nil && !(&access{checker: rt.access.checker}).canViewQuery(rt.db.Name, rt.name))
+			}
+			if extras["debug"] {
+				o.set("debug", map[string]any{"url_vars": urlVars(rt)})
+			}
+			s.commonExtras(o, extras, r, rt, scopeQuery, res.Rows)
 		},
 	})
+}
+
+// cannedMetadata is a query's "metadata" block: a canned query's
+// configuration, {} for ?sql=.
+func cannedMetadata(rt *route) map[string]any {
+	out := map[string]any{}
+	if q := rt.canned; q != nil {
+		out["sql"] = q.SQL
+		if q.Title != "" {
+			out["title"] = q.Title
+		}
+		if q.Description != "" {
+			out["description"] = q.Description
+		}
+		if len(q.Params) > 0 {
+			out["params"] = q.Params
+		}
+		if q.Write {
+			out["write"] = true
+		}
+	}
+	return out
 }
 
 // namedArgs binds every name from values; a missing one is bound as ""

@@ -2,9 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"lode/internal/query"
@@ -190,18 +196,16 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" {
 		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req)
 	}
-	var pkIdx []int
-	for i, c := range sel.Columns {
-		for _, pk := range keyColumns(t) {
-			if c == pk {
-				pkIdx = append(pkIdx, i)
-			}
+	var pkIdx []int // _shape=object keys: the declared primary keys (not rowid, as Datasette)
+	for _, pk := range t.PrimaryKeys {
+		if i := slices.Index(sel.Columns, pk); i >= 0 && !t.IsView {
+			pkIdx = append(pkIdx, i)
 		}
 	}
 	s.renderRows(w, r, rt, res, rowsPage{
 		cols: res.Columns, rows: res.Rows, shape: params.Get("_shape"), isTable: true,
 		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx,
-		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, res, rt) },
+		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, r, res, rt) },
 	})
 }
 
@@ -219,7 +223,7 @@ func keyColumns(t *sqlitedb.Table) []string {
 
 // tableExtras adds facet_results (whenever facets were requested, as
 // Datasette does) and the keys asked for with _extra=.
-func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableResult, rt *route) {
+func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, r *http.Request, res *TableResult, rt *route) {
 	sel, t, sch, params := res.Select, res.Table, rt.schema, rt.params
 	if len(sel.Facets) > 0 || extras["facet_results"] {
 		results := orderedJSON{}
@@ -259,6 +263,17 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if extras["facets_timed_out"] {
 		o.set("facets_timed_out", nonNil(res.FacetsTimedOut))
 	}
+	if extras["sorted_facet_results"] {
+		sorted := append([]query.FacetResult(nil), res.FacetResults...)
+		sort.SliceStable(sorted, func(i, j int) bool { // by number of values, then name, both descending
+			a, b := sorted[i], sorted[j]
+			if len(a.Results) != len(b.Results) {
+				return len(a.Results) > len(b.Results)
+			}
+			return a.Name > b.Name
+		})
+		o.set("sorted_facet_results", nonNilSlice(sorted))
+	}
 	if extras["human_description_en"] {
 		o.set("human_description_en", sel.HumanDescription())
 	}
@@ -275,11 +290,35 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if extras["primary_keys"] {
 		o.set("primary_keys", nonNil(t.PrimaryKeys))
 	}
-	if extras["table_definition"] && !t.IsView {
-		o.set("table_definition", t.Definition())
+	if extras["display_columns"] {
+		o.set("display_columns", displayColumns(t, sel.Columns))
 	}
-	if extras["view_definition"] && t.IsView {
-		o.set("view_definition", t.SQL+";")
+	if extras["column_types"] {
+		o.set("column_types", map[string]any{}) // Lode assigns no column types
+	}
+	if extras["set_column_type_ui"] {
+		o.set("set_column_type_ui", nil)
+	}
+	if extras["metadata"] {
+		o.set("metadata", map[string]any{"columns": map[string]any{}})
+	}
+	if extras["debug"] {
+		o.set("debug", map[string]any{"url_vars": urlVars(rt), "resolved": "table " + rt.db.Name + "/" + t.Name,
+			"nofacet": nilIfEmpty(params.Get("_nofacet")), "nosuggest": nilIfEmpty(params.Get("_nosuggest"))})
+	}
+	if extras["table_definition"] {
+		if t.IsView {
+			o.set("table_definition", nil)
+		} else {
+			o.set("table_definition", t.Definition())
+		}
+	}
+	if extras["view_definition"] {
+		if t.IsView {
+			o.set("view_definition", t.SQL+";")
+		} else {
+			o.set("view_definition", nil)
+		}
 	}
 	if extras["is_view"] {
 		o.set("is_view", t.IsView)
@@ -287,32 +326,132 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if extras["private"] {
 		o.set("private", rt.access.private(rt.db.Name, t.Name))
 	}
-	if extras["database"] {
-		o.set("database", res.Database)
-	}
 	if extras["table"] {
 		o.set("table", t.Name)
 	}
-	if extras["database_color"] {
-		o.set("database_color", dbColor(res.Database))
-	}
-	if extras["expandable_columns"] {
-		exp := []any{}
+	var exp []any
+	if extras["expandable_columns"] || extras["renderers"] {
+		exp = []any{}
 		for _, fk := range t.Outgoing {
-			other := sch.Table(fk.OtherTable)
-			if other == nil || other.LabelColumn == "" || !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
+			if !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
 				continue
 			}
-			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, other.LabelColumn})
+			var label any
+			if other := sch.Table(fk.OtherTable); other != nil && other.LabelColumn != "" {
+				label = other.LabelColumn
+			}
+			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, label})
 		}
+	}
+	if extras["expandable_columns"] {
 		o.set("expandable_columns", exp)
 	}
-	if extras["metadata"] {
-		o.set("metadata", map[string]any{})
+	if extras["renderers"] {
+		// The same page as JSON (Datasette's path_with_format: the path
+		// already has an extension, so the format goes in _format).
+		extra := "_format=json"
+		if len(exp) > 0 {
+			extra += "&_labels=on"
+		}
+		q := r.URL.RawQuery
+		if q != "" {
+			q += "&"
+		}
+		o.set("renderers", map[string]any{"json": r.URL.EscapedPath() + "?" + q + extra})
 	}
-	if extras["request"] {
-		o.set("request", map[string]any{"url": params.Encode()})
+	if extras["custom_table_templates"] {
+		d, tc := cssClass(rt.db.Name), cssClass(t.Name)
+		o.set("custom_table_templates", []string{"_table-" + d + "-" + tc + ".html", "_table-table-" + d + "-" + tc + ".html", "_table.html"})
 	}
+	if extras["form_hidden_args"] {
+		args := [][2]string{}
+		for _, p := range query.ParsePairs(r.URL.RawQuery) {
+			if strings.HasPrefix(p[0], "_") && !strings.Contains(p[0], "__") {
+				switch p[0] {
+				case "_sort", "_sort_desc", "_search", "_next":
+					continue
+				}
+				args = append(args, p)
+			}
+		}
+		o.set("form_hidden_args", args)
+	}
+	s.commonExtras(o, extras, r, rt, scopeTable, res.Rows)
+}
+
+// displayColumns is the "display_columns" block: the page's columns as
+// Datasette's HTML table shows them. A table's rows lead with a link
+// column: its one primary key, or "Link" for compound keys and rowid
+// tables.
+func displayColumns(t *sqlitedb.Table, cols []string) []map[string]any {
+	pks := t.PrimaryKeys
+	isPK := func(c string) bool {
+		if len(pks) == 0 {
+			return c == "rowid"
+		}
+		return slices.Contains(pks, c)
+	}
+	colInfo := func(name string) (string, int) {
+		for _, c := range t.Columns {
+			if c.Name == name {
+				n := 0
+				if c.NotNull {
+					n = 1
+				}
+				return c.Type, n
+			}
+		}
+		return "integer", 0 // rowid
+	}
+	var out []map[string]any
+	for _, c := range cols {
+		if !t.IsView && len(pks) == 1 && c == pks[0] {
+			continue // it leads, as the link column
+		}
+		typ, nn := colInfo(c)
+		out = append(out, map[string]any{"name": c, "sortable": true, "is_pk": isPK(c), "type": typ, "notnull": nn,
+			"description": nil, "column_type": nil, "column_type_config": nil})
+	}
+	if t.IsView {
+		return nonNilSlice(out)
+	}
+	var first map[string]any
+	if len(pks) == 1 {
+		typ, nn := colInfo(pks[0])
+		first = map[string]any{"name": pks[0], "sortable": true, "is_pk": true, "type": typ, "notnull": nn}
+	} else {
+		first = map[string]any{"name": "Link", "sortable": false, "is_pk": false, "type": "", "notnull": 0, "is_special_link_column": true}
+	}
+	return append([]map[string]any{first}, out...)
+}
+
+// cssClass is Datasette's to_css_class: s itself when it is a plain CSS
+// class name, else its valid characters and six hex digits of its MD5.
+func cssClass(s string) string {
+	if cssClassRE.MatchString(s) {
+		return s
+	}
+	sum := md5.Sum([]byte(s))
+	suffix := hex.EncodeToString(sum[:])[:6]
+	s = strings.TrimLeft(strings.TrimLeft(s, "_"), "-")
+	s = strings.Join(strings.Fields(s), "-")
+	s = cssInvalidRE.ReplaceAllString(s, "")
+	if s == "" {
+		return suffix
+	}
+	return s + "-" + suffix
+}
+
+var (
+	cssClassRE   = regexp.MustCompile(`^[a-zA-Z]+[_a-zA-Z0-9-]*$`)
+	cssInvalidRE = regexp.MustCompile(`[^a-zA-Z0-9_\-]`)
+)
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func itoa(i int) string {
@@ -512,7 +651,7 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, rt *route) {
 		s.fail(w, r, rt, err)
 		return
 	}
-	if rt.format == formatJSON {
+	if rt.format == formatJSON && !rt.params.Has("_extra") && !rt.params.Has("_shape") {
 		s.serveRowJSON(w, r, rt, rl, rq)
 		return
 	}
@@ -531,18 +670,94 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, rt *route) {
 		PrimaryKeys: rq.PrimaryKeys, PrimaryKeyValues: rq.PrimaryKeyValues,
 		QueryMS: float64(time.Since(start).Microseconds()) / 1000,
 	}
-	s.render(w, r, rt, res, func() any {
-		o := orderedJSON{}
-		o.set("ok", true)
-		o.set("database", res.Database)
+	var pkIdx []int
+	for _, pk := range t.PrimaryKeys {
+		if i := slices.Index(res.Columns, pk); i >= 0 {
+			pkIdx = append(pkIdx, i)
+		}
+	}
+	s.renderRows(w, r, rt, res, rowsPage{cols: res.Columns, rows: res.Rows, shape: rt.params.Get("_shape"), pkIdx: pkIdx,
+		build: func(o *orderedJSON, extras map[string]bool) {
+			o.set("database", res.Database)
+			o.set("table", t.Name)
+			o.set("primary_keys", res.PrimaryKeys)
+			o.set("primary_key_values", res.PrimaryKeyValues)
+			o.set("query_ms", res.QueryMS)
+			s.rowExtras(o, extras, r, rt, res)
+		}})
+}
+
+// rowExtras adds the _extra= blocks of a row page.
+func (s *Server) rowExtras(o *orderedJSON, extras map[string]bool, r *http.Request, rt *route, res *RowResult) {
+	t := res.Table
+	if extras["columns"] {
+		o.set("columns", res.Columns)
+	}
+	if extras["query"] {
+		sel, keys := "*", t.PrimaryKeys
+		if len(keys) == 0 {
+			sel, keys = "rowid, *", []string{"rowid"}
+		}
+		wheres := make([]string, len(keys))
+		params := map[string]any{}
+		for i, k := range keys {
+			wheres[i] = `"` + k + `"=:p` + itoa(i)
+			if i < len(res.PrimaryKeyValues) {
+				params["p"+itoa(i)] = res.PrimaryKeyValues[i]
+			}
+		}
+		o.set("query", map[string]any{"sql": "select " + sel + " from " + query.DatasetteIdent(t.Name) + " where " + strings.Join(wheres, " AND "), "params": params})
+	}
+	if extras["column_types"] {
+		o.set("column_types", map[string]any{})
+	}
+	if extras["metadata"] {
+		o.set("metadata", map[string]any{"columns": map[string]any{}})
+	}
+	if extras["table"] {
 		o.set("table", t.Name)
-		o.set("rows", rawRows{cols: res.Columns, rows: res.Rows})
-		o.set("primary_keys", res.PrimaryKeys)
-		o.set("primary_key_values", res.PrimaryKeyValues)
-		o.set("query_ms", res.QueryMS)
-		o.set("truncated", false)
-		return o
-	})
+	}
+	if extras["private"] {
+		o.set("private", rt.access.private(rt.db.Name, t.Name))
+	}
+	if extras["debug"] {
+		o.set("debug", map[string]any{"url_vars": urlVars(rt), "resolved": map[string]any{"table": t.Name,
+			"pks": res.PrimaryKeys, "pk_values": res.PrimaryKeyValues}})
+	}
+	if extras["foreign_key_tables"] {
+		o.set("foreign_key_tables", s.foreignKeyTables(r.Context(), rt, res))
+	}
+	s.commonExtras(o, extras, r, rt, scopeRow, res.Rows)
+}
+
+// foreignKeyTables is a row's "foreign_key_tables" block: for each
+// foreign key pointing at its table (from tables the actor may see), how
+// many rows hold this row's key, and the link to them. A compound key has
+// none, as in Datasette.
+func (s *Server) foreignKeyTables(ctx context.Context, rt *route, res *RowResult) []map[string]any {
+	out := []map[string]any{}
+	if len(res.PrimaryKeyValues) != 1 {
+		return out
+	}
+	val := res.PrimaryKeyValues[0]
+	for _, fk := range rt.table.Incoming {
+		if !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
+			continue
+		}
+		q := "select count(*) from " + query.QuoteIdent(fk.OtherTable) + " where " + query.QuoteIdent(fk.OtherColumn) + " = ?"
+		n, ok, err := rt.db.Count(ctx, q, []any{val}, ms(s.settings.SQLTimeLimitMS))
+		var count any = n
+		if err != nil || !ok {
+			count = 0
+		}
+		key := fk.OtherColumn
+		if strings.HasPrefix(key, "_") {
+			key += "__exact"
+		}
+		out = append(out, map[string]any{"other_table": fk.OtherTable, "column": fk.Column, "other_column": fk.OtherColumn,
+			"count": count, "link": tablePath(rt.db.Name, fk.OtherTable) + "?" + key + "=" + val})
+	}
+	return out
 }
 
 // serveRowJSON answers /DB/TABLE/PK.json, encoding the row straight into

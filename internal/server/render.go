@@ -133,7 +133,8 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 		b = append(b, ']')
 	case "object":
 		if len(p.pkIdx) == 0 {
-			s.fail(w, r, rt, badRequest("_shape=object is only available on tables with a primary key or rowid"))
+			// Datasette's answer, 200 included.
+			writeJSONStatus(w, http.StatusOK, map[string]any{"ok": false, "error": "_shape=object not available for tables with no primary keys"})
 			return
 		}
 		keys := encodeKeys(p.cols)
@@ -144,7 +145,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 			}
 			var parts []string
 			for _, j := range p.pkIdx {
-				parts = append(parts, query.PyStr(unwrapLabel(row[j])))
+				parts = append(parts, query.TildeEncode(query.PyStr(unwrapLabel(row[j]))))
 			}
 			b = appendString(b, strings.Join(parts, ","))
 			b = append(b, ": "...)
