@@ -164,15 +164,12 @@ func (s *Select) buildFacets(params url.Values, opts Options) error {
 		return nil
 	}
 	keys := map[string]bool{}
-	seen := map[string]bool{}
 	for _, typ := range []string{FacetColumn, FacetDate, FacetArray} {
 		param := map[string]string{FacetColumn: "_facet", FacetArray: "_facet_array", FacetDate: "_facet_date"}[typ]
 		for _, col := range params[param] {
+			// A facet asked for twice is computed twice, as name and
+			// name_2, as Datasette does.
 			col = facetColumnName(col)
-			if seen[typ+"\x00"+col] {
-				continue
-			}
-			seen[typ+"\x00"+col] = true
 			if !s.Table.hasColumn(col) {
 				return invalidSQL("no such column: %s", col)
 			}

@@ -19,6 +19,7 @@
 package query
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -120,6 +121,14 @@ func (t *Table) sortable(name string) bool {
 // fields take the Default* constants; use DefaultOptions for Datasette's
 // defaults including the booleans.
 type Options struct {
+	// ThroughKey resolves ?_through={"table": T, ...}: the column of T
+	// that references the page's table, and the column of the page's
+	// table it references (ok false when T has no such foreign key).
+	ThroughKey func(throughTable string) (column, otherColumn string, ok bool)
+	// FTSTable reports whether ?_fts_table= may name table: a full-text
+	// index the actor may read.
+	FTSTable func(table string) bool
+
 	DefaultPageSize  int // default_page_size
 	MaxReturnedRows  int // max_returned_rows; also the largest _size
 	DefaultFacetSize int // default_facet_size
@@ -216,6 +225,12 @@ type Filter struct {
 	Value  string // raw value from the URL ("" for no-argument lookups)
 }
 
+// Through is one ?_through= filter: rows that a many-to-many table links
+// to Value through its Column.
+type Through struct {
+	Table, Column, Value string
+}
+
 // Search is one parsed full-text search: ?_search= (Column "") or
 // ?_search_COL=.
 type Search struct {
@@ -258,6 +273,7 @@ type Select struct {
 	Filters []Filter
 	Where   []string // raw _where fragments, in request order
 	Search  []Search
+	Through []Through
 	// SortColumn is the _sort or _sort_desc column ("" = primary key order);
 	// SortDesc is true for _sort_desc.
 	SortColumn string
@@ -376,10 +392,10 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	if t.UsesRowid() {
 		s.AllColumns = append(s.AllColumns, "rowid")
 	}
+	// Hidden columns (a virtual table's own, generated columns) are
+	// listed and selected by name, as Datasette's table pages do.
 	for _, c := range t.Columns {
-		if !c.Hidden {
-			s.AllColumns = append(s.AllColumns, c.Name)
-		}
+		s.AllColumns = append(s.AllColumns, c.Name)
 	}
 	cols, err := selectColumns(t, params["_col"], params["_nocol"])
 	if err != nil {
@@ -424,12 +440,40 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	}
 
 	// Full-text search.
-	sw, sargs, err := s.buildSearch(t, params)
+	sw, sargs, err := s.buildSearch(t, params, opts)
 	if err != nil {
 		return nil, err
 	}
 	where = append(where, sw...)
 	args = append(args, sargs...)
+
+	// _through: rows linked through a many-to-many table, as Datasette's
+	// {"table": T, "column": C, "value": V}.
+	for _, raw := range params["_through"] {
+		var th struct {
+			Table  string `json:"table"`
+			Column string `json:"column"`
+			Value  any    `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(raw), &th); err != nil || th.Table == "" || th.Column == "" {
+			return nil, badRequest(`Invalid _through: %s (want {"table": ..., "column": ..., "value": ...})`, raw)
+		}
+		var col, otherCol string
+		ok := false
+		if opts.ThroughKey != nil {
+			col, otherCol, ok = opts.ThroughKey(th.Table)
+		}
+		if !ok {
+			return nil, badRequest("Invalid _through - could not find corresponding foreign key")
+		}
+		v := PyStr(th.Value)
+		if s, isStr := th.Value.(string); isStr {
+			v = s
+		}
+		where = append(where, fmt.Sprintf("%s in (select %s from %s where %s = ?)", QuoteIdent(otherCol), QuoteIdent(col), QuoteIdent(th.Table), QuoteIdent(th.Column)))
+		args = append(args, v)
+		s.Through = append(s.Through, Through{Table: th.Table, Column: th.Column, Value: v})
+	}
 
 	// Raw _where fragments, parenthesised so an OR inside one cannot
 	// escape the other conditions (or the keyset condition).
@@ -566,9 +610,7 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 func selectColumns(t *Table, col, nocol []string) ([]string, error) {
 	var tableCols []string
 	for _, c := range t.Columns {
-		if !c.Hidden {
-			tableCols = append(tableCols, c.Name)
-		}
+		tableCols = append(tableCols, c.Name)
 	}
 	cols := tableCols
 	if len(col) > 0 {

@@ -389,8 +389,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 			s.fail(w, r, rt, notFound("Invalid format: "+rt.format))
 			return
 		}
+	case "blob":
+		if rt.kind != routeRow && !rt.queryEditor() {
+			s.fail(w, r, rt, notFound("Invalid format: "+rt.format))
+			return
+		}
+		s.serveBlob(w, r, rt)
+		return
 	case formatCSV:
-		if rt.kind != routeTable && !rt.queryEditor() {
+		if rt.kind != routeTable && rt.kind != routeRow && !rt.queryEditor() {
 			s.fail(w, r, rt, notFound("Not found: "+r.URL.Path))
 			return
 		}

@@ -92,7 +92,7 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 		return
 	}
 	s.renderRows(w, r, rt, res, rowsPage{
-		cols: res.Columns, rows: res.Rows, truncated: res.Truncated, shape: shape,
+		cols: res.Columns, rows: res.Rows, truncated: res.Truncated, shape: shape, jsonCols: true,
 		build: func(o *orderedJSON, extras map[string]bool) {
 			if extras["columns"] {
 				o.set("columns", res.Columns)

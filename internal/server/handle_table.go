@@ -109,13 +109,33 @@ func (s *Server) rowLookup(qt *query.Table) *rowLookup {
 	return rl
 }
 
-func (s *Server) queryOptions() query.Options {
+func (s *Server) queryOptions(rt *route) query.Options {
 	return query.Options{
 		DefaultPageSize:  s.settings.DefaultPageSize,
 		MaxReturnedRows:  s.settings.MaxReturnedRows,
 		DefaultFacetSize: s.settings.DefaultFacetSize,
 		AllowFacet:       s.settings.AllowFacet,
 		AllowWhere:       s.settings.AllowSQL,
+		ThroughKey: func(through string) (string, string, bool) {
+			// A table the actor may not see cannot filter the page: its
+			// rows would answer yes/no questions.
+			t := rt.schema.Table(through)
+			if t == nil || !rt.access.canViewTable(rt.db.Name, through) {
+				return "", "", false
+			}
+			for _, fk := range t.Outgoing {
+				if fk.OtherTable == rt.table.Name {
+					return fk.Column, fk.OtherColumn, true
+				}
+			}
+			return "", "", false
+		},
+		FTSTable: func(name string) bool {
+			// An FTS table is its own FTSTable; one the actor may not
+			// see cannot filter the page.
+			t := rt.schema.Table(name)
+			return t != nil && t.Virtual && t.FTSTable == t.Name && rt.access.canViewTable(rt.db.Name, name)
+		},
 	}
 }
 
@@ -126,7 +146,7 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
 	db, sch, t, format, params := rt.db, rt.schema, rt.table, rt.format, rt.params
 	qt := s.queryTable(sch, t)
-	sel, err := query.Build(qt, params, s.queryOptions())
+	sel, err := query.Build(qt, params, s.queryOptions(rt))
 	if err != nil {
 		s.fail(w, r, rt, err)
 		return
@@ -168,7 +188,12 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	extras := extrasOf(params)
 	htmlPage := format == formatHTML
-	if extras["count"] || extras["suggested_facets"] || htmlPage {
+	// As Datasette: _nocount, _nofacet and _nosuggest skip that work, and
+	// so do the shapes that cannot show it.
+	shape := params.Get("_shape")
+	noCount := params.Get("_nocount") != "" || shape == "array" || shape == "object"
+	noFacet := params.Get("_nofacet") != "" || shape == "array" || shape == "object"
+	if !noCount && (extras["count"] || extras["suggested_facets"] || htmlPage) {
 		n, ok, err := db.Count(ctx, sel.CountSQL, sel.CountArgs, ms(s.settings.CountTimeLimitMS))
 		if err != nil {
 			s.fail(w, r, rt, err)
@@ -181,6 +206,9 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 		}
 	}
 	for _, f := range sel.Facets {
+		if noFacet {
+			break
+		}
 		fr, timedOut, err := s.runFacet(ctx, rt, f, req)
 		if err != nil {
 			s.fail(w, r, rt, err)
@@ -193,7 +221,8 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 		res.FacetResults = append(res.FacetResults, fr)
 	}
 	// As in Datasette, only the first page suggests facets.
-	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" {
+	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" &&
+		!noFacet && params.Get("_nosuggest") == "" {
 		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req)
 	}
 	var pkIdx []int // _shape=object keys: the declared primary keys (not rowid, as Datasette)
@@ -204,7 +233,7 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	s.renderRows(w, r, rt, res, rowsPage{
 		cols: res.Columns, rows: res.Rows, shape: params.Get("_shape"), isTable: true,
-		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx,
+		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx, jsonCols: extras["columns"],
 		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, r, res, rt) },
 	})
 }
@@ -575,6 +604,16 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
 	stream := isTrue(params.Get("_stream")) && s.settings.AllowCSVStream
 	filename := qt.Name + ".csv"
+	co := csvOptions{header: params.Get("_header") != "off", labels: map[string]bool{}}
+	for _, fk := range sel.ExpandLabels {
+		co.labels[fk.Column] = true
+	}
+	// A blob cell is the URL of its .blob download, as in Datasette.
+	base := requestURL(r).Base + tablePath(db.Name, qt.Name) + "/"
+	keysOf := sel.KeyValues
+	co.blobURL = func(cols []string, row []any, i int) string {
+		return base + query.RowPath(keysOf(row)) + ".blob?_blob_column=" + url.QueryEscape(cols[i])
+	}
 	if !stream {
 		out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
 		if err != nil {
@@ -585,7 +624,11 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 		if sel.PageSize >= 0 && len(rows) > sel.PageSize {
 			rows = rows[:sel.PageSize]
 		}
-		writeCSVRows(w, rt, filename, sel.Columns, rows)
+		if err := s.expandLabels(ctx, rt, sel, rows); err != nil {
+			s.fail(w, r, rt, err)
+			return
+		}
+		s.writeCSVRows(w, rt, filename, sel.Columns, rows, co)
 		return
 	}
 	p := url.Values{}
@@ -594,7 +637,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 	}
 	p.Set("_size", "max")
 	p.Del("_next")
-	cur, err := query.Build(qt, p, s.queryOptions())
+	cur, err := query.Build(qt, p, s.queryOptions(rt))
 	if err != nil {
 		s.fail(w, r, rt, err)
 		return
@@ -616,24 +659,34 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 		if more {
 			rows = rows[:cur.PageSize]
 		}
+		next := ""
+		if more {
+			next = cur.NextToken(rows[len(rows)-1]) // before labels replace key values
+		}
+		keysOf = cur.KeyValues
+		err = s.expandLabels(ctx, rt, cur, rows)
 		if cs == nil {
+			if err != nil {
+				s.fail(w, r, rt, err)
+				return
+			}
 			csvHeaders(w, rt, filename)
-			cs = s.newCSVStream(w)
+			cs = s.newCSVStream(w, co)
 			err = cs.header(cur.Columns)
 		}
 		for _, row := range rows {
 			if err != nil {
 				break
 			}
-			err = cs.row(row)
+			err = cs.row(cur.Columns, row)
 		}
 		if err != nil || !more || ctx.Err() != nil {
 			cs.flush()
 			s.csvStreamEnded(w, r, err)
 			return
 		}
-		p.Set("_next", cur.NextToken(rows[len(rows)-1]))
-		if cur, err = query.Build(qt, p, s.queryOptions()); err != nil {
+		p.Set("_next", next)
+		if cur, err = query.Build(qt, p, s.queryOptions(rt)); err != nil {
 			cs.flush()
 			s.csvStreamEnded(w, r, err)
 			return
@@ -663,6 +716,10 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	if len(out.Rows) == 0 {
 		s.fail(w, r, rt, notFound(msgRowNotFound))
+		return
+	}
+	if rt.format == formatCSV {
+		s.writeCSVRows(w, rt, t.Name+".csv", out.Columns, out.Rows, csvOptions{header: rt.params.Get("_header") != "off"})
 		return
 	}
 	res := &RowResult{

@@ -3,12 +3,16 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,6 +56,48 @@ type rowsPage struct {
 	pkIdx []int
 	// build adds the _extra keys (and facet_results) to the object form.
 	build func(o *orderedJSON, extras map[string]bool)
+	// jsonCols says that ?_json=COLUMN applies: a query's page, or a
+	// table's with _extra=columns (Datasette's rule: it needs "columns").
+	jsonCols bool
+}
+
+// jsonRowValues applies ?_json=COLUMN (text that is JSON is sent as JSON)
+// and ?_json_infinity=1 (infinities sent as Python's Infinity, else null)
+// to the rows about to be written; without them the rows are unchanged.
+func jsonRowValues(params url.Values, cols []string, rows [][]any, jsonCols bool) [][]any {
+	var parse map[int]bool
+	if jsonCols {
+		for _, c := range params["_json"] {
+			if i := slices.Index(cols, c); i >= 0 {
+				if parse == nil {
+					parse = map[int]bool{}
+				}
+				parse[i] = true
+			}
+		}
+	}
+	inf := isTrue(params.Get("_json_infinity"))
+	if parse == nil && !inf {
+		return rows
+	}
+	out := make([][]any, len(rows))
+	for i, row := range rows {
+		nr := append([]any(nil), row...)
+		for j, v := range nr {
+			switch x := v.(type) {
+			case float64:
+				if inf {
+					nr[j] = pyFloat(x)
+				}
+			case string:
+				if parse[j] && json.Valid([]byte(x)) {
+					nr[j] = json.RawMessage(x)
+				}
+			}
+		}
+		out[i] = nr
+	}
+	return out
 }
 
 // extrasOf parses _extra=a,b&_extra=c.
@@ -77,6 +123,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 	if p.nextURL != "" {
 		w.Header().Set("Link", "<"+p.nextURL+`>; rel="next"`)
 	}
+	p.rows = jsonRowValues(rt.params, p.cols, p.rows, p.jsonCols)
 	buf := getBuf()
 	defer putBuf(buf)
 	b := buf.Bytes()[:0]
@@ -205,6 +252,7 @@ func csvHeaders(w http.ResponseWriter, rt *route, filename string) {
 // body early, so it is logged and appended as a final CSV line.
 func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
 	db := rt.db
+	co := csvOptions{header: rt.params.Get("_header") != "off", blobURL: queryBlobURL(r)}
 	if !stream {
 		opt.MaxRows = s.settings.MaxReturnedRows
 		res, err := db.Query(r.Context(), q, args, opt)
@@ -212,7 +260,7 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q s
 			s.fail(w, r, rt, err)
 			return
 		}
-		writeCSVRows(w, rt, filename, res.Columns, res.Rows)
+		s.writeCSVRows(w, rt, filename, res.Columns, res.Rows, co)
 		return
 	}
 	// Streaming has no overall time limit (the client asked for every
@@ -220,12 +268,13 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q s
 	// keeps the limit.
 	opt.WaitLimit, opt.TimeLimit = opt.TimeLimit, 0
 	var cs *csvStream
-	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
+	var cols []string
+	err := db.Each(r.Context(), q, args, opt, func(c []string) error {
 		csvHeaders(w, rt, filename)
-		cs = s.newCSVStream(w)
+		cs, cols = s.newCSVStream(w, co), c
 		return cs.header(cols)
 	}, func(row []any) error {
-		return cs.row(row)
+		return cs.row(cols, row)
 	})
 	if err != nil && cs == nil {
 		s.fail(w, r, rt, err)
@@ -235,6 +284,21 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q s
 		cs.flush()
 	}
 	s.csvStreamEnded(w, r, err)
+}
+
+// queryBlobURL is the URL a query's CSV gives a blob cell, as Datasette:
+// the same query as .blob, naming the column and the blob's SHA-256.
+func queryBlobURL(r *http.Request) func(cols []string, row []any, i int) string {
+	return func(cols []string, row []any, i int) string {
+		req := requestURL(r)
+		sum := sha256.Sum256(row[i].([]byte))
+		path := strings.TrimSuffix(req.Path, ".csv") + ".blob"
+		extra := "_blob_column=" + url.QueryEscape(cols[i]) + "&_blob_hash=" + hex.EncodeToString(sum[:])
+		if req.RawQuery != "" {
+			return req.Base + path + "?" + req.RawQuery + "&" + extra
+		}
+		return req.Base + path + "?" + extra
+	}
 }
 
 // csvStreamEnded logs how a CSV stream ended early. A stream cut at
@@ -250,37 +314,36 @@ func (s *Server) csvStreamEnded(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
-func writeCSVRows(w http.ResponseWriter, rt *route, filename string, cols []string, rows [][]any) {
+// writeCSVRows writes a whole CSV answer.
+func (s *Server) writeCSVRows(w http.ResponseWriter, rt *route, filename string, cols []string, rows [][]any, co csvOptions) {
 	csvHeaders(w, rt, filename)
-	writeCSVBody(w, cols, rows, true)
+	cs := s.newCSVStream(w, co)
+	cs.max = 0 // max_returned_rows bounds it
+	if err := cs.header(cols); err != nil {
+		return
+	}
+	for _, row := range rows {
+		if err := cs.row(cols, row); err != nil {
+			break
+		}
+	}
+	cs.flush()
 }
 
-// writeCSVBody writes rows (and the header row when header is set) as CSV
-// and reports the first write error (a closed connection, or errCSVLimit).
-func writeCSVBody(w io.Writer, cols []string, rows [][]any, header bool) error {
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	if header {
-		cw.Write(cols)
-	}
-	rec := make([]string, len(cols))
-	for _, row := range rows {
-		for i, v := range row {
-			rec[i] = csvValue(v)
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
+// csvOptions are Datasette's CSV choices: the header row (_header=off
+// drops it), a COLUMN_label column after each labelled foreign key
+// (_labels=on), and what a blob cell holds (a URL to download it).
+type csvOptions struct {
+	header  bool
+	labels  map[string]bool
+	blobURL func(cols []string, row []any, i int) string
 }
 
 // errCSVLimit ends a CSV stream that reached max_csv_mb.
 var errCSVLimit = errors.New("CSV size limit (max_csv_mb) reached")
 
-// csvStream writes streamed CSV one whole record at a time, so the
-// max_csv_mb limit (0 = none) cuts the output at a row boundary.
+// csvStream writes CSV one whole record at a time, so the max_csv_mb
+// limit (0 = none) cuts the output at a row boundary.
 type csvStream struct {
 	out *bufio.Writer
 	buf bytes.Buffer
@@ -288,31 +351,62 @@ type csvStream struct {
 	rec []string
 	n   int64
 	max int64
+	co  csvOptions
 }
 
-func (s *Server) newCSVStream(w io.Writer) *csvStream {
-	c := &csvStream{out: bufio.NewWriterSize(w, 32<<10), max: int64(s.settings.MaxCSVMB) << 20}
+func (s *Server) newCSVStream(w io.Writer, co csvOptions) *csvStream {
+	c := &csvStream{out: bufio.NewWriterSize(w, 32<<10), max: int64(s.settings.MaxCSVMB) << 20, co: co}
 	c.cw = csv.NewWriter(&c.buf)
 	c.cw.UseCRLF = true
 	return c
 }
 
-// header writes the column names.
-func (c *csvStream) header(cols []string) error { return c.write(cols) }
+// header writes the column names (and label columns), unless turned off.
+func (c *csvStream) header(cols []string) error {
+	if !c.co.header {
+		return nil
+	}
+	c.rec = c.rec[:0]
+	for _, col := range cols {
+		c.rec = append(c.rec, col)
+		if c.co.labels[col] {
+			c.rec = append(c.rec, col+"_label")
+		}
+	}
+	return c.write(c.rec)
+}
 
 // row writes one row of SQLite values.
-func (c *csvStream) row(vals []any) error {
+func (c *csvStream) row(cols []string, vals []any) error {
 	c.rec = c.rec[:0]
-	for _, v := range vals {
-		c.rec = append(c.rec, csvValue(v))
+	for i, v := range vals {
+		if b, ok := v.([]byte); ok && c.co.blobURL != nil {
+			_ = b
+			c.rec = append(c.rec, c.co.blobURL(cols, vals, i))
+		} else {
+			c.rec = append(c.rec, csvValue(v))
+		}
+		if i < len(cols) && c.co.labels[cols[i]] {
+			label := ""
+			if l, ok := v.(query.Label); ok && l.Label != nil {
+				label = csvValue(l.Label)
+			}
+			c.rec = append(c.rec, label)
+		}
 	}
 	return c.write(c.rec)
 }
 
 func (c *csvStream) write(rec []string) error {
 	c.buf.Reset()
-	c.cw.Write(rec)
-	c.cw.Flush()
+	if len(rec) == 1 && rec[0] == "" {
+		// A lone empty field, written as Python's csv does (an empty
+		// line would read as no record at all).
+		c.buf.WriteString("\"\"\r\n")
+	} else {
+		c.cw.Write(rec)
+		c.cw.Flush()
+	}
 	if c.max > 0 && c.n+int64(c.buf.Len()) > c.max {
 		return errCSVLimit
 	}

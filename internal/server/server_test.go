@@ -148,8 +148,10 @@ func TestEndpoints(t *testing.T) {
 	if row["rowid"] != float64(100) || row["created"] != "2024-05-17 10:00:00" {
 		t.Errorf("items/100 = %v", row)
 	}
-	if blob, ok := row["data"].(map[string]any); !ok || blob["$base64"] != true || blob["encoded"] != "AAECZA==" {
-		t.Errorf("items/100 data = %v", row["data"])
+	// A blob whose bytes are valid UTF-8 is sent as text, as Datasette
+	// does (the recordings check the base64 form of other blobs).
+	if row["data"] != "\x00\x01\x02d" {
+		t.Errorf("items/100 data = %q", row["data"])
 	}
 
 	// Queries with named parameters.
