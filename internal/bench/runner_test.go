@@ -172,7 +172,7 @@ cells:
 	if c := res.Cells[4]; c.Status != report.StatusFailed || !strings.Contains(c.Message, "writer") || len(c.Runs) != 0 {
 		t.Errorf("lode cell 5 (unsupported --writer) = %q %q; want failed naming the flag", c.Status, c.Message)
 	}
-	if len(res.Findings) != 5 || res.Machine.Cores == 0 || !strings.Contains(res.Machine.SQLiteVersion, "3.") {
+	if len(res.Findings) != 6 || res.Machine.Cores == 0 || !strings.Contains(res.Machine.SQLiteVersion, "3.") {
 		t.Errorf("findings %d, machine %+v", len(res.Findings), res.Machine)
 	}
 	if !strings.Contains(progress.String(), "cell 2/5 run 2/2") || !strings.Contains(progress.String(), "ETA") {
