@@ -32,6 +32,7 @@ func splitCommand(s string) ([]string, error) {
 			}
 			if r != '\n' { // backslash-newline joins lines
 				cur.WriteRune(r)
+				inWord = true
 			}
 			escaped = false
 		case quote == '\'':
@@ -50,7 +51,7 @@ func splitCommand(s string) ([]string, error) {
 				cur.WriteRune(r)
 			}
 		case r == '\\':
-			escaped, inWord = true, true
+			escaped = true
 		case r == '\'' || r == '"':
 			quote, inWord = r, true
 		case r == ' ' || r == '\t' || r == '\n' || r == '\r':

@@ -102,10 +102,17 @@ func judgeEngineGroup(pg report.Cell, lite []report.Cell) judged {
 
 // sqliteSettingNames names each SQLite cell by the settings that differ
 // among them, e.g. "WAL IMMEDIATE" and "rollback (delete) deferred"; a
-// single cell is named by its target.
+// single cell by the settings it sets, else by its target.
 func sqliteSettingNames(cells []report.Cell) []string {
 	out := make([]string, len(cells))
 	dims := []string{"target", "journal_mode", "txlock", "busy_timeout", "synchronous", "writer"}
+	if len(cells) == 1 {
+		for _, d := range dims[1:] {
+			if v := dimValue(cells[0], d); v != "" {
+				out[0] = strings.TrimSpace(out[0] + " " + settingText(d, v))
+			}
+		}
+	}
 	for _, d := range dims {
 		differ := false
 		for _, c := range cells {

@@ -25,6 +25,45 @@ import (
 //go:embed default.yaml
 var DefaultMatrixYAML []byte
 
+// SeedMatrixYAML is the seed study: the 2022 study on its own stack —
+// Lode's Django reference app on SQLite (rollback/WAL, deferred/IMMEDIATE,
+// 1/2/4 workers) and on a throwaway PostgreSQL, Datasette, `datasette
+// gunicorn` and lode on the same workloads.
+//
+//go:embed seed.yaml
+var SeedMatrixYAML []byte
+
+// Studies are the studies shipped with lode, by name (lode bench --study).
+var studies = map[string][]byte{"default": DefaultMatrixYAML, "seed": SeedMatrixYAML}
+
+// StudyNames returns the shipped studies' names, sorted.
+func StudyNames() []string {
+	names := make([]string, 0, len(studies))
+	for n := range studies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// StudyYAML returns a shipped study's matrix file.
+func StudyYAML(name string) ([]byte, error) {
+	b, ok := studies[name]
+	if !ok {
+		return nil, fmt.Errorf("--study %q: want one of %s (or a matrix file with -f)", name, strings.Join(StudyNames(), ", "))
+	}
+	return b, nil
+}
+
+// Study returns a shipped study, parsed.
+func Study(name string) (*Matrix, error) {
+	b, err := StudyYAML(name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMatrix(name+".yaml", b)
+}
+
 // LodeTarget is the name of the built-in target: the lode binary's own
 // `serve` command, started with each cell's settings as flags.
 const LodeTarget = "lode"
