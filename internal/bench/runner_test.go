@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "bench-helper-serve": // bench-helper-serve DB PORT
 			os.Exit(helperServe(os.Args[2], os.Args[3]))
+		case "bench-helper-record": // bench-helper-record DB PORT ARGS...: note ARGS, then serve
+			if f := os.Getenv("LODE_TEST_RECORD"); f != "" {
+				os.WriteFile(f+".tmp", []byte(strings.Join(os.Args[4:], "\n")), 0o644)
+				os.Rename(f+".tmp", f)
+			}
+			os.Exit(helperServe(os.Args[2], os.Args[3]))
 		case "bench-helper-lode": // bench-helper-lode serve DB --port P [flags]
 			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 			port := fs.String("port", "", "")
