@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -211,4 +212,59 @@ cells:
 	if len(res.Cells) != 1 || res.Cells[0].Status == "ok" {
 		t.Errorf("cells = %+v; want the interrupted cell not counted as measured", res.Cells)
 	}
+}
+
+// TestRunDjangoOnBothEngines runs the seed study's Django targets on a
+// tiny matrix: the app on SQLite (deferred and IMMEDIATE) and on the
+// throwaway PostgreSQL, end to end through Run, and judges finding 6.
+func TestRunDjangoOnBothEngines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Django and PostgreSQL")
+	}
+	_, err := findPostgres()
+	requireStudyTools(t, err)
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import django, gunicorn, psycopg2").CombinedOutput(); err != nil {
+		requireStudyTools(t, fmt.Errorf("Debian's python3-django, gunicorn and python3-psycopg2: %v %s", err, out))
+	}
+	src := string(SeedMatrixYAML)
+	src = src[:strings.Index(src, "\ncells:")] + `
+cells:
+  - {target: django, workload: txn, workers: 2, busy_timeout: 5s, journal_mode: wal, txlock: [deferred, immediate], concurrency: 4}
+  - {target: django-pg, workload: txn, workers: 2, concurrency: 4}
+`
+	m, err := ParseMatrix("django.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Duration, m.Warmup, m.Repeat = 700*time.Millisecond, 0, 1
+	exe, _ := os.Executable()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{Matrix: m, Lode: []string{exe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cells {
+		if c.Status != "ok" || c.Requests == 0 {
+			t.Fatalf("cell %d %s: %s %q; want it measured", c.ID, c.Key, c.Status, c.Message)
+		}
+		for msg := range c.ErrorsByMessage {
+			if !isLockError(msg) {
+				t.Errorf("cell %d failed with %q; the only failures expected are lock errors", c.ID, msg)
+			} else if !strings.Contains(msg, "OperationalError: database is locked") {
+				t.Errorf("cell %d lock error message = %q; want Django's exception from the body", c.ID, msg)
+			}
+		}
+	}
+	if c := res.Cells[2]; c.Engine != EnginePostgres || c.App != "django" || c.LockErrors != 0 {
+		t.Errorf("django-pg cell = engine %q app %q, %d lock errors; want postgresql, django, none", c.Engine, c.App, c.LockErrors)
+	}
+	if c := res.Cells[1]; c.LockErrors != 0 {
+		t.Errorf("IMMEDIATE cell had %d lock errors: %v", c.LockErrors, c.ErrorsByMessage)
+	}
+	f6 := res.Findings[5]
+	if len(f6.Groups) != 1 || f6.Groups[0].Label != "django" || f6.Groups[0].Verdict == "" || len(f6.Groups[0].Cells) != 3 {
+		t.Errorf("finding 6 = %+v; want one judged group comparing the 3 cells", f6)
+	}
+	t.Logf("finding 6: %s — %s", f6.Verdict, f6.Summary)
 }
