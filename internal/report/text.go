@@ -60,6 +60,16 @@ func WriteTable(w io.Writer, r *Results) error {
 func WriteFindings(w io.Writer, r *Results) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "%d. %s\n   → %s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), f.Summary, CellList(f.Cells))
+		if len(f.Groups) < 2 {
+			continue
+		}
+		for _, g := range f.Groups {
+			v := g.Verdict
+			if v == "" {
+				v = "context"
+			}
+			fmt.Fprintf(w, "     - %s: %s. %s (cells %s)\n", g.Label, v, g.Summary, CellList(g.Cells))
+		}
 	}
 }
 
