@@ -80,19 +80,29 @@ func judgeEngineGroup(pg report.Cell, lite []report.Cell) judged {
 		pg.App, pg.Workload, settingText("workers", pg.Workers), settingText("load", dimValue(pg, "load")),
 		pg.OKRPS, pg.P99MS, pct(pg.ErrorRate), strings.Join(parts, "; "))
 	ratio := best.OKRPS / pg.OKRPS
+	// The repeats' spread decides whether the medians' side of the 80% bar
+	// is settled: the verdict stands only if the worst repeat of the
+	// winner against the best repeat of the other side agrees.
+	surelyAbove := spreadMin(best) >= comparableFactor*spreadMax(pg)
+	surelyBelow := spreadMax(best) < comparableFactor*spreadMin(pg)
 	switch {
 	case best.ErrorRate >= errorFloor:
 		j.verdict = report.NotReproduced
 		j.short = fmt.Sprintf("every SQLite setting failed, at best %s", pct(best.ErrorRate))
 		j.summary += fmt.Sprintf(" No SQLite setting ran without errors (best: %s with %s).", names[0], pct(best.ErrorRate))
-	case ratio >= comparableFactor:
+	case ratio >= comparableFactor && surelyAbove:
 		j.verdict = report.Reproduced
 		j.short = fmt.Sprintf("SQLite %s %.2fx PostgreSQL, no errors", names[0], ratio)
 		j.summary += fmt.Sprintf(" SQLite with %s served %.2fx PostgreSQL's successful throughput without errors (p99 %.0f vs %.0f ms).", names[0], ratio, best.P99MS, pg.P99MS)
-	default:
+	case ratio < comparableFactor && surelyBelow:
 		j.verdict = report.NotReproduced
 		j.short = fmt.Sprintf("best SQLite %.2fx PostgreSQL", ratio)
 		j.summary += fmt.Sprintf(" The best error-free SQLite setting (%s) reached only %.2fx PostgreSQL's successful throughput.", names[0], ratio)
+	default:
+		j.verdict = report.Inconclusive
+		j.short = fmt.Sprintf("SQLite %s %.2fx PostgreSQL, within the spread", names[0], ratio)
+		j.summary += fmt.Sprintf(" The medians put the best error-free SQLite setting (%s) at %.2fx PostgreSQL, but the repeats overlap the %.0f%% bar (req/s %.0f–%.0f vs %.0f–%.0f): run longer or more repeats.",
+			names[0], ratio, 100*comparableFactor, spreadMin(best), spreadMax(best), spreadMin(pg), spreadMax(pg))
 	}
 	if pg.ErrorRate >= errorFloor {
 		j.summary += fmt.Sprintf(" (PostgreSQL itself failed %s of requests.)", pct(pg.ErrorRate))
@@ -134,4 +144,21 @@ func sqliteSettingNames(cells []report.Cell) []string {
 		}
 	}
 	return out
+}
+
+// spreadMin and spreadMax are a cell's slowest and fastest repeat in
+// successful req/s (the repeats' spread scaled to the median), or the
+// median when the cell ran once.
+func spreadMin(c report.Cell) float64 {
+	if c.RPS <= 0 || c.RPSMin <= 0 {
+		return c.OKRPS
+	}
+	return c.OKRPS * c.RPSMin / c.RPS
+}
+
+func spreadMax(c report.Cell) float64 {
+	if c.RPS <= 0 || c.RPSMax <= 0 {
+		return c.OKRPS
+	}
+	return c.OKRPS * c.RPSMax / c.RPS
 }

@@ -65,7 +65,13 @@ func judgeJournalGroup(rb, wal []report.Cell) judged {
 		walParts = append(walParts, fmt.Sprintf("c=%d %s", c.Concurrency, pct(lockRate(c))))
 	}
 	last := rb[len(rb)-1]
-	setting := fmt.Sprintf("(%s, busy_timeout %s, txlock %s)", last.Workload, dashIfEmpty(last.BusyTimeout), dashIfEmpty(last.TxLock))
+	workers := ""
+	if last.Workers != "" {
+		// A pre-fork server with N single-threaded workers has at most N
+		// connections writing, whatever the number of clients.
+		workers = ", " + settingText("workers", last.Workers)
+	}
+	setting := fmt.Sprintf("(%s%s, busy_timeout %s, txlock %s)", last.Workload, workers, dashIfEmpty(last.BusyTimeout), dashIfEmpty(last.TxLock))
 	evidence := fmt.Sprintf("Lock errors %s — rollback journal: %s; WAL: %s.", setting, strings.Join(rbParts, ", "), strings.Join(walParts, ", "))
 	j := judged{cells: ids(rb, wal), rep: last}
 	switch {

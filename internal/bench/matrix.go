@@ -17,8 +17,8 @@ import (
 	"lode/internal/report"
 )
 
-// DefaultMatrixYAML is the default study: the cells that answer the five
-// findings (findings.go), not the full product of every dimension. It is a
+// DefaultMatrixYAML is the default study: the cells that answer findings 1-5
+// on lode itself (findings.go), not the full product of every dimension. It is a
 // matrix file like any other, so `lode bench --print-matrix > m.yaml` gives
 // users a starting point.
 //

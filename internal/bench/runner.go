@@ -1,8 +1,11 @@
 // Package bench runs Lode's study: a matrix of SQLite settings × workers ×
 // workloads × load (matrix.go), each cell against a freshly started target
-// server on a fresh copy of a generated demo database (demo.go), driven by
-// the in-process load generator, and judges the study's five findings from
-// the results (findings.go). The report package writes the files.
+// server — lode serve, or any external command with its own setup,
+// environment, database and services such as a throwaway PostgreSQL
+// (target.go, postgres.go) — on a fresh database (a copy of a generated
+// demo database, demo.go), driven by the in-process load generator, and
+// judges the study's six findings per group of cells (findings*.go). The
+// report package writes the files.
 package bench
 
 import (
