@@ -57,7 +57,7 @@ func TestWriteAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" {
+	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" || recs[0][len(recs[0])-1] != "engine" {
 		t.Errorf("results.csv = %q", recs)
 	}
 	html, err := os.ReadFile(index)
