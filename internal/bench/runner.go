@@ -90,12 +90,22 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		cfg.progressf("%s\n", note)
 	}
 
+	// The demo database, unless every target brings its own.
 	demo := filepath.Join(cfg.WorkDir, DemoDBName+".db")
-	t0 := time.Now()
-	if err := GenerateDemo(ctx, demo, 1); err != nil {
-		return nil, err
+	needDemo := false
+	for _, c := range m.Cells {
+		if t := m.Targets[c.Target]; c.Target == LodeTarget || (t != nil && t.Database == DatabaseDemo) {
+			needDemo = true
+			break
+		}
 	}
-	cfg.progressf("generated demo database (%d posts, FTS4) in %.1fs\n", DemoPosts, time.Since(t0).Seconds())
+	if needDemo {
+		t0 := time.Now()
+		if err := GenerateDemo(ctx, demo, 1); err != nil {
+			return nil, err
+		}
+		cfg.progressf("generated demo database (%d posts, FTS4) in %.1fs\n", DemoPosts, time.Since(t0).Seconds())
+	}
 
 	// The study's fixed placeholders; lode's example apps are extracted
 	// only when a target refers to them.
