@@ -20,15 +20,23 @@ func HTML(r *Results) ([]byte, error) {
 		SVG         template.HTML
 	}
 	var cv []chartView
+	byFinding := map[int]*chartView{}
 	for _, c := range charts {
-		// The SVG comes from gonum/plot, which escapes the text it draws.
-		cv = append(cv, chartView{Title: c.Title, Note: c.Note, SVG: template.HTML(c.SVG)})
+		// The SVG comes from gonum/plot or bars.go, which escape the text
+		// they draw.
+		v := chartView{Title: c.Title, Note: c.Note, SVG: template.HTML(c.SVG)}
+		if c.Finding > 0 {
+			byFinding[c.Finding] = &v
+			continue
+		}
+		cv = append(cv, v)
 	}
 	var buf bytes.Buffer
 	err = pageTemplate.Execute(&buf, struct {
-		R      *Results
-		Charts []chartView
-	}{r, cv})
+		R             *Results
+		Charts        []chartView
+		FindingCharts map[int]*chartView
+	}{r, cv, byFinding})
 	if err != nil {
 		return nil, fmt.Errorf("report html: %w", err)
 	}
@@ -46,6 +54,10 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 			return "yes"
 		case NotReproduced:
 			return "no"
+		case Partly:
+			return "partly"
+		case "":
+			return "context"
 		}
 		return "maybe"
 	},
@@ -91,7 +103,10 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 10px;border-bot
 .finding{background:#fff;border:1px solid #dde1e6;border-left:6px solid #999;border-radius:6px;padding:10px 14px;margin:10px 0}
 .finding.yes{border-left-color:#1a7f37}.finding.no{border-left-color:#cf222e}.finding.maybe{border-left-color:#bf8700}
 .verdict{font-weight:700;text-transform:uppercase;font-size:13px;letter-spacing:.04em}
-.yes .verdict{color:#1a7f37}.no .verdict{color:#cf222e}.maybe .verdict{color:#9a6700}
+.finding.partly{border-left-color:#0969da}
+.yes .verdict,.verdict.yes{color:#1a7f37}.no .verdict,.verdict.no{color:#cf222e}.maybe .verdict,.verdict.maybe{color:#9a6700}.partly .verdict,.verdict.partly{color:#0969da}.verdict.context{color:#5a6473}
+.groups{margin:6px 0 4px;padding-left:18px}.groups li{margin:3px 0}
+.finding .chart{border:0;padding:0;margin:8px 0 0}
 table{border-collapse:collapse;background:#fff;font-size:13px;width:100%}
 th,td{border:1px solid #dde1e6;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#eef1f4}td.l,th.l{text-align:left}tr.bad td{color:#8c959f}
@@ -111,7 +126,9 @@ dt{color:#5a6473}dd{margin:0}
 {{range .R.Findings}}<div class="finding {{verdictClass .Verdict}}">
 <div><span class="verdict">{{.Verdict}}</span> — <strong>{{.N}}. {{.Title}}</strong></div>
 <div>{{.Summary}}</div>
+{{if gt (len .Groups) 1}}<ul class="groups">{{range .Groups}}<li><strong>{{.Label}}</strong> — <span class="verdict {{verdictClass .Verdict}}">{{if .Verdict}}{{.Verdict}}{{else}}context{{end}}</span>: {{.Summary}} <span class="sub">(cells {{cells .Cells}})</span></li>{{end}}</ul>{{end}}
 <div class="sub">Cells {{cells .Cells}}</div>
+{{with index $.FindingCharts .N}}<div class="chart">{{.SVG}}</div>{{end}}
 </div>
 {{else}}<p>No findings were judged.</p>{{end}}
 {{range .R.Notes}}<p class="sub">{{.}}</p>{{end}}

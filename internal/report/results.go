@@ -17,6 +17,9 @@ const (
 	Reproduced    = "reproduced"
 	NotReproduced = "not reproduced"
 	Inconclusive  = "inconclusive"
+	// Partly is a finding reproduced in some groups of cells and not in
+	// others (for example for one server and not another).
+	Partly = "partly reproduced"
 )
 
 // Cell statuses.
@@ -67,9 +70,13 @@ type Machine struct {
 // Cell is one matrix cell's settings and its measured results: a summary
 // across repeats (median req/s with min and max as the spread) and each run.
 type Cell struct {
-	ID          int     `json:"id"`
-	Key         string  `json:"key"`
-	Target      string  `json:"target"`
+	ID     int    `json:"id"`
+	Key    string `json:"key"`
+	Target string `json:"target"`
+	// App is the application the target runs and Engine its database
+	// (sqlite or postgresql); finding 6 compares engines within an app.
+	App         string  `json:"app,omitempty"`
+	Engine      string  `json:"engine,omitempty"`
 	JournalMode string  `json:"journal_mode"`
 	Synchronous string  `json:"synchronous"`
 	BusyTimeout string  `json:"busy_timeout"`
@@ -173,6 +180,19 @@ type Finding struct {
 	Summary string `json:"summary"`
 	// Cells are the cell IDs the verdict rests on.
 	Cells []int `json:"cells"`
+	// Groups are the verdicts per group of cells that differ only in the
+	// finding's dimension (one per target and fixed settings).
+	Groups []FindingGroup `json:"groups,omitempty"`
+}
+
+// FindingGroup is a finding judged on one group of cells, e.g. "django
+// journal=wal" for finding 3. An empty Verdict marks a group shown for
+// context that the finding's claim does not apply to.
+type FindingGroup struct {
+	Label   string `json:"label"`
+	Verdict string `json:"verdict,omitempty"`
+	Summary string `json:"summary"`
+	Cells   []int  `json:"cells"`
 }
 
 // Label is a short human description of the cell's settings.

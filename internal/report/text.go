@@ -60,6 +60,16 @@ func WriteTable(w io.Writer, r *Results) error {
 func WriteFindings(w io.Writer, r *Results) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "%d. %s\n   → %s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), f.Summary, CellList(f.Cells))
+		if len(f.Groups) < 2 {
+			continue
+		}
+		for _, g := range f.Groups {
+			v := g.Verdict
+			if v == "" {
+				v = "context"
+			}
+			fmt.Fprintf(w, "     - %s: %s. %s (cells %s)\n", g.Label, v, g.Summary, CellList(g.Cells))
+		}
 	}
 }
 
@@ -112,7 +122,7 @@ func dash(s string) string {
 var csvHeader = []string{"id", "target", "journal_mode", "synchronous", "busy_timeout", "txlock", "writer", "workers",
 	"workload", "concurrency", "rate", "status", "message", "runs", "rps", "rps_min", "rps_max", "ok_rps", "p50_ms", "p99_ms",
 	"max_ms", "requests", "errors", "error_rate", "lock_errors", "lock_errors_by_cause", "top_error",
-	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished"}
+	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished", "app", "engine"}
 
 // CSV renders one row per cell.
 func CSV(r *Results) ([]byte, error) {
@@ -143,7 +153,7 @@ func CSV(r *Results) ([]byte, error) {
 			f(round(c.RPS)), f(round(c.RPSMin)), f(round(c.RPSMax)), f(round(c.OKRPS)), f(round(c.P50MS)), f(round(c.P99MS)),
 			f(round(c.MaxMS)), strconv.FormatInt(c.Requests, 10), strconv.FormatInt(c.Errors, 10), f(round(c.ErrorRate)),
 			strconv.FormatInt(c.LockErrors, 10), strings.Join(causes, ";"), top,
-			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10)}
+			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10), c.App, c.Engine}
 		if err := w.Write(rec); err != nil {
 			return nil, err
 		}
