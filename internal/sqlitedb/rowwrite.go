@@ -155,7 +155,7 @@ func addColumns(ctx context.Context, ex Execer, table string, known map[string]b
 		if c.Name == "" {
 			return invalid("Column name must not be empty")
 		}
-		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", QuoteIdent(table), QuoteIdent(c.Name), c.Type)
+		q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", bracketIdent(table), bracketIdent(c.Name), c.Type)
 		if _, err := ex.ExecContext(ctx, q); err != nil {
 			return err
 		}
@@ -566,7 +566,7 @@ func CreateTableSQL(table string, columns []ColumnDef, pks []string) (string, er
 	})
 	defs := make([]string, 0, len(columns)+1)
 	for _, col := range ordered {
-		d := "   " + QuoteIdent(col.Name) + " " + col.Type
+		d := "   " + bracketIdent(col.Name) + " " + col.Type
 		if len(pks) == 1 && col.Name == pks[0] {
 			d += " PRIMARY KEY"
 		}
@@ -575,11 +575,21 @@ func CreateTableSQL(table string, columns []ColumnDef, pks []string) (string, er
 	if len(pks) > 1 {
 		q := make([]string, len(pks))
 		for i, p := range pks {
-			q[i] = QuoteIdent(p)
+			q[i] = bracketIdent(p)
 		}
 		defs = append(defs, "   PRIMARY KEY ("+strings.Join(q, ", ")+")")
 	}
-	return fmt.Sprintf("CREATE TABLE %s (\n%s\n)", QuoteIdent(table), strings.Join(defs, ",\n")), nil
+	return fmt.Sprintf("CREATE TABLE %s (\n%s\n)", bracketIdent(table), strings.Join(defs, ",\n")), nil
+}
+
+// bracketIdent quotes a name in [brackets], as sqlite-utils (so
+// Datasette's write API) writes the schemas it creates; a name holding ']'
+// is double-quoted instead.
+func bracketIdent(name string) string {
+	if strings.Contains(name, "]") {
+		return QuoteIdent(name)
+	}
+	return "[" + name + "]"
 }
 
 func indexOf(list []string, s string) int {
