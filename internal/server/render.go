@@ -380,8 +380,7 @@ func (c *csvStream) header(cols []string) error {
 func (c *csvStream) row(cols []string, vals []any) error {
 	c.rec = c.rec[:0]
 	for i, v := range vals {
-		if b, ok := v.([]byte); ok && c.co.blobURL != nil {
-			_ = b
+		if _, blob := v.([]byte); blob && c.co.blobURL != nil {
 			c.rec = append(c.rec, c.co.blobURL(cols, vals, i))
 		} else {
 			c.rec = append(c.rec, csvValue(v))
