@@ -90,6 +90,10 @@ type Settings struct {
 	// DB.Schema); a replica uses a short one because its schema changes
 	// under it.
 	SchemaCheckInterval time.Duration `json:"-"`
+	// NoFileStats opens the connections through SQLite's default VFS
+	// instead of the counting shim (vfsstat.go), so Stats().File stays
+	// zero: for servers with metrics off, and for measuring the shim.
+	NoFileStats bool `json:"-"`
 }
 
 // withDefaults returns s with every zero field set to its default.
@@ -179,6 +183,9 @@ type DB struct {
 	checkedN atomic.Int64 // entries in checked, to bound it
 
 	effective Settings // read back from SQLite once, at Open
+
+	vfs   *statsVFS // the counting VFS every connection opens through (nil: none)
+	stats dbStats   // read-side counters (stats.go)
 }
 
 // Open opens the database file at path with settings s (zero fields take
@@ -207,6 +214,9 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		counts:              map[string]int64{},
 		wrap:                map[string]string{},
 		SchemaCheckInterval: s.SchemaCheckInterval,
+	}
+	if !s.NoFileStats {
+		db.vfs = newStatsVFS()
 	}
 	if !s.Immutable && !s.ReadOnly {
 		db.write = sql.OpenDB(&connector{dsn: db.dsn(false), hook: db.writeHook})
@@ -274,6 +284,9 @@ func (db *DB) dsn(readOnly bool) string {
 		q.Set("mode", "rwc")
 	default:
 		q.Set("mode", "rw")
+	}
+	if db.vfs != nil {
+		q.Set("vfs", db.vfs.name) // SQLite's own URI parameter
 	}
 	if !readOnly {
 		// mattn/go-sqlite3 reads _txlock to decide how BeginTx starts.
@@ -376,6 +389,9 @@ func (db *DB) Close() error {
 	}
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
+	}
+	if db.vfs != nil {
+		db.vfs.close()
 	}
 	return errors.Join(errs...)
 }
