@@ -5,7 +5,6 @@ package sqlitedb
 */
 import "C"
 
-
 // Each database opens its connections through its own counting VFS
 // (vfsstat.c): a shim over SQLite's default VFS that times fsync by file,
 // WAL checkpoints, and the busy handler's sleeps. SQLite exposes none of
