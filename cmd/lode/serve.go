@@ -59,6 +59,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	addWorkerFlags(f)  // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
 	addWriteFlags(f)   // token.go: --writer, --root, --secret
 	addReplicaFlags(f) // serve_replica.go: --replicate, --follow, --as, --primary, ...
+	addObserveFlags(f) // serve_observe.go: --access-log, --access-log-format
 	f.BoolP("help", "h", false, "help for serve")
 	return cmd
 }
@@ -154,6 +155,9 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	if len(cfg.Files)+len(cfg.Immutable) == 0 {
 		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db (or follow a replicated one with --follow URL --as NAME)")
 	}
+	if err := checkAccessLog(f); err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	signIn, err := server.PrepareWrites(writeOptions(f), net.JoinHostPort(host, strconv.Itoa(port)), log)
 	if err != nil {
@@ -172,6 +176,13 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	}
 	if handled, err := serveWorkers(ctx, f, log, cfg, rc, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
+	}
+	logFile, err := setAccessLog(f, &cfg)
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
 	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {

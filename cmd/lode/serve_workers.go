@@ -86,6 +86,11 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 		MaxRequestsJitter: jitter,
 		Logger:            log.With("role", "master"),
 	}
+	if path, _ := f.GetString("access-log"); path == "-" {
+		// The access log is the workers' standard output: unprefixed, so
+		// each request stays one parseable line.
+		m.RawStdout = true
+	}
 	if err := m.Listen(); err != nil {
 		return true, fmt.Errorf("%w (is another server using the port? try --port)", err)
 	}
@@ -120,11 +125,23 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		n, _ := f.GetInt("workers")
 		runtime.GOMAXPROCS(workerProcs(runtime.GOMAXPROCS(0), n))
 	}
+	logFile, err := setAccessLog(f, &cfg) // serve_observe.go
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if g := srv.Gatherer(); g != nil {
+		// The master gathers every worker's metrics for one scrape.
+		w.Metrics = g
+		srv.SetMetricsGatherer(w.MetricsGatherer())
+	}
 	api, err := server.EnableWrites(srv, writeOptions(f)) // token.go
 	if err != nil {
 		return err

@@ -25,10 +25,22 @@ import (
 // Any error on the way, and any error a handler returns, goes through fail
 // (errors.go), the one place that maps errors to statuses.
 
-// ServeHTTP serves one request through the front door. It stamps
-// X-Lode-Pid (the serving process id, which the prefork tests use to see
-// which worker answered).
+// ServeHTTP serves one request through the front door. With metrics or
+// an access log the observer (metrics.go) times and records it around
+// serve.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.obs != nil {
+		s.obs.observe(s, w, r)
+		return
+	}
+	var rt route
+	s.serve(w, r, &rt)
+}
+
+// serve is the front door. It stamps X-Lode-Pid (the serving process id,
+// which the prefork tests use to see which worker answered) and leaves the
+// parsed route in rt for the observer.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	setPid(w, s.pidHeader)
 	if s.cfg.CORS {
 		h := w.Header()
@@ -44,9 +56,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	escaped := r.URL.EscapedPath()
-	rt, redirect, err := parseRoute(escaped)
+	var redirect string
+	var err error
+	*rt, redirect, err = parseRoute(escaped)
 	if err != nil {
-		s.fail(w, r, &rt, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if redirect != "" {
@@ -62,18 +76,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.kind == routeStatic {
-		s.serveStatic(w, r, &rt)
+		s.serveStatic(w, r, rt)
 		return
 	}
 	if rt.kind == routeNone {
-		s.fail(w, r, &rt, s.noRoute(r))
+		s.fail(w, r, rt, s.noRoute(r))
 		return
 	}
 	if r.URL.RawQuery != "" {
 		rt.params = query.ParseQuery(r.URL.RawQuery) // nil (empty) without one: reads work
 	}
-	if err := s.checkMethod(r, &rt); err != nil {
-		s.fail(w, r, &rt, err)
+	if err := s.checkMethod(r, rt); err != nil {
+		s.fail(w, r, rt, err)
 		return
 	}
 	if r.Method == http.MethodPost {
@@ -83,19 +97,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// not browsers and pass (Go's http.CrossOriginProtection, the
 		// check Datasette 1.0 adopted).
 		if err := s.crossOrigin.Check(r); err != nil {
-			s.fail(w, r, &rt, forbidden("Cross-site request refused: "+err.Error()+". Send it from a page of this server, or from a non-browser client with a token."))
+			s.fail(w, r, rt, forbidden("Cross-site request refused: "+err.Error()+". Send it from a page of this server, or from a non-browser client with a token."))
 			return
 		}
 	}
-	if err := s.resolve(r.Context(), &rt); err != nil {
-		s.fail(w, r, &rt, err)
+	if err := s.resolve(r.Context(), rt); err != nil {
+		s.fail(w, r, rt, err)
 		return
 	}
-	if err := s.authorize(r, &rt); err != nil {
-		s.fail(w, r, &rt, err)
+	if err := s.authorize(r, rt); err != nil {
+		s.fail(w, r, rt, err)
 		return
 	}
-	s.dispatch(w, r, &rt)
+	s.dispatch(w, r, rt)
 }
 
 // corsHeaders are Datasette's CORS headers (--cors): any origin may read

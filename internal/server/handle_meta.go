@@ -225,6 +225,13 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 	case "schema":
 		s.serveSchema(w, r, rt)
 		return
+	case "metrics":
+		if rt.format != formatHTML {
+			s.fail(w, r, rt, notFound("Not found: "+r.URL.Path+" (the metrics are at /-/metrics)"))
+			return
+		}
+		s.serveMetrics(w, r, rt)
+		return
 	default:
 		// Datasette reads /-/NAME.json as a table NAME of a database "-".
 		s.fail(w, r, rt, notFound(msgDatabaseNotFound))
@@ -286,6 +293,14 @@ func (s *Server) settingsJSON() map[string]any {
 	return out
 }
 
+// version is Lode's version as /-/versions.json and lode_info report it.
+func (s *Server) version() string {
+	if s.cfg.Version == "" {
+		return "(devel)"
+	}
+	return s.cfg.Version
+}
+
 func (s *Server) versions(ctx context.Context) map[string]any {
 	sqliteInfo := map[string]any{}
 	var anyDB *sqlitedb.DB
@@ -317,12 +332,8 @@ func (s *Server) versions(ctx context.Context) map[string]any {
 		sqliteInfo["fts_versions"] = nonNil(fts)
 		sqliteInfo["extensions"] = map[string]any{"json1": nil}
 	}
-	version := s.cfg.Version
-	if version == "" {
-		version = "(devel)"
-	}
 	return map[string]any{
-		"lode":   map[string]any{"version": version},
+		"lode":   map[string]any{"version": s.version()},
 		"go":     map[string]any{"version": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
 		"sqlite": sqliteInfo,
 	}

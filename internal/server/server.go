@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +55,11 @@ type Config struct {
 	// serve --cors): any origin may read the JSON API from a browser, and
 	// OPTIONS preflights answer 200.
 	CORS bool
+	// AccessLog, if set, receives one line per request (lode serve
+	// --access-log) in AccessLogFormat: AccessLogCombined (default) or
+	// AccessLogJSON.
+	AccessLog       io.Writer
+	AccessLogFormat string
 }
 
 // Settings are the parsed Datasette settings the server applies.
@@ -81,6 +87,9 @@ type Settings struct {
 	TrustedForwardedFor      bool `json:"-"`
 	CacheSizeKB              int  `json:"cache_size_kb"`
 	FacetSuggestConsiderRows int  `json:"-"`
+	// Metrics (Lode's own, default on) serves /-/metrics and counts what
+	// it shows; off, requests and SQLite files are not instrumented at all.
+	Metrics bool `json:"metrics"`
 }
 
 // DefaultSettings returns Datasette's defaults plus Lode's own:
@@ -94,7 +103,7 @@ func DefaultSettings() Settings {
 		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
 		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
 		IndexCountTimeLimitMS: 10, TruncateCells: 2048, NumSQLThreads: 3,
-		MaxSignedTokensTTL: 0, AllowSignedTokens: true,
+		MaxSignedTokensTTL: 0, AllowSignedTokens: true, Metrics: true,
 	}
 }
 
@@ -110,7 +119,7 @@ func (s *Settings) fields() map[string]any {
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
 		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
 		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
-		"cache_size_kb": &s.CacheSizeKB,
+		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics,
 	}
 }
 
@@ -206,6 +215,9 @@ type Server struct {
 	rowStmts map[*query.Table]*rowLookup
 
 	suggested suggestCache // accepted facet suggestions, see suggest_cache.go
+
+	metrics *metricsState // nil: the metrics setting is off (metrics.go)
+	obs     *observer     // nil: neither metrics nor an access log
 }
 
 // New opens every database and builds the routes. On error, databases
@@ -236,6 +248,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("parse embedded HTML templates: %w", err)
 	}
 	s.html = &htmlPages{s: s, tpl: tpl}
+	if settings.Metrics {
+		s.metrics = newMetricsState(s)
+		s.obs = &observer{http: newHTTPMetrics(s.metrics.reg)}
+	} else {
+		cfg.DB.NoFileStats = true // no VFS shim either
+	}
+	if cfg.AccessLog != nil {
+		al, err := newAccessLog(cfg.AccessLog, cfg.AccessLogFormat, log)
+		if err != nil {
+			return nil, err
+		}
+		if s.obs == nil {
+			s.obs = &observer{}
+		}
+		s.obs.log = al
+	}
 	open := func(path string, st sqlitedb.Settings) error {
 		db, err := sqlitedb.Open(ctx, path, st)
 		if err != nil {

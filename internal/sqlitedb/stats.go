@@ -216,3 +216,9 @@ func isBusyCode(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
+
+// Version returns the version of the SQLite compiled into the binary.
+func Version() string {
+	v, _, _ := sqlite3.Version()
+	return v
+}
