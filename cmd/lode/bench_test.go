@@ -133,6 +133,7 @@ cells:
 				c.ID, c.Workload, c.Status, c.Message, c.Requests, c.ErrorsByMessage, stdout)
 		}
 	}
+	checkServerEvidence(t, res, stdout, filepath.Join(out, "index.html")) // bench_evidence_test.go
 	for _, f := range []string{"index.html", "results.csv"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)

@@ -391,6 +391,11 @@ func judgeSync(cells []report.Cell) []judged {
 					f.OKRPS/pool.full.OKRPS, f.OKRPS, pool.full.OKRPS, 100*pool.keep, strings.ToUpper(pool.ref.Synchronous))
 				j.cells = append(j.cells, pool.cells...)
 			}
+			var poolFull *report.Cell
+			if pool != nil {
+				poolFull = pool.full
+			}
+			j.summary += groupCommitEvidence(&f, poolFull) // evidence.go
 			switch {
 			case pool != nil && pool.keep > 1/gainFactor:
 				j.verdict = report.NotReproduced

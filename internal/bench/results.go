@@ -172,6 +172,7 @@ func summarise(c *report.Cell) {
 	c.GenCPU = median(col(func(r *report.Run) float64 { return r.GenCPU }))
 	c.ServerCPU = median(col(func(r *report.Run) float64 { return r.ServerCPU }))
 	c.ServerRSSMB = median(col(func(r *report.Run) float64 { return r.ServerRSSMB }))
+	c.Server = sumServerStats(c.Runs) // evidence.go
 	locks := map[string]*report.LockCause{}
 	var order []string
 	for i := range c.Runs {

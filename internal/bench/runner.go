@@ -415,6 +415,13 @@ func runOnce(ctx context.Context, cfg Config, svc *services, c Cell, demo string
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	var stats0 *report.ServerStats
+	if c.Target == LodeTarget {
+		stats0, err = readServerStats(ctx, srv.baseURL) // evidence.go
+		if err != nil {
+			cfg.logger().Debug("server metrics unavailable", "cell", c.ID, "err", err)
+		}
+	}
 	// The server's CPU includes the services it uses (PostgreSQL's
 	// processes), so engines are compared on all the work they cause.
 	cpu0, svcCPU0 := treeCPU(srv.pid), pg.cpu()
@@ -424,6 +431,14 @@ func runOnce(ctx context.Context, cfg Config, svc *services, c Cell, demo string
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	cpu := cpuSince(cpu0, treeCPU(srv.pid)) + cpuSince(svcCPU0, pg.cpu())
+	var stats *report.ServerStats
+	if stats0 != nil {
+		if stats, err = readServerStats(ctx, srv.baseURL); err == nil {
+			stats = statsDelta(stats, stats0)
+		} else {
+			cfg.logger().Debug("server metrics unavailable", "cell", c.ID, "err", err)
+		}
+	}
 	rss := treeRSS(srv.pid)
 	if pg != nil {
 		rss += treeRSS(pg.pid)
@@ -436,7 +451,16 @@ func runOnce(ctx context.Context, cfg Config, svc *services, c Cell, demo string
 	if res.Interrupted {
 		return nil, ctx.Err()
 	}
-	return runResult(res, c, cpu, rss), nil
+	run := runResult(res, c, cpu, rss)
+	run.Server = stats
+	return run, nil
+}
+
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return cfg.Logger
 }
 
 // lodeConfig is the lode.yaml each lode cell runs with: anyone may write

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -173,10 +172,7 @@ func decodeLabelled(p Gathered) []*dto.MetricFamily {
 	for {
 		mf := &dto.MetricFamily{}
 		if err := dec.Decode(mf); err != nil {
-			if !errors.Is(err, io.EOF) {
-				break // a truncated payload: keep what decoded
-			}
-			break
+			break // io.EOF, or a truncated payload: keep what decoded
 		}
 		for _, m := range mf.Metric {
 			m.Label = append(m.Label, &dto.LabelPair{Name: &name, Value: &id})

@@ -121,6 +121,9 @@ type Cell struct {
 	// GenSaturated is true when the generator used ≥ 90% of its cores in a
 	// run: the numbers are then a floor, not the server's limit.
 	GenSaturated bool `json:"generator_saturated,omitempty"`
+	// Server is what a lode target's /-/metrics showed, summed over the
+	// runs (serverstats.go); nil for other targets.
+	Server *ServerStats `json:"server,omitempty"`
 
 	Runs []Run `json:"runs,omitempty"`
 }
@@ -143,6 +146,7 @@ type Run struct {
 	GenSaturated    bool             `json:"generator_saturated,omitempty"`
 	ServerCPU       float64          `json:"server_cpu_pct"`
 	ServerRSSMB     float64          `json:"server_rss_mb"`
+	Server          *ServerStats     `json:"server,omitempty"`
 }
 
 // Percentile is one point of a latency curve.

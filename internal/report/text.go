@@ -53,6 +53,7 @@ func WriteTable(w io.Writer, r *Results) error {
 		fmt.Fprintln(w, "\nNotes on cells:")
 		fmt.Fprintln(w, strings.Join(notes, "\n"))
 	}
+	WriteServerEvidence(w, r) // serverstats.go
 	return nil
 }
 
