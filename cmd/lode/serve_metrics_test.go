@@ -314,6 +314,8 @@ func TestServeMetricsWorkers(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("promtool check metrics on the workers' scrape: %v\n%s", err, out)
 		}
+	} else if os.Getenv("LODE_REQUIRE_PROMTOOL") != "" {
+		t.Error("promtool not found (apt-get install prometheus)")
 	} else {
 		t.Log("promtool not found (apt-get install prometheus): merged scrape not checked by it")
 	}

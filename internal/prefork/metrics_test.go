@@ -3,6 +3,7 @@ package prefork_test
 import (
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -119,6 +120,8 @@ func TestMetricsAcrossWorkers(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
+	} else if os.Getenv("LODE_REQUIRE_PROMTOOL") != "" {
+		t.Error("promtool not found (apt-get install prometheus)")
 	}
 
 	// A worker that stops (SIGSTOP) misses heartbeats, does not answer the
