@@ -150,7 +150,7 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
-	inflight prometheus.Gauge
+	inflight atomic.Int64 // read by a GaugeFunc at scrape time
 
 	// The children of each label combination, created on first use so
 	// that only combinations that occurred are exported, and then found
@@ -174,10 +174,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: latencyBuckets}, labels),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lode_http_response_bytes_total",
 			Help: "Response body bytes written, by route kind."}, []string{"route"}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lode_http_requests_in_flight",
-			Help: "Requests being served now (including this scrape)."}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.inflight)
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lode_http_requests_in_flight",
+		Help: "Requests being served now (including this scrape)."}, func() float64 { return float64(m.inflight.Load()) })
+	reg.MustRegister(m.requests, m.duration, m.bytes, inflight)
 	return m
 }
 
@@ -250,8 +250,8 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 func (o *observer) observe(s *Server, w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if o.http != nil {
-		o.http.inflight.Inc()
-		defer o.http.inflight.Dec()
+		o.http.inflight.Add(1)
+		defer o.http.inflight.Add(-1)
 	}
 	rec, _ := o.pool.Get().(*recorder)
 	if rec == nil {
