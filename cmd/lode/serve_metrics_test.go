@@ -418,3 +418,30 @@ func rootToken(t *testing.T, secret string) string {
 	}
 	return tok
 }
+
+func TestServeAccessLogFlagErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "access.log")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--access-log-format", "xml"}, `--access-log-format "xml": want combined or json`},
+		{[]string{"--access-log", missing}, "does its directory exist?"},
+	} {
+		f := newServeCmd().Flags()
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkAccessLog(f); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("checkAccessLog(%q) = %v; want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+	ok := filepath.Join(t.TempDir(), "access.log")
+	f := newServeCmd().Flags()
+	if err := f.Parse([]string{"--access-log", ok, "--access-log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkAccessLog(f); err != nil {
+		t.Errorf("checkAccessLog(%s) = %v", ok, err)
+	}
+}
