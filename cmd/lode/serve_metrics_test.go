@@ -371,7 +371,7 @@ func TestServeAccessLogStdoutWorkers(t *testing.T) {
 			t.Fatalf("GET row = %d %s", code, body)
 		}
 	}
-	combined := regexp.MustCompile(`^127\.0\.0\.1 - - \[[^\]]+\] "GET /things/things/1\.json HTTP/1\.1" 200 \d+ "" "Go-http-client/1\.1" \d+ \d+$`)
+	combined := regexp.MustCompile(`^127\.0\.0\.1 - - \[[^\]]+\] "GET /things/things/1\.json HTTP/1\.1" 200 \d+ "-" "Go-http-client/1\.1" \d+ \d+$`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var rows []string

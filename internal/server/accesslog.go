@@ -135,9 +135,9 @@ func (a *accessLog) write(start time.Time, r *http.Request, status int, n int64,
 			b = append(b, '-')
 		}
 		b = append(b, ` "`...)
-		b = appendEscaped(b, redactURL(r.Referer()))
+		b = appendQuoted(b, redactURL(r.Referer()))
 		b = append(b, `" "`...)
-		b = appendEscaped(b, r.UserAgent())
+		b = appendQuoted(b, r.UserAgent())
 		b = append(b, `" `...)
 		b = strconv.AppendInt(b, d.Microseconds(), 10)
 		b = append(b, ' ')
@@ -168,6 +168,15 @@ func appendField(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// appendQuoted appends a quoted header field: "-" when absent, as Apache
+// writes it.
+func appendQuoted(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	return appendEscaped(b, s)
 }
 
 // appendEscaped appends s as Apache escapes a quoted log field: '"' and
