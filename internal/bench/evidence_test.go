@@ -40,7 +40,7 @@ func TestJudgeSyncCitesBatchSizes(t *testing.T) {
 		}
 	})
 	want(t, finding(t, cells, 5), report.Reproduced,
-		"group commit put 12.0 requests per transaction on average (median ≤ 16, 90% ≤ 16; 100 transactions for 1200 writes)",
+		"group commit put 12.0 requests per transaction on average (median ≤ 16, 90% ≤ 16; 100 transactions for 1200 write requests)",
 		"COMMIT took 1.50 ms on average, with 100 fsyncs of 0.90 ms",
 		"against the pool's 1.0 requests per transaction")
 }

@@ -155,10 +155,10 @@ Lock errors by cause: the busy handler gives up only after the whole busy timeou
 {{with evidence .R}}
 <h2>Inside the server</h2>
 <div class="scroll"><table>
-<tr><th>#</th><th class="l">cell</th><th>writes</th><th>transactions</th><th>per txn</th><th class="l">batches by size</th><th>COMMIT mean ms</th><th>99% ≤ ms</th><th>fsyncs</th><th>fsync mean ms</th><th>lock waits</th><th>waited ms</th><th class="l">lock errors</th><th>checkpoints</th></tr>
+<tr><th>#</th><th class="l">cell</th><th>write requests</th><th>transactions</th><th>per txn</th><th class="l">batches by size</th><th>COMMIT mean ms</th><th>99% ≤ ms</th><th>fsyncs</th><th>fsync mean ms</th><th>lock waits</th><th>waited ms</th><th class="l">lock errors</th><th>checkpoints</th></tr>
 {{range .}}<tr><td>{{.ID}}</td><td class="l">{{.Label}}{{if .Partial}} <span class="sub">(partial)</span>{{end}}</td><td>{{.Writes}}</td><td>{{.Txns}}</td><td>{{.BatchMean}}</td><td class="l">{{.Batches}}</td><td>{{.CommitMean}}</td><td>{{.Commit}}</td><td>{{.Fsyncs}}</td><td>{{.FsyncMean}}</td><td>{{.LockWaits}}</td><td>{{.LockMS}}</td><td class="l">{{.LockErrors}}</td><td>{{.Checkpoints}}</td></tr>
 {{end}}</table></div>
-<p class="sub">Read from each lode server's /-/metrics at the start and end of every measured run and summed over the runs (and the server's workers): write requests per transaction (the single writer's group-commit batches; 1 each with --writer pool), the COMMIT statement's time (with synchronous=full it includes the fsync), every fsync SQLite asked for, the sleeps of SQLite's busy handler while another connection held a lock, lock errors by SQLite code, WAL checkpoints.</p>
+<p class="sub">Read from each lode server's /-/metrics at the start and end of every measured run and summed over the runs (and the server's workers): write requests per transaction, committed or failed (the single writer's group-commit batches; 1 each with --writer pool), the COMMIT statement's time (with synchronous=full it includes the fsync), every fsync SQLite asked for, the sleeps of SQLite's busy handler while another connection held a lock, lock errors by SQLite code, WAL checkpoints.</p>
 {{end}}
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart"><strong>{{.Title}}</strong>{{if .Note}} <span class="sub">{{.Note}}</span>{{end}}

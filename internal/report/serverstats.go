@@ -145,7 +145,7 @@ func (s *ServerStats) BatchSummary() string {
 	if b.Count == 0 {
 		return "no write transactions"
 	}
-	return fmt.Sprintf("%.1f requests per transaction on average (median ≤ %s, 90%% ≤ %s; %d transactions for %.0f writes)",
+	return fmt.Sprintf("%.1f requests per transaction on average (median ≤ %s, 90%% ≤ %s; %d transactions for %.0f write requests)",
 		b.Mean(), bound(b.Quantile(0.5)), bound(b.Quantile(0.9)), b.Count, b.Sum)
 }
 
@@ -215,7 +215,7 @@ func WriteServerEvidence(w io.Writer, r *Results) {
 		if e.Partial {
 			partial = " (not every worker answered: partial)"
 		}
-		fmt.Fprintf(w, "  cell %d %s%s\n    %s writes in %s transactions, %s per transaction on average; batches by size: %s\n"+
+		fmt.Fprintf(w, "  cell %d %s%s\n    %s write requests in %s transactions, %s per transaction on average; batches by size: %s\n"+
 			"    COMMIT mean %s ms (99%% ≤ %s ms); %s fsyncs, mean %s ms; lock waits: %s busy-handler sleeps, %s ms; lock errors: %s; checkpoints: %s\n",
 			e.ID, e.Label, partial, e.Writes, e.Txns, e.BatchMean, e.Batches, e.CommitMean, e.Commit, e.Fsyncs, e.FsyncMean,
 			e.LockWaits, e.LockMS, e.LockErrors, e.Checkpoints)
