@@ -110,7 +110,7 @@ func (s *Server) serveDatabase(w http.ResponseWriter, r *http.Request, rt *route
 	if d := s.cfg.Lode.Database(db.Name); d != nil {
 		for _, name := range slices.Sorted(maps.Keys(d.Queries)) {
 			if acc.canViewQuery(db.Name, name) {
-				res.Queries = append(res.Queries, DatabaseQuery{Name: name, Query: d.Queries[name], Private: !(&access{checker: acc.checker}).canViewQuery(db.Name, name)})
+				res.Queries = append(res.Queries, DatabaseQuery{Name: name, Query: d.Queries[name], Private: acc.privateQuery(db.Name, name)})
 			}
 		}
 	}

@@ -107,7 +107,7 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 				o.set("metadata", cannedMetadata(rt))
 			}
 			if extras["private"] {
-				o.set("private", rt.access.privateDatabase(rt.db.Name) || rt.canned != nil && !(&access{checker: rt.access.checker}).canViewQuery(rt.db.Name, rt.name))
+				o.set("private", rt.access.privateDatabase(rt.db.Name) || rt.canned != nil && rt.access.privateQuery(rt.db.Name, rt.name))
 			}
 			if extras["debug"] {
 				o.set("debug", map[string]any{"url_vars": urlVars(rt)})

@@ -365,6 +365,12 @@ func (a *access) private(db, table string) bool {
 	return !anon.canViewTable(db, table)
 }
 
+// privateQuery is private for a canned query.
+func (a *access) privateQuery(db, name string) bool {
+	anon := access{checker: a.checker}
+	return !anon.canViewQuery(db, name)
+}
+
 // privateDatabase is private for a whole database.
 func (a *access) privateDatabase(db string) bool {
 	anon := access{checker: a.checker}
