@@ -18,6 +18,7 @@ import (
 // benchOptions are `lode bench`'s flags.
 type benchOptions struct {
 	file        string
+	study       string
 	out         string
 	quick       bool
 	repeat      int
@@ -42,15 +43,21 @@ func newBenchCmd() *cobra.Command {
 matrix — journal mode, synchronous, busy timeout, txlock, writer, workers, workload,
 concurrency or rate, target — against a freshly started server on a fresh copy of the
 database: warm-up, then a fixed measured time, repeated (default 3 times, spread shown).
-It prints a table and the five findings of the study with verdicts (reproduced / not
-reproduced / inconclusive) and writes DIR/index.html, results.json and results.csv.
+It prints a table and the study's six findings with verdicts (reproduced / partly
+reproduced / not reproduced / inconclusive), each judged per group of cells that differ only
+in the finding's dimension (per target), and writes DIR/index.html, results.json and
+results.csv.
 
-Without -f it runs the default study (20 cells, under 3 minutes on 2 cores). --target adds
-an external server, started from a command template with {db}, {port} and optionally
+Without -f it runs the default study (20 cells, under 3 minutes on 2 cores). --study seed
+runs the 2022 study on its own stack: Lode's Django reference app under Gunicorn on SQLite
+(rollback/WAL, deferred/IMMEDIATE, 1/2/4 workers) and on a throwaway PostgreSQL, Datasette,
+datasette gunicorn and lode on the same workloads (about 10 minutes). --target adds an
+external server, started from a command template with {db}, {port} and optionally
 {workers}; it is compared with lode on the read workloads. A target whose program is not
-installed is skipped with a message.`,
+installed is skipped with its install line.`,
 		Example: `  lode bench                                   # the default study → lode-report/
   lode bench --quick                           # one short repeat per cell (under a minute)
+  lode bench --study seed                      # Django on SQLite vs PostgreSQL, Datasette, lode
   lode bench --target 'datasette serve {db} -p {port}'
   lode bench -f matrix.yaml -o out --repeat 5
   lode bench --print-matrix > matrix.yaml      # start from the default study
@@ -61,7 +68,8 @@ installed is skipped with a message.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.file, "file", "f", "", "matrix file (YAML) to run instead of the default study")
+	f.StringVarP(&o.file, "file", "f", "", "matrix file (YAML) to run instead of a shipped study")
+	f.StringVar(&o.study, "study", "default", "shipped study to run: "+strings.Join(bench.StudyNames(), " or ")+" (seed: Django on SQLite and PostgreSQL, Datasette and lode)")
 	f.StringVarP(&o.out, "output", "o", "lode-report", "directory for index.html, results.json and results.csv")
 	f.BoolVar(&o.quick, "quick", false, "one repeat of 1 s per cell with a short warm-up: a fast smoke run")
 	f.IntVar(&o.repeat, "repeat", 0, "runs per cell, each on a fresh database copy (default 3, or the matrix's repeat)")
@@ -71,7 +79,7 @@ installed is skipped with a message.`,
 	f.IntVar(&o.concurrency, "target-concurrency", 32, "concurrent users for the cells --target adds")
 	f.StringVar(&o.baseline, "baseline", "", "results.json of an earlier run: exit non-zero if a cell regressed beyond --tolerance")
 	f.StringVar(&o.tolerance, "tolerance", "10%", "allowed regression against --baseline (req/s, p99, error rate)")
-	f.BoolVar(&o.printMatrix, "print-matrix", false, "print the default study's matrix file and exit")
+	f.BoolVar(&o.printMatrix, "print-matrix", false, "print the study's matrix file (see --study) and exit")
 	f.StringVar(&o.lode, "lode", "", "path of the lode binary whose serve command the lode cells start (default: this executable)")
 	f.BoolVar(&o.keep, "keep", false, "keep the work directory (databases, server logs) and print its path")
 	f.StringVar(&o.workdir, "workdir", "", "directory for the database copies: put it on the disk you want to measure (default: a new temporary directory; /tmp may be RAM)")
@@ -80,15 +88,25 @@ installed is skipped with a message.`,
 
 func runBench(cmd *cobra.Command, o benchOptions) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if o.file != "" && cmd.Flags().Changed("study") {
+		return errors.New("-f and --study both name the matrix to run: give one")
+	}
+	studyYAML, err := bench.StudyYAML(o.study)
+	if err != nil {
+		return err
+	}
 	if o.printMatrix {
-		_, err := stdout.Write(bench.DefaultMatrixYAML)
+		_, err := stdout.Write(studyYAML)
 		return err
 	}
 	logger, err := newLogger(cmd)
 	if err != nil {
 		return err
 	}
-	m := bench.DefaultMatrix()
+	m, err := bench.Study(o.study)
+	if err != nil {
+		return err
+	}
 	if o.file != "" {
 		if m, err = bench.LoadMatrix(o.file); err != nil {
 			return err

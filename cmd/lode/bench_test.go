@@ -37,6 +37,13 @@ func TestBenchPrintMatrix(t *testing.T) {
 	if len(m.Cells) != len(bench.DefaultMatrix().Cells) {
 		t.Errorf("printed matrix has %d cells; want the default study's %d", len(m.Cells), len(bench.DefaultMatrix().Cells))
 	}
+	out, err = runLode(t, "bench", "--print-matrix", "--study", "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = bench.ParseMatrix("printed", []byte(out)); err != nil || m.Targets["django-pg"] == nil {
+		t.Errorf("--print-matrix --study seed = %v; want the seed study with its django-pg target", err)
+	}
 }
 
 func TestBenchBadInput(t *testing.T) {
@@ -53,6 +60,8 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"bench", "--repeat", "-2"}, "--repeat -2"},
 		{[]string{"bench", "--target", "datasette serve {db}"}, "no {port} placeholder"},
 		{[]string{"bench", "--baseline", bad}, "--baseline"},
+		{[]string{"bench", "--study", "nope"}, `--study "nope": want one of default, seed`},
+		{[]string{"bench", "--study", "seed", "-f", bad}, "-f and --study both name the matrix"},
 	} {
 		_, err := runLode(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -124,6 +133,7 @@ cells:
 				c.ID, c.Workload, c.Status, c.Message, c.Requests, c.ErrorsByMessage, stdout)
 		}
 	}
+	checkServerEvidence(t, res, stdout, filepath.Join(out, "index.html")) // bench_evidence_test.go
 	for _, f := range []string{"index.html", "results.csv"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)

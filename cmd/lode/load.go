@@ -16,7 +16,7 @@ import (
 // loadFlags are the raw flag values of lode load.
 type loadFlags struct {
 	file          string
-	baseURL       string
+	baseURL       []string
 	users, conc   int
 	spawnRate     string
 	rate          string
@@ -69,7 +69,8 @@ Exit status: 0 ok, 1 usage or run error, 99 a threshold failed or --require-rate
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.file, "file", "f", "", "YAML scenario file (instead of a URL)")
-	fl.StringVar(&f.baseURL, "base-url", "", "with -f: override the scenario's base_url, e.g. http://127.0.0.1:8002")
+	fl.StringArrayVar(&f.baseURL, "base-url", nil, "with -f: override the scenario's base_url, e.g. http://127.0.0.1:8002;\n"+
+		"repeat it to spread virtual users over several servers, URL=WEIGHT to weight one (http://127.0.0.1:8002=3)")
 	fl.IntVarP(&f.conc, "concurrency", "c", 0, "closed model: number of concurrent users/connections (default 10)")
 	fl.IntVar(&f.users, "users", 0, "same as -c")
 	fl.StringVar(&f.spawnRate, "spawn-rate", "", "closed model: start users gradually, e.g. 10/s (default: all at once)")
@@ -167,14 +168,30 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		if err != nil {
 			return cfg, nil, err
 		}
-		if f.baseURL != "" {
-			sc.BaseURL = f.baseURL
+		switch len(f.baseURL) {
+		case 0:
+		case 1:
+			b, err := loadgen.ParseBase(f.baseURL[0])
+			if err != nil {
+				return cfg, nil, fmt.Errorf("--base-url: %w", err)
+			}
+			sc.BaseURL, sc.Bases = b.URL, nil
+		default:
+			sc.Bases = nil
+			for _, raw := range f.baseURL {
+				b, err := loadgen.ParseBase(raw)
+				if err != nil {
+					return cfg, nil, fmt.Errorf("--base-url: %w", err)
+				}
+				sc.Bases = append(sc.Bases, b)
+			}
+			sc.BaseURL = sc.Bases[0].URL
 		}
 		cfg.Scenario = sc
 		if f.method != "GET" || f.body != "" || len(f.headers) > 0 {
 			return cfg, nil, errors.New("-m, --body and -H apply to a URL; put method, body and headers in the scenario file")
 		}
-	case f.baseURL != "":
+	case len(f.baseURL) > 0:
 		return cfg, nil, errors.New("--base-url applies to a scenario (-f); with a URL, give the full URL")
 	case len(args) == 1:
 		r := &loadgen.Request{URL: args[0], Method: f.method, Body: f.body, Headers: map[string]string{}}

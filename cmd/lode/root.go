@@ -37,6 +37,7 @@ of pages in headless Chromium.`,
 		newBenchCmd(),
 		newShotCmd(),
 		newTokenCmd(),
+		newReplicaCmd(),
 	)
 	return root
 }

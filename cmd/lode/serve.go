@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +35,8 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
   lode serve fixtures.db --port 8002 --setting default_page_size 50
   lode serve -i big.db --setting sql_time_limit_ms 3000
   lode serve app.db --journal-mode wal --synchronous normal --busy-timeout 20s
+  lode serve data.db --replicate file:///srv/lode-replica/data         # a primary
+  lode serve --follow file:///srv/lode-replica/data --as data --primary http://primary:8001   # a replica
   curl 'http://127.0.0.1:8001/fixtures/facetable.json?state=CA&_sort=pk&_size=5'
   curl 'http://127.0.0.1:8001/fixtures/-/query.json?sql=select+*+from+facetable+where+pk>:p&p=3'`,
 		DisableFlagParsing: true,
@@ -47,6 +48,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.StringArrayP("immutable", "i", nil, "database file to serve immutable (repeatable)")
 	f.StringArray("setting", nil, "setting NAME VALUE, e.g. --setting default_page_size 50 (repeatable)")
 	f.String("config", "", "lode.yaml with settings, permissions and canned queries")
+	f.Bool("cors", false, "send CORS headers so browser apps on any origin can read the JSON API (as datasette serve --cors)")
 	f.String("journal-mode", sqlitedb.DefaultJournalMode, "journal mode: wal, delete, truncate, persist or keep")
 	f.String("synchronous", sqlitedb.DefaultSynchronous, "synchronous: full, normal or off")
 	f.Duration("busy-timeout", sqlitedb.DefaultBusyTimeout, "how long to wait for a lock before 'database is locked'")
@@ -54,8 +56,10 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.Int("cache-size", 0, "PRAGMA cache_size per connection (negative = KiB; 0 = SQLite default)")
 	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
 	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
-	addWorkerFlags(f) // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
-	addWriteFlags(f)  // token.go: --writer, --root, --secret
+	addWorkerFlags(f)  // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
+	addWriteFlags(f)   // token.go: --writer, --root, --secret
+	addReplicaFlags(f) // serve_replica.go: --replicate, --follow, --as, --primary, ...
+	addObserveFlags(f) // serve_observe.go: --access-log, --access-log-format
 	f.BoolP("help", "h", false, "help for serve")
 	return cmd
 }
@@ -115,6 +119,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	settingArgs, _ := f.GetStringArray("setting")
 	configPath, _ := f.GetString("config")
 	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}}
+	cfg.CORS, _ = f.GetBool("cors")
 	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
 	cfg.DB.Synchronous, _ = f.GetString("synchronous")
 	cfg.DB.BusyTimeout, _ = f.GetDuration("busy-timeout")
@@ -125,16 +130,13 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
 	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
 	cfg.DB.ReadConns, _ = f.GetInt("read-conns")
-	if len(cfg.Files)+len(cfg.Immutable) == 0 {
-		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db")
-	}
 	if configPath != "" {
 		lc, err := config.Load(configPath)
 		if err != nil {
 			return fmt.Errorf("--config: %w", err)
 		}
 		cfg.Lode = lc
-		if err := applyConfigSettings(&cfg, lc.Settings, f.Changed); err != nil {
+		if err := server.ApplyConfigSettings(&cfg, lc.Settings, f.Changed); err != nil {
 			return fmt.Errorf("--config %s: %w", configPath, err)
 		}
 	}
@@ -145,12 +147,42 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		}
 		cfg.Settings[name] = value
 	}
-	ctx := cmd.Context()
-	if err := prepareWrites(f, log, net.JoinHostPort(host, strconv.Itoa(port))); err != nil {
+	rc, err := replicaConfig(f, cfg) // serve_replica.go: --replicate, --follow, ...
+	if err != nil {
 		return err
 	}
-	if handled, err := serveWorkers(ctx, f, log, cfg, net.JoinHostPort(host, strconv.Itoa(port))); handled {
+	applyReplicaConfig(rc, &cfg)
+	if len(cfg.Files)+len(cfg.Immutable) == 0 {
+		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db (or follow a replicated one with --follow URL --as NAME)")
+	}
+	if err := checkAccessLog(f); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	signIn, err := server.PrepareWrites(writeOptions(f), net.JoinHostPort(host, strconv.Itoa(port)), log)
+	if err != nil {
+		return err
+	}
+	if signIn != "" {
+		fmt.Fprintln(os.Stderr, signIn)
+		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
+	}
+	side, err := startReplication(ctx, cmd, rc, log)
+	if err != nil {
+		return err
+	}
+	if side != nil {
+		defer side.Stop() // after the workers drained: the last sync ships the last writes
+	}
+	if handled, err := serveWorkers(ctx, f, log, cfg, rc, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
+	}
+	logFile, err := setAccessLog(f, &cfg)
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
 	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
@@ -162,49 +194,10 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
-	api, err := newWriteAPI(f, srv)
+	api, err := server.EnableWrites(srv, writeOptions(f))
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	return server.Serve(ctx, ln, prefork.InProcess(api), log)
-}
-
-// applyConfigSettings copies lode.yaml settings into cfg: SQLite settings
-// into cfg.DB unless the matching flag was given, everything else into
-// cfg.Settings (the command line's --setting wins, applied later).
-func applyConfigSettings(cfg *server.Config, settings map[string]any, changed func(string) bool) error {
-	for k, v := range settings {
-		s := fmt.Sprint(v)
-		switch k {
-		case "journal_mode":
-			if !changed("journal-mode") {
-				cfg.DB.JournalMode = s
-			}
-		case "synchronous":
-			if !changed("synchronous") {
-				cfg.DB.Synchronous = s
-			}
-		case "txlock":
-			if !changed("txlock") {
-				cfg.DB.TxLock = s
-			}
-		case "busy_timeout":
-			if !changed("busy-timeout") {
-				d, err := time.ParseDuration(s)
-				if err != nil {
-					return fmt.Errorf("busy_timeout %q: want a duration such as 5s", s)
-				}
-				cfg.DB.BusyTimeout = d
-				if d == 0 {
-					cfg.DB.BusyTimeout = sqlitedb.NoBusyTimeout
-				}
-			}
-		default:
-			if server.IsSetting(k) {
-				cfg.Settings[k] = s
-			}
-		}
-	}
-	return nil
+	return server.Serve(ctx, ln, prefork.InProcess(replicaHandler(rc, api)), log)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"lode/internal/prefork"
+	"lode/internal/replica"
 	"lode/internal/server"
 )
 
@@ -38,9 +37,9 @@ func addWorkerFlags(f *pflag.FlagSet) {
 // --workers N >= 1 it runs the master (which re-executes this binary with
 // the same arguments for each worker); with --workers 0 it returns
 // handled=false and the caller serves in-process.
-func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, addr string) (handled bool, err error) {
+func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig, addr string) (handled bool, err error) {
 	if prefork.IsWorker() {
-		return true, runWorker(ctx, f, log, cfg)
+		return true, runWorker(ctx, f, log, cfg, rc)
 	}
 	workers, _ := f.GetInt("workers")
 	reusePort, _ := f.GetBool("reuse-port")
@@ -87,6 +86,11 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 		MaxRequestsJitter: jitter,
 		Logger:            log.With("role", "master"),
 	}
+	if path, _ := f.GetString("access-log"); path == "-" {
+		// The access log is the workers' standard output: unprefixed, so
+		// each request stays one parseable line.
+		m.RawStdout = true
+	}
 	if err := m.Listen(); err != nil {
 		return true, fmt.Errorf("%w (is another server using the port? try --port)", err)
 	}
@@ -105,7 +109,7 @@ func workerProcs(procs, workers int) int {
 
 // runWorker is one worker process: it opens the databases and serves the
 // inherited listener until the master stops it.
-func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config) error {
+func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg server.Config, rc replica.ServeConfig) error {
 	w, err := prefork.NewWorker(ctx)
 	if err != nil {
 		return err
@@ -121,27 +125,30 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		n, _ := f.GetInt("workers")
 		runtime.GOMAXPROCS(workerProcs(runtime.GOMAXPROCS(0), n))
 	}
+	logFile, err := setAccessLog(f, &cfg) // serve_observe.go
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	api, err := newWriteAPI(f, srv) // token.go
+	if g := srv.Gatherer(); g != nil {
+		// The master gathers every worker's metrics for one scrape.
+		w.Metrics = g
+		srv.SetMetricsGatherer(w.MetricsGatherer())
+	}
+	api, err := server.EnableWrites(srv, writeOptions(f)) // token.go
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	hs := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: server.ReadHeaderTimeout,
-		ReadTimeout:       server.ReadTimeout,
-		WriteTimeout:      server.WriteTimeout,
-		IdleTimeout:       server.IdleTimeout,
-		MaxHeaderBytes:    server.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Requests are not cancelled by the drain; GracefulTimeout bounds it.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	// Requests are not cancelled by the drain; GracefulTimeout bounds it.
+	hs := server.NewHTTPServer(ctx, replicaHandler(rc, api), log)
 	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return w.Serve(ctx, hs)
 }

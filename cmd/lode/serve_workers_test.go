@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"lode/internal/prefork"
+	"lode/internal/replica"
 	"lode/internal/server"
 )
 
@@ -193,7 +194,7 @@ func TestServeWorkersFlagErrors(t *testing.T) {
 			if err := f.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, "127.0.0.1:0")
+			handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, replica.ServeConfig{}, "127.0.0.1:0")
 			if !handled || err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("serveWorkers(%q) = %v, %v; want handled and an error containing %q", tc.args, handled, err, tc.want)
 			}
@@ -204,7 +205,7 @@ func TestServeWorkersFlagErrors(t *testing.T) {
 	if err := f.Parse([]string{"--workers", "0"}); err != nil {
 		t.Fatal(err)
 	}
-	if handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, "127.0.0.1:0"); handled || err != nil {
+	if handled, err := serveWorkers(t.Context(), f, slog.New(slog.DiscardHandler), server.Config{}, replica.ServeConfig{}, "127.0.0.1:0"); handled || err != nil {
 		t.Errorf("serveWorkers(--workers 0) = %v, %v; want false, nil", handled, err)
 	}
 }

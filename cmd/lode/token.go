@@ -1,12 +1,7 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +11,6 @@ import (
 
 	"lode/internal/auth"
 	"lode/internal/server"
-	"lode/internal/sqlitedb"
 )
 
 // newTokenCmd builds `lode token create`. --database and --resource take
@@ -163,13 +157,6 @@ func parseTokenArgs(args []string) (o auth.TokenOptions, secret, configPath stri
 	return
 }
 
-// Environment variable through which the master of lode serve --root hands
-// the one-time sign-in token to its worker processes.
-const (
-	envRootToken = "LODE_ROOT_TOKEN"
-	envRootClaim = "LODE_ROOT_TOKEN_CLAIM"
-)
-
 // addWriteFlags adds lode serve's write-path flags (the SQLite settings
 // flags are serve.go's).
 func addWriteFlags(f *pflag.FlagSet) {
@@ -178,49 +165,12 @@ func addWriteFlags(f *pflag.FlagSet) {
 	f.String("secret", "", "secret that signs API tokens (default $LODE_SECRET, else .lode-secret next to --config or in ~/.config/lode, generated)")
 }
 
-// prepareWrites checks the write flags once, before any worker starts, and
-// with --root prints the sign-in URL and hands its token to the workers.
-func prepareWrites(f *pflag.FlagSet, log *slog.Logger, addr string) error {
-	mode, _ := f.GetString("writer")
-	if mode != "single" && mode != "pool" {
-		return fmt.Errorf("--writer %q: want single or pool", mode)
-	}
-	secretFlag, _ := f.GetString("secret")
-	configPath, _ := f.GetString("config")
-	if _, err := auth.LoadSecret(secretFlag, configPath); err != nil {
-		return err
-	}
-	if mode == "single" {
-		log.Info("write path", "writer", mode, "max_batch", sqlitedb.DefaultMaxBatch)
-	} else {
-		log.Info("write path", "writer", mode, "write_conns", server.PoolWriteConns)
-	}
-	if root, _ := f.GetBool("root"); root && os.Getenv(envRootToken) == "" {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		tok := hex.EncodeToString(b)
-		os.Setenv(envRootToken, tok) // inherited by the worker processes
-		// The first sign-in creates this file, so the link works once
-		// whichever worker answers it.
-		os.Setenv(envRootClaim, filepath.Join(os.TempDir(), "lode-root-signin-"+tok[:16]+".used"))
-		fmt.Fprintf(os.Stderr, "http://%s/-/auth-token?token=%s\n", addr, tok)
-		log.Info("root sign-in url printed; API tokens for root: lode token create --actor root")
-	}
-	return nil
-}
-
-// newWriteAPI wraps srv with the write API as configured by the flags.
-func newWriteAPI(f *pflag.FlagSet, srv *server.Server) (*server.WriteAPI, error) {
-	mode, _ := f.GetString("writer")
-	root, _ := f.GetBool("root")
-	secretFlag, _ := f.GetString("secret")
-	configPath, _ := f.GetString("config")
-	secret, err := auth.LoadSecret(secretFlag, configPath)
-	if err != nil {
-		return nil, err
-	}
-	return server.NewWriteAPI(srv, server.WriteConfig{Secret: secret, Root: root, RootToken: os.Getenv(envRootToken), RootTokenClaim: os.Getenv(envRootClaim),
-		Writer: sqlitedb.WriterOptions{Mode: mode}})
+// writeOptions reads the write-path flags.
+func writeOptions(f *pflag.FlagSet) server.WriteOptions {
+	var o server.WriteOptions
+	o.Writer, _ = f.GetString("writer")
+	o.Root, _ = f.GetBool("root")
+	o.Secret, _ = f.GetString("secret")
+	o.ConfigPath, _ = f.GetString("config")
+	return o
 }

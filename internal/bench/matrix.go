@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,13 +17,52 @@ import (
 	"lode/internal/report"
 )
 
-// DefaultMatrixYAML is the default study: the cells that answer the five
-// findings (findings.go), not the full product of every dimension. It is a
+// DefaultMatrixYAML is the default study: the cells that answer findings 1-5
+// on lode itself (findings.go), not the full product of every dimension. It is a
 // matrix file like any other, so `lode bench --print-matrix > m.yaml` gives
 // users a starting point.
 //
 //go:embed default.yaml
 var DefaultMatrixYAML []byte
+
+// SeedMatrixYAML is the seed study: the 2022 study on its own stack —
+// Lode's Django reference app on SQLite (rollback/WAL, deferred/IMMEDIATE,
+// 1/2/4 workers) and on a throwaway PostgreSQL, Datasette, `datasette
+// gunicorn` and lode on the same workloads.
+//
+//go:embed seed.yaml
+var SeedMatrixYAML []byte
+
+// Studies are the studies shipped with lode, by name (lode bench --study).
+var studies = map[string][]byte{"default": DefaultMatrixYAML, "seed": SeedMatrixYAML}
+
+// StudyNames returns the shipped studies' names, sorted.
+func StudyNames() []string {
+	names := make([]string, 0, len(studies))
+	for n := range studies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// StudyYAML returns a shipped study's matrix file.
+func StudyYAML(name string) ([]byte, error) {
+	b, ok := studies[name]
+	if !ok {
+		return nil, fmt.Errorf("--study %q: want one of %s (or a matrix file with -f)", name, strings.Join(StudyNames(), ", "))
+	}
+	return b, nil
+}
+
+// Study returns a shipped study, parsed.
+func Study(name string) (*Matrix, error) {
+	b, err := StudyYAML(name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMatrix(name+".yaml", b)
+}
 
 // LodeTarget is the name of the built-in target: the lode binary's own
 // `serve` command, started with each cell's settings as flags.
@@ -58,21 +98,67 @@ type Matrix struct {
 }
 
 // Target is an external server started from a command template.
-// Placeholders: {db} (path of the cell's database copy), {dir} (its folder),
-// {port}, {host}, and one per setting dimension: {workers}, {journal_mode},
-// {synchronous}, {busy_timeout}, {busy_timeout_ms}, {txlock}, {writer}. A
-// cell may only set a dimension whose placeholder the command contains.
+//
+// Placeholders, substituted after the command is split into arguments (so a
+// path with spaces stays one argument): {db} (the run's database file),
+// {dir} (the run's own folder), {port}, {host}, one per setting dimension —
+// {workers}, {journal_mode}, {synchronous}, {busy_timeout},
+// {busy_timeout_ms}, {txlock}, {writer}, empty when the cell leaves it unset —
+// {examples} (lode's bundled example apps, extracted for the study),
+// {workdir}, and with the postgres service {pg_host}, {pg_port}, {pg_user},
+// {pg_db} (a fresh database for the run) and {pg_url}. A cell may only set a
+// dimension whose placeholder the target's command, setup or env contains.
 type Target struct {
 	// Name is the target's key in the matrix file.
 	Name string
-	// Command is the command template, split on spaces after substitution.
+	// Command is the command template; Argv is it split into arguments.
 	Command string
+	Argv    []string
 	// Ready is the path polled until it answers 2xx; default "/".
 	Ready string
 	// Workloads maps a workload name to its requests for this target;
 	// workloads not listed use the Datasette-compatible defaults.
 	Workloads map[string][]RequestSpec
+	// Dir is the working directory of setup and command (placeholders
+	// allowed); default the run's folder.
+	Dir string
+	// Env adds environment variables (values may hold placeholders) to
+	// the setup and the server; the rest of lode's environment is kept.
+	Env map[string]string
+	// Setup is run before each run's server starts (migrations, journal
+	// mode, seed data), with the same directory and environment; a
+	// failure fails the run with its output. SetupArgv is it split.
+	Setup     string
+	SetupArgv []string
+	// Check is run once before the study; when it fails the target's
+	// cells are skipped with Install as the hint (e.g. a Python module
+	// that is not installed). CheckArgv is it split.
+	Check     string
+	CheckArgv []string
+	// Install says how to install what the target needs.
+	Install string
+	// Database is DatabaseDemo (a copy of the demo database at {db}),
+	// DatabaseNone ({db} names a file the setup creates) or the path of a
+	// file copied fresh for every run.
+	Database string
+	// Services are services the target needs (ServicePostgres).
+	Services []string
+	// Engine is the database engine the target runs on (EngineSQLite or
+	// EnginePostgres); finding 6 compares engines within one App.
+	Engine string
+	// App names the application the target runs; targets with the same
+	// App run the same code (default: the target's name).
+	App string
 }
+
+// Target database sources, services and engines.
+const (
+	DatabaseDemo    = "demo"
+	DatabaseNone    = "none"
+	ServicePostgres = "postgres"
+	EngineSQLite    = "sqlite"
+	EnginePostgres  = "postgresql"
+)
 
 // RequestSpec is one weighted request of a workload. URL and Body are
 // lode load templates (e.g. {{randInt 1 1000}}).
@@ -144,6 +230,8 @@ type Cell struct {
 	Concurrency int
 	// Rate is the open model's arrival rate in requests per second.
 	Rate float64
+	// App and Engine come from the target (lode: "lode", sqlite).
+	App, Engine string
 }
 
 // Key identifies a cell across runs (for --baseline): every dimension, not
@@ -228,6 +316,15 @@ type targetFile struct {
 	Command   string                   `yaml:"command"`
 	Ready     string                   `yaml:"ready"`
 	Workloads map[string][]RequestSpec `yaml:"workloads"`
+	Dir       string                   `yaml:"dir"`
+	Env       map[string]string        `yaml:"env"`
+	Setup     string                   `yaml:"setup"`
+	Check     string                   `yaml:"check"`
+	Install   string                   `yaml:"install"`
+	Database  string                   `yaml:"database"`
+	Services  []string                 `yaml:"services"`
+	Engine    string                   `yaml:"engine"`
+	App       string                   `yaml:"app"`
 }
 
 // maxCells bounds a matrix: more cells than this would run for hours.
@@ -312,12 +409,18 @@ func ParseMatrix(file string, src []byte) (*Matrix, error) {
 // TEMPLATE) and cells that compare it with lode on the read workloads, at
 // 1, 2 and 4 workers when the template has a {workers} placeholder.
 func (m *Matrix) AddTarget(command string, concurrency int) error {
-	fields := strings.Fields(command)
+	fields, err := splitCommand(command)
+	if err != nil {
+		return fmt.Errorf("--target: %w", err)
+	}
 	if len(fields) == 0 {
 		return errors.New("--target is empty: give a command template such as 'datasette serve {db} -p {port}'")
 	}
 	if !strings.Contains(command, "{port}") {
 		return fmt.Errorf("--target %q has no {port} placeholder: the target must listen on the port lode picks", command)
+	}
+	if err := checkPlaceholders(command, slices.Concat(cellPlaceholders, studyPlaceholders)); err != nil {
+		return fmt.Errorf("--target %q: %w", command, err)
 	}
 	name := fields[0]
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
@@ -326,7 +429,7 @@ func (m *Matrix) AddTarget(command string, concurrency int) error {
 	for base, n := name, 2; m.Targets[name] != nil || name == LodeTarget; n++ {
 		name = fmt.Sprintf("%s-%d", base, n)
 	}
-	t := &Target{Name: name, Command: command, Ready: "/"}
+	t := &Target{Name: name, Command: command, Argv: fields, Ready: "/", Database: DatabaseDemo, Engine: EngineSQLite, App: name}
 	m.Targets[name] = t
 	workers := []string{""}
 	if strings.Contains(command, "{workers}") {
@@ -334,7 +437,7 @@ func (m *Matrix) AddTarget(command string, concurrency int) error {
 	}
 	for _, wl := range []string{"read", "point"} {
 		for _, w := range workers {
-			c := Cell{Target: name, Workers: w, Workload: wl, Concurrency: concurrency}
+			c := Cell{Target: name, Workers: w, Workload: wl, Concurrency: concurrency, App: t.App, Engine: t.Engine}
 			c.ID = len(m.Cells) + 1
 			m.Cells = append(m.Cells, c)
 		}
@@ -343,30 +446,130 @@ func (m *Matrix) AddTarget(command string, concurrency int) error {
 }
 
 func checkTarget(file string, line int, name string, tf targetFile) (*Target, error) {
+	fail := func(format string, args ...any) error {
+		return &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q: ", name) + fmt.Sprintf(format, args...)}
+	}
 	if name == LodeTarget {
 		return nil, &MatrixError{File: file, Line: line, Msg: `target name "lode" is built in: choose another name`}
 	}
 	if strings.TrimSpace(tf.Command) == "" {
-		return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q has no command, e.g. command: 'datasette serve {db} -p {port}'", name)}
+		return nil, fail("no command, e.g. command: 'datasette serve {db} -p {port}'")
 	}
 	if !strings.Contains(tf.Command, "{port}") {
-		return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q: command has no {port} placeholder; the target must listen on the port lode picks", name)}
+		return nil, fail("command has no {port} placeholder; the target must listen on the port lode picks")
 	}
-	t := &Target{Name: name, Command: tf.Command, Ready: tf.Ready, Workloads: tf.Workloads}
+	t := &Target{Name: name, Command: tf.Command, Ready: tf.Ready, Workloads: tf.Workloads, Dir: tf.Dir, Env: tf.Env,
+		Setup: tf.Setup, Check: tf.Check, Install: strings.TrimSpace(tf.Install), Services: tf.Services, Engine: tf.Engine, App: tf.App}
 	if t.Ready == "" {
 		t.Ready = "/"
 	}
+	if !strings.HasPrefix(t.Ready, "/") {
+		return nil, fail("ready %q must be a path starting with /", t.Ready)
+	}
+	if t.App == "" {
+		t.App = name
+	}
+	for _, svc := range t.Services {
+		if svc != ServicePostgres {
+			return nil, fail("unknown service %q; lode can start: %s", svc, ServicePostgres)
+		}
+	}
+	allowed := slices.Concat(cellPlaceholders, studyPlaceholders)
+	if slices.Contains(t.Services, ServicePostgres) {
+		allowed = append(allowed, postgresPlaceholders...)
+	}
+	switch t.Engine {
+	case "":
+		t.Engine = EngineSQLite
+		if slices.Contains(t.Services, ServicePostgres) {
+			t.Engine = EnginePostgres
+		}
+	case EngineSQLite, EnginePostgres:
+	default:
+		return nil, fail("engine %q: want %s or %s", t.Engine, EngineSQLite, EnginePostgres)
+	}
+	switch tf.Database {
+	case "", DatabaseDemo:
+		t.Database = DatabaseDemo
+	case DatabaseNone:
+		t.Database = DatabaseNone
+	default:
+		t.Database = tf.Database
+		if !filepath.IsAbs(t.Database) && file != "" {
+			t.Database = filepath.Join(filepath.Dir(file), t.Database)
+		}
+		if st, err := os.Stat(t.Database); err != nil || !st.Mode().IsRegular() {
+			return nil, fail("database %q: want demo, none, or an existing database file (relative to the matrix file)", tf.Database)
+		}
+	}
+	split := func(what, s string, required bool) ([]string, error) {
+		if strings.TrimSpace(s) == "" {
+			if required {
+				return nil, fail("%s is empty", what)
+			}
+			return nil, nil
+		}
+		if err := checkPlaceholders(s, allowed); err != nil {
+			return nil, fail("%s: %v", what, err)
+		}
+		args, err := splitCommand(s)
+		if err != nil {
+			return nil, fail("%s: %v", what, err)
+		}
+		if len(args) == 0 {
+			return nil, fail("%s: %v", what, errEmptyCommand)
+		}
+		return args, nil
+	}
+	var err error
+	if t.Argv, err = split("command", t.Command, true); err != nil {
+		return nil, err
+	}
+	if t.SetupArgv, err = split("setup", t.Setup, false); err != nil {
+		return nil, err
+	}
+	if t.CheckArgv, err = split("check", t.Check, false); err != nil {
+		return nil, err
+	}
+	if err := checkPlaceholders(t.Dir, allowed); err != nil {
+		return nil, fail("dir: %v", err)
+	}
+	for k, v := range t.Env {
+		if k == "" || strings.ContainsAny(k, "= ") {
+			return nil, fail("env name %q: want a name such as DJANGO_SETTINGS_MODULE", k)
+		}
+		if err := checkPlaceholders(v, allowed); err != nil {
+			return nil, fail("env %s: %v", k, err)
+		}
+	}
 	for wl, reqs := range tf.Workloads {
+		if _, ok := Workloads[wl]; !ok {
+			return nil, fail("workload %q: want one of %s", wl, strings.Join(WorkloadNames(), ", "))
+		}
 		if len(reqs) == 0 {
-			return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q workload %q has no requests", name, wl)}
+			return nil, fail("workload %q has no requests", wl)
 		}
 		for _, r := range reqs {
 			if !strings.HasPrefix(r.URL, "/") {
-				return nil, &MatrixError{File: file, Line: line, Msg: fmt.Sprintf("target %q workload %q: url %q must be a path on the target, starting with /", name, wl, r.URL)}
+				return nil, fail("workload %q: url %q must be a path on the target, starting with /", wl, r.URL)
 			}
 		}
 	}
 	return t, nil
+}
+
+// uses reports whether the target's command, setup or env mentions the
+// placeholder {name} (or a variant such as {name_ms}).
+func (t *Target) uses(name string) bool {
+	if strings.Contains(t.Command, "{"+name) || strings.Contains(t.Setup, "{"+name) {
+		return true
+	}
+	for _, v := range t.Env {
+		if strings.Contains(v, "{"+name) {
+			return true
+		}
+	}
+	return false
 }
 
 // expandGroup validates one group and returns its cross product.
@@ -449,14 +652,17 @@ func expandGroup(file string, g map[string]yaml.Node, targets map[string]*Target
 		}
 		cells = next
 	}
-	for _, c := range cells {
+	for i := range cells {
+		c := &cells[i]
 		if c.Target == LodeTarget {
+			c.App, c.Engine = LodeTarget, EngineSQLite
 			continue
 		}
 		t := targets[c.Target]
+		c.App, c.Engine = t.App, t.Engine
 		for _, dim := range []string{"journal_mode", "synchronous", "busy_timeout", "txlock", "writer", "workers"} {
-			if _, set := vals[dim]; set && !strings.Contains(t.Command, "{"+dim) {
-				return nil, &MatrixError{File: file, Line: lines[dim], Msg: fmt.Sprintf("target %q cannot vary %s: its command has no {%s} placeholder", c.Target, dim, dim)}
+			if _, set := vals[dim]; set && !t.uses(dim) {
+				return nil, &MatrixError{File: file, Line: lines[dim], Msg: fmt.Sprintf("target %q cannot vary %s: its command, setup and env have no {%s} placeholder", c.Target, dim, dim)}
 			}
 		}
 	}
@@ -582,7 +788,7 @@ func yamlError(file string, err error) error {
 		}
 	}
 	msg = strings.Replace(msg, "in type bench.matrixFile", "in a matrix file (want name, duration, warmup, repeat, targets, cells)", 1)
-	msg = strings.Replace(msg, "in type bench.targetFile", "in a target (want command, ready, workloads)", 1)
+	msg = strings.Replace(msg, "in type bench.targetFile", "in a target (want command, ready, workloads, dir, env, setup, check, install, database, services, engine, app)", 1)
 	return &MatrixError{File: file, Line: line, Msg: msg}
 }
 
@@ -622,7 +828,7 @@ func groupLine(g map[string]yaml.Node) int {
 
 // Report returns the cell's settings as a report.Cell with no results yet.
 func (c Cell) Report() report.Cell {
-	return report.Cell{ID: c.ID, Key: c.Key(), Target: c.Target, JournalMode: c.JournalMode, Synchronous: c.Synchronous,
+	return report.Cell{ID: c.ID, Key: c.Key(), Target: c.Target, App: c.App, Engine: c.Engine, JournalMode: c.JournalMode, Synchronous: c.Synchronous,
 		BusyTimeout: c.BusyTimeout, TxLock: c.TxLock, Writer: c.Writer, Workers: c.Workers, Workload: c.Workload,
 		Concurrency: c.Concurrency, Rate: c.Rate}
 }

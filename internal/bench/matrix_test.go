@@ -82,7 +82,16 @@ func TestParseMatrixErrors(t *testing.T) {
 		{"duplicate cells", "cells:\n  - {workload: read}\n  - {workload: read, concurrency: 8}\n", "cell 2 repeats cell 1"},
 		{"url and path", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - {url: /a, path: /b}\n", "m.yaml:6: give url: or path:, not both"},
 		{"unknown request field", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - url: /a\n          boddy: x\n", "m.yaml:7: field boddy not found in a workload request"},
-		{"url not a path", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - {url: \"http://x/a\"}\ncells:\n  - {workload: read, target: ds}\n", `target "ds" workload "read": url "http://x/a" must be a path`},
+		{"url not a path", "targets:\n  ds:\n    command: ds {db} -p {port}\n    workloads:\n      read:\n        - {url: \"http://x/a\"}\ncells:\n  - {workload: read, target: ds}\n", `target "ds": workload "read": url "http://x/a" must be a path`},
+		{"unknown placeholder", "targets:\n  dj:\n    command: gunicorn -w {worker} -b :{port}\ncells:\n  - {workload: read, target: dj}\n", `m.yaml:2: target "dj": command: unknown placeholder {worker}`},
+		{"pg placeholder without service", "targets:\n  dj:\n    command: x {port}\n    env: {PGPORT: \"{pg_port}\"}\ncells:\n  - {workload: read, target: dj}\n", `env PGPORT: unknown placeholder {pg_port}`},
+		{"unterminated quote", "targets:\n  dj:\n    command: \"x {port} 'oops\"\ncells:\n  - {workload: read, target: dj}\n", `command: unterminated ' quote`},
+		{"bad setup placeholder", "targets:\n  dj:\n    command: x {port}\n    setup: migrate {dbb}\ncells:\n  - {workload: read, target: dj}\n", `setup: unknown placeholder {dbb}`},
+		{"unknown service", "targets:\n  dj:\n    command: x {port}\n    services: [mysql]\ncells:\n  - {workload: read, target: dj}\n", `unknown service "mysql"`},
+		{"bad engine", "targets:\n  dj:\n    command: x {port}\n    engine: oracle\ncells:\n  - {workload: read, target: dj}\n", `engine "oracle"`},
+		{"missing database", "targets:\n  dj:\n    command: x {port}\n    database: nope.db\ncells:\n  - {workload: read, target: dj}\n", `database "nope.db": want demo, none, or an existing database file`},
+		{"unknown target key", "targets:\n  dj:\n    command: x {port}\n    enviroment: {}\ncells:\n  - {workload: read, target: dj}\n", `field enviroment not found in a target (want command, ready, workloads, dir, env, setup`},
+		{"unknown target workload", "targets:\n  dj:\n    command: x {port}\n    workloads: {wrte: [{path: /w/}]}\ncells:\n  - {workload: read, target: dj}\n", `workload "wrte": want one of`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,5 +159,84 @@ func TestAddTarget(t *testing.T) {
 	}
 	if err := m.AddTarget("datasette serve {db}", 32); err == nil || !strings.Contains(err.Error(), "{port}") {
 		t.Errorf("AddTarget without {port} = %v; want an error naming {port}", err)
+	}
+}
+
+// TestParseMatrixTargetSetup parses a target that carries its own setup:
+// working directory, environment with placeholders, a setup command, its
+// own database and the postgres service, with quoted arguments.
+func TestParseMatrixTargetSetup(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.db"), []byte("x"), 0o644)
+	file := filepath.Join(dir, "m.yaml")
+	m, err := bench.ParseMatrix(file, []byte(`
+targets:
+  dj:
+    dir: "{examples}/django"
+    env: {STUDY_SQLITE_PATH: "{db}", STUDY_SQLITE_JOURNAL_MODE: "{journal_mode}", STUDY_SQLITE_TXLOCK: "{txlock}"}
+    setup: python3 manage.py study_setup --label 'two words' "{dir}/x y"
+    command: gunicorn --workers {workers} -b 127.0.0.1:{port} "studyapp.wsgi"
+    database: app.db
+    install: apt-get install gunicorn
+  pg:
+    app: dj
+    services: [postgres]
+    database: none
+    env: {URL: "{pg_url}"}
+    command: gunicorn -w {workers} -b 127.0.0.1:{port} studyapp.wsgi
+cells:
+  - {target: dj, workload: txn, workers: 2, journal_mode: [delete, wal], txlock: immediate}
+  - {target: pg, workload: txn, workers: 2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dj, pg := m.Targets["dj"], m.Targets["pg"]
+	if got := strings.Join(dj.SetupArgv, "|"); got != "python3|manage.py|study_setup|--label|two words|{dir}/x y" {
+		t.Errorf("setup split = %q", got)
+	}
+	if got := strings.Join(dj.Argv, "|"); got != "gunicorn|--workers|{workers}|-b|127.0.0.1:{port}|studyapp.wsgi" {
+		t.Errorf("command split = %q", got)
+	}
+	if dj.Database != filepath.Join(dir, "app.db") || dj.Engine != bench.EngineSQLite || dj.App != "dj" || dj.Install != "apt-get install gunicorn" {
+		t.Errorf("dj = database %q, engine %q, app %q, install %q", dj.Database, dj.Engine, dj.App, dj.Install)
+	}
+	if pg.Database != bench.DatabaseNone || pg.Engine != bench.EnginePostgres || pg.App != "dj" {
+		t.Errorf("pg = database %q, engine %q, app %q; want none, postgresql, dj", pg.Database, pg.Engine, pg.App)
+	}
+	// journal_mode and txlock vary through env placeholders.
+	if len(m.Cells) != 3 || m.Cells[1].JournalMode != "wal" || m.Cells[2].Engine != bench.EnginePostgres || m.Cells[2].App != "dj" {
+		t.Errorf("cells = %+v", m.Cells)
+	}
+}
+
+func TestShippedStudies(t *testing.T) {
+	for _, name := range bench.StudyNames() {
+		if _, err := bench.Study(name); err != nil {
+			t.Errorf("study %s: %v", name, err)
+		}
+	}
+	if _, err := bench.Study("nope"); err == nil || !strings.Contains(err.Error(), "default, seed") {
+		t.Errorf("Study(nope) = %v; want the list of studies", err)
+	}
+	m, err := bench.Study("seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	engines := map[string]bool{}
+	targets := map[string]bool{}
+	for _, c := range m.Cells {
+		targets[c.Target] = true
+		if c.App == "django" {
+			engines[c.Engine] = true
+		}
+	}
+	for _, want := range []string{"django", "django-pg", "datasette", "datasette-gunicorn", "lode"} {
+		if !targets[want] {
+			t.Errorf("seed study has no %s cells", want)
+		}
+	}
+	if !engines[bench.EngineSQLite] || !engines[bench.EnginePostgres] {
+		t.Errorf("seed study runs django on %v; want sqlite and postgresql", engines)
 	}
 }

@@ -194,6 +194,7 @@ func summarise(c *report.Cell) {
 	c.ServerCPU = median(col(func(r *report.Run) float64 { return r.ServerCPU }))
 	c.GenBound = genBound(c.GenCPU, c.ServerCPU, runtime.NumCPU())
 	c.ServerRSSMB = median(col(func(r *report.Run) float64 { return r.ServerRSSMB }))
+	c.Server = sumServerStats(c.Runs) // evidence.go
 	locks := map[string]*report.LockCause{}
 	var order []string
 	for i := range c.Runs {

@@ -1,8 +1,11 @@
 // Package bench runs Lode's study: a matrix of SQLite settings × workers ×
 // workloads × load (matrix.go), each cell against a freshly started target
-// server on a fresh copy of a generated demo database (demo.go), driven by
-// the in-process load generator, and judges the study's five findings from
-// the results (findings.go). The report package writes the files.
+// server — lode serve, or any external command with its own setup,
+// environment, database and services such as a throwaway PostgreSQL
+// (target.go, postgres.go) — on a fresh database (a copy of a generated
+// demo database, demo.go), driven by the in-process load generator, and
+// judges the study's six findings per group of cells (findings*.go). The
+// report package writes the files.
 package bench
 
 import (
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"lode/examples"
 	"lode/internal/loadgen"
 	"lode/internal/report"
 )
@@ -86,20 +90,39 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		cfg.progressf("%s\n", note)
 	}
 
+	// The demo database, unless every target brings its own.
 	demo := filepath.Join(cfg.WorkDir, DemoDBName+".db")
-	t0 := time.Now()
-	if err := GenerateDemo(ctx, demo, 1); err != nil {
-		return nil, err
-	}
-	cfg.progressf("generated demo database (%d posts, FTS4) in %.1fs\n", DemoPosts, time.Since(t0).Seconds())
-
-	// External targets whose program is missing: skip their cells.
-	missing := map[string]string{}
-	for name, t := range m.Targets {
-		if err := lookTarget(t); err != nil {
-			missing[name] = err.Error()
+	needDemo := false
+	for _, c := range m.Cells {
+		if t := m.Targets[c.Target]; c.Target == LodeTarget || (t != nil && t.Database == DatabaseDemo) {
+			needDemo = true
+			break
 		}
 	}
+	if needDemo {
+		t0 := time.Now()
+		if err := GenerateDemo(ctx, demo, 1); err != nil {
+			return nil, err
+		}
+		cfg.progressf("generated demo database (%d posts, FTS4) in %.1fs\n", DemoPosts, time.Since(t0).Seconds())
+	}
+
+	// The study's fixed placeholders; lode's example apps are extracted
+	// only when a target refers to them.
+	study := map[string]string{"workdir": cfg.WorkDir, "examples": filepath.Join(cfg.WorkDir, "examples")}
+	for _, t := range m.Targets {
+		if t.mentions("examples") {
+			if _, err := examples.Extract(study["examples"]); err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			break
+		}
+	}
+
+	// External targets that cannot run here (program missing, check
+	// failed, service unavailable): skip their cells with the reason and
+	// the install hint.
+	missing := cfg.unavailable(ctx, study)
 	names := make([]string, 0, len(missing))
 	for name := range missing {
 		names = append(names, name)
@@ -117,6 +140,11 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		res.Notes = append(res.Notes, note)
 		cfg.progressf("%s\n", note)
 	}
+
+	// Services start on first use and stop when the study ends, however
+	// it ends.
+	svc := &services{study: study, workDir: cfg.WorkDir}
+	defer svc.stop()
 
 	total := len(m.Cells) * m.Repeat
 	done := 0
@@ -141,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 			}
 			cfg.progress(done, total, c, rep, eta)
 			runStart := time.Now()
-			run, err := runOnce(ctx, cfg, c, demo, rep)
+			run, err := runOnce(ctx, cfg, svc, c, demo, rep)
 			spent += time.Since(runStart)
 			done++
 			if err != nil {
@@ -211,25 +239,104 @@ func brokenMessage(c report.Cell) string {
 // again.
 var errRejected = errors.New("server did not start")
 
-// runOnce measures one repeat of a cell: fresh database copy, start the
-// target, warm up, measure, stop.
-func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*report.Run, error) {
+// services are the study's shared services, started on first use.
+type services struct {
+	study   map[string]string
+	workDir string
+	pg      *pgService
+	pgErr   error
+}
+
+// postgres returns the study's PostgreSQL server, starting it the first
+// time; a failure to start is remembered so later cells fail fast with it.
+func (s *services) postgres(ctx context.Context) (*pgService, error) {
+	if s.pg == nil && s.pgErr == nil {
+		s.pg, s.pgErr = startPostgres(ctx, s.workDir)
+		if s.pgErr != nil && ctx.Err() == nil {
+			s.pgErr = fmt.Errorf("%w: %w", errRejected, s.pgErr)
+		}
+	}
+	if s.pgErr != nil {
+		err := s.pgErr
+		if ctx.Err() != nil {
+			s.pgErr = nil // interrupted while starting: not the service's fault
+		}
+		return nil, err
+	}
+	return s.pg, nil
+}
+
+func (s *services) stop() { s.pg.stop() }
+
+// unavailable returns, by target name, why a target cannot run on this
+// machine: its program is missing, its check command fails, or a service
+// it needs is not installed.
+func (cfg Config) unavailable(ctx context.Context, study map[string]string) map[string]string {
+	missing := map[string]string{}
+	used := map[string]bool{}
+	for _, c := range cfg.Matrix.Cells {
+		used[c.Target] = true
+	}
+	for name, t := range cfg.Matrix.Targets {
+		if !used[name] {
+			continue
+		}
+		if err := lookTarget(t, study); err != nil {
+			missing[name] = err.Error()
+			continue
+		}
+		if slices.Contains(t.Services, ServicePostgres) {
+			if _, err := findPostgres(); err != nil {
+				missing[name] = fmt.Sprintf("target %q needs the postgres service: %v", name, err)
+				continue
+			}
+		}
+		if err := probeTarget(ctx, t, study, filepath.Join(cfg.WorkDir, "check-"+name+".log")); err != nil {
+			missing[name] = err.Error()
+		}
+	}
+	return missing
+}
+
+// runOnce measures one repeat of a cell: fresh database (a copy of the demo
+// or of the target's file, a fresh PostgreSQL database, or none for the
+// target's setup to create), the target's setup, start the target, warm up,
+// measure, stop.
+func runOnce(ctx context.Context, cfg Config, svc *services, c Cell, demo string, rep int) (*report.Run, error) {
 	m := cfg.Matrix
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("cell%03d-%d", c.ID, rep))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	defer os.RemoveAll(dir)
+	var t *Target
+	source := demo
 	db := filepath.Join(dir, DemoDBName+".db")
-	if err := copyFile(demo, db); err != nil {
-		return nil, fmt.Errorf("copy database: %w", err)
+	if c.Target != LodeTarget {
+		t = m.Targets[c.Target]
+		switch t.Database {
+		case DatabaseDemo:
+		case DatabaseNone:
+			source, db = "", filepath.Join(dir, "db.sqlite3")
+		default:
+			source, db = t.Database, filepath.Join(dir, filepath.Base(t.Database))
+		}
+	}
+	if source != "" {
+		if err := copyFile(source, db); err != nil {
+			return nil, fmt.Errorf("copy database: %w", err)
+		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("find a free port: %w", err)
 	}
-	var argv []string
-	ready := "/"
+	var argv, env []string
+	ready, cwd := "/", dir
 	reqs := Workloads[c.Workload]
 	headers := map[string]string{}
-	if c.Target == LodeTarget {
+	var pg *pgService
+	if t == nil {
 		config := filepath.Join(dir, "lode.yaml")
 		if err := os.WriteFile(config, []byte(lodeConfig), 0o644); err != nil {
 			return nil, err
@@ -237,14 +344,48 @@ func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*re
 		argv = append(slices.Clone(cfg.Lode), lodeArgs(c, db, config, port)...)
 		ready = "/-/versions.json"
 	} else {
-		t := m.Targets[c.Target]
-		argv = expandCommand(t.Command, c, db, port)
+		vals := cellValues(c, db, dir, port)
+		for k, v := range svc.study {
+			vals[k] = v
+		}
+		if slices.Contains(t.Services, ServicePostgres) {
+			if pg, err = svc.postgres(ctx); err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("cell%03d_%d", c.ID, rep)
+			if err := pg.createDB(ctx, name); err != nil {
+				return nil, err
+			}
+			// Dropped after the server stopped (defers run last in, first
+			// out); an interrupted study removes the whole cluster instead.
+			defer func() {
+				if ctx.Err() == nil {
+					_ = pg.dropDB(ctx, name)
+				}
+			}()
+			for k, v := range pg.placeholders(name) {
+				vals[k] = v
+			}
+		}
+		argv = expandArgs(t.Argv, vals)
+		env = targetEnv(t, vals)
+		if t.Dir != "" {
+			cwd = expand(t.Dir, vals)
+		}
 		ready = t.Ready
 		if r, ok := t.Workloads[c.Workload]; ok {
 			reqs = r
 		}
+		if len(t.SetupArgv) > 0 {
+			if err := runCommand(ctx, expandArgs(t.SetupArgv, vals), env, cwd, filepath.Join(dir, "setup.log"), setupTimeout); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("%w: %s setup `%s` failed: %w", errRejected, c.Target, t.Setup, err)
+			}
+		}
 	}
-	srv, err := startServer(ctx, argv, dir, port, ready, filepath.Join(dir, "server.log"))
+	srv, err := startServer(ctx, argv, env, cwd, port, ready, filepath.Join(dir, "server.log"))
 	if err != nil {
 		if errors.Is(err, ErrCommandNotFound) {
 			return nil, err
@@ -274,14 +415,34 @@ func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*re
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	cpu0 := treeCPU(srv.pid)
+	var stats0 *report.ServerStats
+	if c.Target == LodeTarget {
+		stats0, err = readServerStats(ctx, srv.baseURL) // evidence.go
+		if err != nil {
+			cfg.logger().Debug("server metrics unavailable", "cell", c.ID, "err", err)
+		}
+	}
+	// The server's CPU includes the services it uses (PostgreSQL's
+	// processes), so engines are compared on all the work they cause.
+	cpu0, svcCPU0 := treeCPU(srv.pid), pg.cpu()
 	lc.Duration = m.Duration
 	res, err := loadgen.Run(ctx, lc)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	cpu := cpuSince(cpu0, treeCPU(srv.pid))
+	cpu := cpuSince(cpu0, treeCPU(srv.pid)) + cpuSince(svcCPU0, pg.cpu())
+	var stats *report.ServerStats
+	if stats0 != nil {
+		if stats, err = readServerStats(ctx, srv.baseURL); err == nil {
+			stats = statsDelta(stats, stats0)
+		} else {
+			cfg.logger().Debug("server metrics unavailable", "cell", c.ID, "err", err)
+		}
+	}
 	rss := treeRSS(srv.pid)
+	if pg != nil {
+		rss += treeRSS(pg.pid)
+	}
 	select {
 	case <-srv.done:
 		return nil, fmt.Errorf("%s exited during the run: %s", c.Target, srv.tail())
@@ -290,7 +451,16 @@ func runOnce(ctx context.Context, cfg Config, c Cell, demo string, rep int) (*re
 	if res.Interrupted {
 		return nil, ctx.Err()
 	}
-	return runResult(res, c, cpu, rss), nil
+	run := runResult(res, c, cpu, rss)
+	run.Server = stats
+	return run, nil
+}
+
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return cfg.Logger
 }
 
 // lodeConfig is the lode.yaml each lode cell runs with: anyone may write

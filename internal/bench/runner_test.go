@@ -29,6 +29,12 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "bench-helper-serve": // bench-helper-serve DB PORT
 			os.Exit(helperServe(os.Args[2], os.Args[3]))
+		case "bench-helper-record": // bench-helper-record DB PORT ARGS...: note ARGS, then serve
+			if f := os.Getenv("LODE_TEST_RECORD"); f != "" {
+				os.WriteFile(f+".tmp", []byte(strings.Join(os.Args[4:], "\n")), 0o644)
+				os.Rename(f+".tmp", f)
+			}
+			os.Exit(helperServe(os.Args[2], os.Args[3]))
 		case "bench-helper-lode": // bench-helper-lode serve DB --port P [flags]
 			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 			port := fs.String("port", "", "")
@@ -180,7 +186,7 @@ cells:
 	if c := res.Cells[4]; c.Status != report.StatusFailed || !strings.Contains(c.Message, "writer") || len(c.Runs) != 0 {
 		t.Errorf("lode cell 5 (unsupported --writer) = %q %q; want failed naming the flag", c.Status, c.Message)
 	}
-	if len(res.Findings) != 5 || res.Machine.Cores == 0 || !strings.Contains(res.Machine.SQLiteVersion, "3.") {
+	if len(res.Findings) != 6 || res.Machine.Cores == 0 || !strings.Contains(res.Machine.SQLiteVersion, "3.") {
 		t.Errorf("findings %d, machine %+v", len(res.Findings), res.Machine)
 	}
 	if !strings.Contains(progress.String(), "cell 2/5 run 2/2") || !strings.Contains(progress.String(), "ETA") {

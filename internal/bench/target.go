@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,31 +67,113 @@ func lodeArgs(c Cell, db, config string, port int) []string {
 	return args
 }
 
-// expandCommand substitutes an external target's placeholders.
-func expandCommand(tmpl string, c Cell, db string, port int) []string {
-	bt := c.BusyTimeoutDuration()
-	r := strings.NewReplacer("{db}", db, "{dir}", filepath.Dir(db), "{port}", strconv.Itoa(port), "{host}", "127.0.0.1",
-		"{workers}", c.Workers, "{journal_mode}", c.JournalMode, "{synchronous}", c.Synchronous,
-		"{busy_timeout}", c.BusyTimeout, "{busy_timeout_ms}", strconv.FormatInt(bt.Milliseconds(), 10),
-		"{txlock}", c.TxLock, "{writer}", c.Writer)
-	fields := strings.Fields(tmpl)
-	for i, f := range fields {
-		fields[i] = r.Replace(f)
+// cellValues are the per-run placeholder values of a cell: the database
+// file, the run's folder, the port and the cell's settings ("" when unset).
+func cellValues(c Cell, db, dir string, port int) map[string]string {
+	ms := ""
+	if bt := c.BusyTimeoutDuration(); bt >= 0 {
+		ms = strconv.FormatInt(bt.Milliseconds(), 10)
 	}
-	return fields
+	return map[string]string{"db": db, "dir": dir, "port": strconv.Itoa(port), "host": "127.0.0.1",
+		"workers": c.Workers, "journal_mode": c.JournalMode, "synchronous": c.Synchronous,
+		"busy_timeout": c.BusyTimeout, "busy_timeout_ms": ms, "txlock": c.TxLock, "writer": c.Writer}
 }
 
-// lookTarget checks that an external target's program exists.
-func lookTarget(t *Target) error {
-	fields := strings.Fields(t.Command)
-	if len(fields) == 0 {
-		return fmt.Errorf("target %q: empty command", t.Name)
+// targetEnv is lode's environment plus the target's variables, expanded.
+func targetEnv(t *Target, vals map[string]string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(t.Env))
+	for k := range t.Env {
+		keys = append(keys, k)
 	}
-	if _, err := exec.LookPath(fields[0]); err != nil {
-		return fmt.Errorf("%w: target %q needs %q, which is not installed or not in PATH (install it, or fix the command %q)",
-			ErrCommandNotFound, t.Name, fields[0], t.Command)
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+expand(t.Env[k], vals))
+	}
+	return env
+}
+
+// mentions reports whether any of the target's templates uses {name}.
+func (t *Target) mentions(name string) bool {
+	if t.uses(name) || strings.Contains(t.Check, "{"+name) || strings.Contains(t.Dir, "{"+name) {
+		return true
+	}
+	return false
+}
+
+// lookTarget checks that an external target's program exists. A program
+// given by a placeholder path (e.g. {examples}/run.sh) is looked up after
+// the study's placeholders are filled in.
+func lookTarget(t *Target, study map[string]string) error {
+	if len(t.Argv) == 0 {
+		return fmt.Errorf("target %q: %w", t.Name, errEmptyCommand)
+	}
+	prog := expand(t.Argv[0], study)
+	if _, err := exec.LookPath(prog); err != nil {
+		hint := fmt.Sprintf(" (install it, or fix the command %q)", t.Command)
+		if t.Install != "" {
+			hint = " (install: " + t.Install + ")"
+		}
+		return fmt.Errorf("%w: target %q needs %q, which is not installed or not in PATH%s", ErrCommandNotFound, t.Name, prog, hint)
 	}
 	return nil
+}
+
+// probeTarget runs the target's check command once before the study; its
+// failure (with its output) means the target cannot run here.
+func probeTarget(ctx context.Context, t *Target, study map[string]string, logPath string) error {
+	if len(t.CheckArgv) == 0 {
+		return nil
+	}
+	argv := expandArgs(t.CheckArgv, study)
+	dir := expand(t.Dir, study)
+	if strings.Contains(dir, "{") {
+		dir = "" // depends on the run; the check runs where lode runs
+	}
+	if err := runCommand(ctx, argv, targetEnv(t, study), dir, logPath, checkTimeout); err != nil {
+		msg := fmt.Sprintf("target %q: check `%s` failed: %v", t.Name, t.Check, err)
+		if t.Install != "" {
+			msg += " (install: " + t.Install + ")"
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// Time limits of a target's commands.
+const (
+	checkTimeout = 30 * time.Second
+	setupTimeout = 2 * time.Minute
+)
+
+// runCommand runs argv to completion in its own process group with output
+// to logPath, killing the group when ctx ends or timeout passes; an error
+// quotes the end of the output.
+func runCommand(ctx context.Context, argv, env []string, dir, logPath string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	err = cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s: %v", ErrCommandNotFound, argv[0], err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("did not finish within %s", timeout)
+	}
+	return fmt.Errorf("%v: %s", err, tailOf(logPath))
 }
 
 // freePort asks the kernel for a free loopback port. Another process could
@@ -108,14 +190,14 @@ func freePort() (int, error) {
 
 // startServer starts argv in its own process group with output to logPath
 // and waits until readyPath answers 2xx or 3xx.
-func startServer(ctx context.Context, argv []string, dir string, port int, readyPath, logPath string) (*server, error) {
+func startServer(ctx context.Context, argv, env []string, dir string, port int, readyPath, logPath string) (*server, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start target: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
+	cmd.Dir, cmd.Env = dir, env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so stopping it also stops workers or a
 	// shell's children.
@@ -172,8 +254,11 @@ func (s *server) waitReady(ctx context.Context, path string) error {
 }
 
 // tail returns the end of the target's output, on one line.
-func (s *server) tail() string {
-	b, _ := os.ReadFile(s.logPath)
+func (s *server) tail() string { return tailOf(s.logPath) }
+
+// tailOf returns the end of a log file, on one line.
+func tailOf(path string) string {
+	b, _ := os.ReadFile(path)
 	t := strings.Join(strings.Fields(string(b)), " ")
 	if len(t) > logTail {
 		t = "…" + t[len(t)-logTail:]

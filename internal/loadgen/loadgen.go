@@ -265,12 +265,27 @@ func (cfg *Config) Validate() error {
 			}
 		}
 	}
-	for _, r := range cfg.Scenario.Requests {
-		if r.hostTg != nil {
-			if err := cfg.hostAllowed(r.hostTg.host); err != nil {
+	for _, b := range cfg.Scenario.Bases {
+		if tg, err := parseTarget(strings.TrimRight(b.URL, "/") + "/"); err == nil {
+			if err := cfg.hostAllowed(tg.host); err != nil {
 				return err
 			}
-		} else if tg, err := parseTarget(r.URL[:strings.Index(r.URL+"{{", "{{")]); err == nil && !strings.Contains(tg.hostHeader, "{") {
+		}
+	}
+	for _, r := range cfg.Scenario.Requests {
+		fixed := false
+		for _, f := range r.forms {
+			if f.hostTg != nil {
+				fixed = true
+				if err := cfg.hostAllowed(f.hostTg.host); err != nil {
+					return err
+				}
+			}
+		}
+		if fixed {
+			continue
+		}
+		if tg, err := parseTarget(r.URL[:strings.Index(r.URL+"{{", "{{")]); err == nil && !strings.Contains(tg.hostHeader, "{") {
 			if err := cfg.hostAllowed(tg.host); err != nil {
 				return err
 			}
@@ -342,8 +357,10 @@ func (e *engine) loopable() bool {
 		return false
 	}
 	for _, r := range e.sc.Requests {
-		if r.scheme != "http" {
-			return false
+		for _, f := range r.forms {
+			if f.scheme != "http" {
+				return false
+			}
 		}
 	}
 	return true
@@ -611,8 +628,9 @@ func (e *engine) begin(worker, ri int, iter int64, dst *target) (*Request, *targ
 	if e.sc.Data != nil {
 		row = e.sc.Data.row()
 	}
-	tg, err := r.render(&tmplData{Row: row, User: worker, Iter: iter}, dst)
-	if err == nil && r.hostTg == nil {
+	base := e.sc.baseFor(worker)
+	tg, err := r.render(&tmplData{Row: row, User: worker, Iter: iter}, base, dst)
+	if err == nil && r.form(base).hostTg == nil {
 		err = e.allowedHost(tg.host)
 	}
 	return r, tg, err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -256,47 +255,6 @@ func judgeJSON(r *Request, resp response) string {
 		}
 	}
 	return ""
-}
-
-// statusMessage is "503 database is locked": the status and the JSON
-// error field (Datasette's and Lode's error shape), else a short
-// plain-text body, else the status text. A string "code" field (Lode's
-// SQLite extended code, e.g. SQLITE_BUSY_SNAPSHOT) is kept in brackets, so
-// lock failures of different kinds are counted apart.
-func statusMessage(resp response) string {
-	msg := ""
-	if len(resp.body) > 0 && (resp.body[0] == '{' || bytes.HasPrefix(bytes.TrimSpace(resp.body), []byte("{"))) {
-		var e struct {
-			Error  any    `json:"error"`
-			Detail string `json:"detail"`
-			Code   any    `json:"code"`
-		}
-		if json.Unmarshal(resp.body, &e) == nil {
-			switch x := e.Error.(type) {
-			case string:
-				msg = x
-			case nil:
-				msg = e.Detail
-			default:
-				b, _ := json.Marshal(x)
-				msg = string(b)
-			}
-			if code, ok := e.Code.(string); ok && code != "" && msg != "" {
-				msg += " (" + code + ")"
-			}
-		}
-	}
-	if msg == "" {
-		// A short one-line plain-text body (Go's http.Error, many proxies)
-		// is the message; HTML pages and long bodies are not.
-		if t := bytes.TrimSpace(resp.body); len(t) > 0 && len(t) <= 120 && t[0] != '<' && t[0] != '{' && bytes.IndexByte(t, '\n') < 0 {
-			msg = string(t)
-		}
-	}
-	if msg == "" {
-		msg = http.StatusText(resp.status)
-	}
-	return clip(strconv.Itoa(resp.status) + " " + msg)
 }
 
 func clip(s string) string {

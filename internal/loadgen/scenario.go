@@ -32,6 +32,11 @@ type Scenario struct {
 	// BaseURL is prefixed to request URLs that start with "/". It may be
 	// changed after parsing (to point a scenario at another server).
 	BaseURL string
+	// Bases, if set, replaces BaseURL with several servers (a primary and
+	// its replicas): each virtual user, or open-model slot, is dealt one
+	// by weight and keeps it (see baseFor). Statistics are per request
+	// name, over all bases.
+	Bases []Base
 	// Headers are sent with every request (request headers override them).
 	Headers map[string]string
 	// Requests are the weighted requests; at least one is required.
@@ -45,9 +50,10 @@ type Scenario struct {
 
 	mu       sync.Mutex // guards prepare, so concurrent Runs may share a Scenario
 	prepared bool
-	base     string // BaseURL when prepared; a change re-prepares
+	base     string // baseKey when prepared; a change re-prepares
 	cum      []int  // cumulative weights, for pick
 	total    int
+	baseCum  []int // cumulative base weights, for baseFor
 }
 
 // Request is one named, weighted HTTP request of a Scenario. URL, header
@@ -76,22 +82,31 @@ type Request struct {
 
 	line     int // YAML line, for messages
 	method   string
-	scheme   string // http or https (fixed even when the URL is templated)
-	needBody bool   // a check needs the body
-	static   *target
-	// hostTg holds where to send the request when scheme://host is
-	// fixed (nothing is templated, or only the path and query are);
-	// uri is then the request-URI, or uriT its template. Otherwise
-	// urlT renders the whole URL, which is parsed per request.
-	hostTg   *target
-	prefix   string // scheme://host of hostTg
-	uri      string
-	uriT     *tmpl
-	urlT     *tmpl
+	needBody bool // a check needs the body
+	// forms holds where the request goes: one form per base URL when
+	// the URL is a path and the scenario has several Bases (a user's
+	// base picks it, see baseFor), else one.
+	forms    []urlForm
 	bodyT    *tmpl
 	jsonBody any              // parsed json: body whose string leaves are templates
 	jsonT    map[string]*tmpl // the templates among jsonBody's leaves
 	headerT  []headerTemplate
+}
+
+// urlForm is a request's URL against one base URL, split into what is
+// fixed and what is rendered per request.
+type urlForm struct {
+	scheme string // http or https (fixed even when the URL is templated)
+	// hostTg holds where to send the request when scheme://host is
+	// fixed (nothing is templated, or only the path and query are);
+	// uri is then the request-URI, or uriT its template. Otherwise
+	// urlT renders the whole URL, which is parsed per request.
+	hostTg *target
+	prefix string // scheme://host of hostTg
+	uri    string
+	uriT   *tmpl
+	urlT   *tmpl
+	static *target // the whole request when nothing is templated
 }
 
 type headerTemplate struct {
@@ -171,8 +186,11 @@ func (s *Scenario) prepare() error { return s.prepareWith(false) }
 func (s *Scenario) prepareWith(parsing bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.prepared && s.base == s.BaseURL {
+	if s.prepared && s.base == s.baseKey() {
 		return nil
+	}
+	if err := s.prepareBases(); err != nil {
+		return err
 	}
 	if len(s.Requests) == 0 {
 		return errors.New("scenario has no requests: give a URL or at least one entry under requests:")
@@ -182,6 +200,14 @@ func (s *Scenario) prepareWith(parsing bool) error {
 	}
 	s.cum = s.cum[:0]
 	s.total = 0
+	var bases []string
+	for _, b := range s.bases() {
+		bases = append(bases, b.URL)
+	}
+	hasBase := bases[0] != ""
+	if !hasBase && parsing {
+		bases[0] = placeholderBase
+	}
 	for i, r := range s.Requests {
 		where := fmt.Sprintf("request %d", i+1)
 		if r.Name != "" {
@@ -190,21 +216,19 @@ func (s *Scenario) prepareWith(parsing bool) error {
 		if r.line > 0 {
 			where = fmt.Sprintf("line %d: %s", r.line, where)
 		}
-		base := s.BaseURL
-		if base == "" && parsing {
-			base = placeholderBase
-		}
-		if err := s.prepareRequest(r, base); err != nil {
+		if err := s.prepareRequest(r, bases); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		s.total += r.Weight
 		s.cum = append(s.cum, s.total)
 	}
-	s.prepared, s.base = s.BaseURL != "" || !parsing, s.BaseURL
+	s.prepared, s.base = hasBase || !parsing, s.baseKey()
 	return nil
 }
 
-func (s *Scenario) prepareRequest(r *Request, base string) error {
+// prepareRequest validates r and compiles its templates; a URL that is a
+// path is joined to each of bases (the base URLs, in Bases' order).
+func (s *Scenario) prepareRequest(r *Request, bases []string) error {
 	if r.Weight < 0 {
 		return fmt.Errorf("weight %d: want 0 or more", r.Weight)
 	}
@@ -223,15 +247,24 @@ func (s *Scenario) prepareRequest(r *Request, base string) error {
 	if r.URL == "" {
 		return errors.New("url is empty: give an absolute URL or a path with base_url")
 	}
-	full := r.URL
-	if strings.HasPrefix(full, "/") {
-		if base == "" {
+	r.forms = r.forms[:0]
+	if strings.HasPrefix(r.URL, "/") {
+		if bases[0] == "" {
 			return fmt.Errorf("url %q is a path but the scenario has no base_url: add base_url: http://HOST:PORT to the scenario, or pass --base-url", r.URL)
 		}
-		full = strings.TrimRight(base, "/") + full
-	}
-	if err := r.prepareURL(full); err != nil {
-		return err
+		for _, b := range bases {
+			f, err := prepareURL(strings.TrimRight(b, "/") + r.URL)
+			if err != nil {
+				return err
+			}
+			r.forms = append(r.forms, f)
+		}
+	} else {
+		f, err := prepareURL(r.URL)
+		if err != nil {
+			return err
+		}
+		r.forms = append(r.forms, f)
 	}
 	if r.Name == "" {
 		r.Name = nameFromURL(r.URL)
@@ -294,60 +327,66 @@ func (s *Scenario) prepareRequest(r *Request, base string) error {
 			r.needBody = true
 		}
 	}
-	r.static = nil
-	if r.hostTg != nil && r.uriT == nil && r.bodyT == nil && r.jsonBody == nil && !anyHeaderTemplate(r.headerT) {
-		tg, err := r.render(&tmplData{}, &target{})
-		if err != nil {
-			return err
+	if r.bodyT == nil && r.jsonBody == nil && !anyHeaderTemplate(r.headerT) {
+		for i := range r.forms {
+			f := &r.forms[i]
+			if f.hostTg == nil || f.uriT != nil {
+				continue
+			}
+			tg, err := r.renderForm(f, &tmplData{}, &target{})
+			if err != nil {
+				return err
+			}
+			f.static = tg
 		}
-		r.static = tg
 	}
 	return nil
 }
 
-// prepareURL validates the URL (scheme and, when not templated, host) and
-// splits it into what is fixed and what is rendered per request.
-func (r *Request) prepareURL(full string) error {
-	r.hostTg, r.prefix, r.uri, r.uriT, r.urlT = nil, "", "", nil, nil
+// prepareURL validates the URL full (scheme and, when not templated,
+// host) and splits it into what is fixed and what is rendered per
+// request.
+func prepareURL(full string) (urlForm, error) {
+	var f urlForm
 	tpl := strings.Index(full, "{{")
 	if tpl < 0 {
 		tg, err := parseTarget(full)
 		if err != nil {
-			return err
+			return f, err
 		}
-		r.scheme, r.hostTg, r.uri = tg.scheme, tg, tg.requestURI
-		r.prefix = tg.scheme + "://" + tg.hostHeader
-		return nil
+		f.scheme, f.hostTg, f.uri = tg.scheme, tg, tg.requestURI
+		f.prefix = tg.scheme + "://" + tg.hostHeader
+		return f, nil
 	}
 	// Validate the scheme now; only the template parts vary.
 	pre := full[:tpl]
 	switch {
 	case strings.HasPrefix(pre, "http://"):
-		r.scheme = "http"
+		f.scheme = "http"
 	case strings.HasPrefix(pre, "https://"):
-		r.scheme = "https"
+		f.scheme = "https"
 	default:
-		return fmt.Errorf("url %q: want http:// or https://", full)
+		return f, fmt.Errorf("url %q: want http:// or https://", full)
 	}
 	// A template after the host's "/" leaves scheme://host fixed.
-	rest := pre[len(r.scheme)+3:]
+	rest := pre[len(f.scheme)+3:]
 	if slash := strings.IndexByte(rest, '/'); slash > 0 && !strings.ContainsAny(rest[:slash], "?#") {
-		prefix := pre[:len(r.scheme)+3+slash]
+		prefix := pre[:len(f.scheme)+3+slash]
 		if tg, err := parseTarget(prefix); err == nil && tg.requestURI == "/" {
 			t, err := parseTemplate("url", full[len(prefix):])
 			if err != nil {
-				return err
+				return f, err
 			}
-			r.hostTg, r.prefix, r.uriT = tg, prefix, t
-			return nil
+			f.hostTg, f.prefix, f.uriT = tg, prefix, t
+			return f, nil
 		}
 	}
 	t, err := parseTemplate("url", full)
 	if err != nil {
-		return err
+		return f, err
 	}
-	r.urlT = t
-	return nil
+	f.urlT = t
+	return f, nil
 }
 
 // compileJSON parses every string leaf of a JSON body that is a template,
@@ -399,13 +438,29 @@ func nameFromURL(raw string) string {
 	return raw
 }
 
-// render builds the wire request for one execution of r in dst, whose
-// buffers are reused from one execution to the next, and returns it; a
-// request with nothing templated returns its prebuilt target.
-func (r *Request) render(d *tmplData, dst *target) (*target, error) {
-	if r.static != nil {
-		return r.static, nil
+// render builds the wire request for one execution of r, by the user
+// whose base is base (an index into Scenario.Bases, see baseFor), in
+// dst, whose buffers are reused from one execution to the next, and
+// returns it; a request with nothing templated returns its prebuilt
+// target.
+func (r *Request) render(d *tmplData, base int, dst *target) (*target, error) {
+	f := r.form(base)
+	if f.static != nil {
+		return f.static, nil
 	}
+	return r.renderForm(f, d, dst)
+}
+
+// form returns the URL form for the base with index base.
+func (r *Request) form(base int) *urlForm {
+	if len(r.forms) > 1 {
+		return &r.forms[base]
+	}
+	return &r.forms[0]
+}
+
+// renderForm renders r to the URL form f.
+func (r *Request) renderForm(f *urlForm, d *tmplData, dst *target) (*target, error) {
 	var err error
 	// The body first: its length goes in the head.
 	body := dst.body[:0]
@@ -432,19 +487,19 @@ func (r *Request) render(d *tmplData, dst *target) (*target, error) {
 	w := append(dst.wire[:0], r.method...)
 	w = append(w, ' ')
 	hostHeader := ""
-	if r.hostTg != nil {
-		*dst = target{scheme: r.hostTg.scheme, addr: r.hostTg.addr, host: r.hostTg.host, wire: dst.wire, body: dst.body, url: dst.url}
-		hostHeader = r.hostTg.hostHeader
-		if r.uriT == nil {
-			w = append(w, r.uri...)
+	if f.hostTg != nil {
+		*dst = target{scheme: f.hostTg.scheme, addr: f.hostTg.addr, host: f.hostTg.host, wire: dst.wire, body: dst.body, url: dst.url}
+		hostHeader = f.hostTg.hostHeader
+		if f.uriT == nil {
+			w = append(w, f.uri...)
 		} else {
 			m := len(w)
-			if w, err = r.uriT.appendTo(w, d); err != nil {
+			if w, err = f.uriT.appendTo(w, d); err != nil {
 				return nil, err
 			}
 			if !plainRequestURI(w[m:]) {
 				// Let net/url escape it, as for a URL without templates.
-				tg, err := parseTarget(r.prefix + string(w[m:]))
+				tg, err := parseTarget(f.prefix + string(w[m:]))
 				if err != nil {
 					return nil, err
 				}
@@ -452,7 +507,7 @@ func (r *Request) render(d *tmplData, dst *target) (*target, error) {
 			}
 		}
 	} else {
-		u, err := r.urlT.appendTo(dst.url[:0], d)
+		u, err := f.urlT.appendTo(dst.url[:0], d)
 		dst.url = u
 		if err != nil {
 			return nil, err
@@ -703,7 +758,7 @@ func ParseScenario(b []byte, dir string) (*Scenario, error) {
 		var err error
 		switch k {
 		case "base_url":
-			err = decodeScalar(v, &s.BaseURL)
+			err = decodeBaseURL(v, s)
 		case "headers":
 			err = decodeHeaders(v, &s.Headers)
 		case "think":

@@ -101,16 +101,16 @@ func TestRenderMatchesStaticRequest(t *testing.T) {
 			}
 			tr, pr := mk(tt.tmpl), mk(tt.plain)
 			var dst target
-			got, err := tr.render(d, &dst)
+			got, err := tr.render(d, 0, &dst)
 			if err != nil {
 				t.Fatalf("render %q: %v", tt.tmpl, err)
 			}
-			want := pr.static
+			want := pr.forms[0].static
 			if string(got.wire) != string(want.wire) || got.addr != want.addr || got.host != want.host || got.scheme != want.scheme {
 				t.Errorf("%s %q renders\n%q to %s\nwant\n%q to %s", method, tt.tmpl, got.wire, got.addr, want.wire, want.addr)
 			}
 			// Rendering again into the same buffers gives the same bytes.
-			again, _ := tr.render(d, &dst)
+			again, _ := tr.render(d, 0, &dst)
 			if string(again.wire) != string(want.wire) {
 				t.Errorf("second render of %q differs: %q", tt.tmpl, again.wire)
 			}

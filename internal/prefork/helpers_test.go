@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"lode/internal/prefork"
 )
 
@@ -102,8 +105,16 @@ func runTestWorker() int {
 		return 1
 	}
 	version := os.Getenv("PREFORK_TEST_VERSION")
+	// The worker's own metrics, gathered by the master for every scrape
+	// of /-/metrics, which any worker answers.
+	reg := prometheus.NewRegistry()
+	served := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_requests_total", Help: "Requests to / served."})
+	reg.MustRegister(served)
+	w.Metrics = reg
 	mux := http.NewServeMux()
+	mux.Handle(prefork.MetricsPath, promhttp.HandlerFor(w.MetricsGatherer(), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		served.Inc()
 		_, _ = io.Copy(io.Discard, r.Body)
 		rw.Header().Set("X-Test-Version", version)
 		_, _ = io.WriteString(rw, "ok\n")

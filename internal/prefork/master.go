@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -102,6 +103,10 @@ type Master struct {
 	// Stdout and Stderr receive the workers' output, each line prefixed with
 	// "[worker ID] ". Defaults: os.Stdout and os.Stderr.
 	Stdout, Stderr io.Writer
+	// RawStdout hands Stdout (when it is a file, as os.Stdout is) to the
+	// workers as their standard output, without the prefix: for output
+	// that must stay machine-readable, such as an access log.
+	RawStdout bool
 
 	// Set by Listen.
 	ln       net.Listener
@@ -131,6 +136,10 @@ type Master struct {
 	replFails  int
 	stopping   bool
 	shutdownAt time.Time
+	restartsBy map[int]map[string]int // replacements by slot and cause (Status.RestartsByCause)
+	missedBy   map[int]int            // heartbeats missed by slot
+	gathers    map[uint64]*gathering  // metrics scrapes in progress (gather.go)
+	gatherSeq  uint64
 }
 
 // proc is one worker process as the master sees it.
@@ -149,6 +158,8 @@ type proc struct {
 	stopAt   time.Time
 	killed   bool
 	queued   bool
+	cause    string // why it is queued for replacement: "reload" or "max_requests"
+	missed   int    // heartbeat intervals missed since its last heartbeat
 	replaces *proc
 	out      *tail
 	stdout   *lineWriter
@@ -306,6 +317,8 @@ func (m *Master) Run(ctx context.Context) error {
 	m.events = make(chan event, 64)
 	m.done = make(chan struct{})
 	m.slotRest = map[int]int{}
+	m.restartsBy = map[int]map[string]int{}
+	m.missedBy = map[int]int{}
 	defer close(m.done)
 
 	sigs := make(chan os.Signal, 8)
@@ -475,6 +488,9 @@ func (m *Master) spawn(slot int, old *proc) (*proc, error) {
 		// whose master died without doing so.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM},
 	}
+	if f, ok := m.Stdout.(*os.File); ok && m.RawStdout {
+		cmd.Stdout = f
+	}
 	if err := cmd.Start(); err != nil {
 		ctrl.Close()
 		return nil, fmt.Errorf("start %s: %w", m.Path, err)
@@ -503,6 +519,7 @@ func pidOf(p *proc) int {
 // readControl forwards a worker's control messages to the loop until EOF.
 func (m *Master) readControl(p *proc) {
 	sc := bufio.NewScanner(p.ctrl)
+	sc.Buffer(make([]byte, 64<<10), 16<<20) // a worker's metrics run to tens of KiB
 	for sc.Scan() {
 		var msg message
 		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
@@ -563,7 +580,7 @@ func (m *Master) handleSignal(s os.Signal) {
 		n := 0
 		for _, p := range m.procs {
 			if !p.stopping && !p.queued && p != m.replacing {
-				p.queued = true
+				p.queued, p.cause = true, causeReload
 				m.queue = append(m.queue, p)
 				n++
 			}
@@ -599,13 +616,15 @@ func (m *Master) handleEvent(ev event) error {
 			}
 			if slices.Contains(m.procs, old) {
 				m.stop(old)
+				m.countRestart(old.slot, old.cause)
 			}
 		}
 	case msgBeat:
 		p.lastBeat, p.served, p.inflight = now, ev.msg.Served, ev.msg.InFlight
+		p.missed = 0
 		if p.maxReq > 0 && p.served >= p.maxReq && !p.stopping && !p.queued && p != m.replacing && !m.stopping {
 			m.log.Info("worker reached max requests; replacing it", "worker", p.slot, "pid", p.pid, "requests", p.served)
-			p.queued = true
+			p.queued, p.cause = true, causeMaxRequests
 			m.queue = append(m.queue, p)
 		}
 	case msgStatus:
@@ -619,8 +638,27 @@ func (m *Master) handleEvent(ev event) error {
 		if _, err := p.ctrl.Write(append(b, '\n')); err != nil {
 			m.log.Debug("cannot answer status request", "worker", p.slot, "err", err)
 		}
+	case msgGatherAll:
+		m.startGather(p, ev.msg.ID, now)
+	case msgGathered:
+		m.gathered(p, ev.msg, now)
 	}
 	return nil
+}
+
+// Causes of a worker's replacement (Status.RestartsByCause).
+const (
+	causeExit        = "exit"
+	causeHeartbeat   = "heartbeat"
+	causeReload      = "reload"
+	causeMaxRequests = "max_requests"
+)
+
+func (m *Master) countRestart(slot int, cause string) {
+	if m.restartsBy[slot] == nil {
+		m.restartsBy[slot] = map[string]int{}
+	}
+	m.restartsBy[slot][cause]++
 }
 
 func (m *Master) handleExit(p *proc, err error, now time.Time) error {
@@ -629,6 +667,7 @@ func (m *Master) handleExit(p *proc, err error, now time.Time) error {
 	p.ctrl.Close()
 	m.procs = slices.DeleteFunc(m.procs, func(q *proc) bool { return q == p })
 	m.queue = slices.DeleteFunc(m.queue, func(q *proc) bool { return q == p })
+	m.expireGathers(now, p)
 	reason := exitReason(err)
 	if p.stopping {
 		m.log.Info("worker exited", "worker", p.slot, "pid", p.pid, "status", reason)
@@ -645,6 +684,11 @@ func (m *Master) handleExit(p *proc, err error, now time.Time) error {
 	}
 	m.restarts++
 	m.slotRest[p.slot]++
+	if p.killed {
+		m.countRestart(p.slot, causeHeartbeat)
+	} else {
+		m.countRestart(p.slot, causeExit)
+	}
 	if p.readyAt.IsZero() || now.Sub(p.readyAt) < m.MinUptime {
 		m.failures++
 		m.lastFail = now
@@ -688,6 +732,9 @@ func (m *Master) checkTimers() {
 			last := p.lastBeat
 			if last.IsZero() {
 				last = p.started
+			} else if n := int(now.Sub(last)/m.heartbeat) - 1; n > p.missed {
+				m.missedBy[p.slot] += n - p.missed
+				p.missed = n
 			}
 			if now.Sub(last) > m.WorkerTimeout {
 				m.log.Error("worker missed its heartbeat; killing and replacing it", "worker", p.slot, "pid", p.pid,
@@ -696,6 +743,7 @@ func (m *Master) checkTimers() {
 			}
 		}
 	}
+	m.expireGathers(now, nil)
 	if m.failures > 0 && slices.ContainsFunc(m.procs, func(p *proc) bool {
 		return !p.readyAt.IsZero() && p.readyAt.After(m.lastFail) && now.Sub(p.readyAt) >= m.MinUptime
 	}) {
@@ -706,13 +754,22 @@ func (m *Master) checkTimers() {
 // status builds the Status served at /-/workers.json.
 func (m *Master) status() Status {
 	st := Status{
-		MasterPID:     os.Getpid(),
-		Started:       m.started,
-		TargetWorkers: m.target,
-		ReusePort:     m.ReusePort,
-		Restarts:      m.restarts,
-		Reloads:       m.reloads,
-		Workers:       make([]WorkerStatus, 0, len(m.procs)),
+		MasterPID:       os.Getpid(),
+		Started:         m.started,
+		TargetWorkers:   m.target,
+		ReusePort:       m.ReusePort,
+		Restarts:        m.restarts,
+		Reloads:         m.reloads,
+		Workers:         make([]WorkerStatus, 0, len(m.procs)),
+		RestartsByCause: map[string]int{},
+	}
+	for _, by := range m.restartsBy {
+		for cause, n := range by {
+			st.RestartsByCause[cause] += n
+		}
+	}
+	for _, n := range m.missedBy {
+		st.HeartbeatsMissed += n
 	}
 	for _, p := range m.procs {
 		state := "idle"
@@ -728,6 +785,7 @@ func (m *Master) status() Status {
 			ID: p.slot, PID: p.pid, Started: p.started, State: state,
 			Requests: p.served, InFlight: p.inflight, Restarts: m.slotRest[p.slot],
 			MaxRequests: p.maxReq, LastHeartbeat: p.lastBeat,
+			RestartsByCause: maps.Clone(m.restartsBy[p.slot]), HeartbeatsMissed: m.missedBy[p.slot],
 		})
 	}
 	slices.SortFunc(st.Workers, func(a, b WorkerStatus) int {

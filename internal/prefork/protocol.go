@@ -51,35 +51,53 @@ const StatusPath = "/-/workers.json"
 const PidHeader = "X-Lode-Pid"
 
 // Message types on the control channel. Each message is one JSON object per
-// line. Worker to master: ready, hb, status (a request). Master to worker:
-// status (the reply, with the request's ID).
+// line. Worker to master: ready, hb, status and gatherall (requests),
+// gathered (the answer to a gather). Master to worker: status and gatherall
+// (the replies, with the request's ID), gather (a request for the worker's
+// metrics, see gather.go).
 const (
-	msgReady  = "ready"
-	msgBeat   = "hb"
-	msgStatus = "status"
+	msgReady     = "ready"
+	msgBeat      = "hb"
+	msgStatus    = "status"
+	msgGatherAll = "gatherall"
+	msgGather    = "gather"
+	msgGathered  = "gathered"
 )
 
 // message is one line on the control channel.
 type message struct {
-	Type     string  `json:"t"`
-	Served   uint64  `json:"served,omitempty"`
-	InFlight int64   `json:"inflight,omitempty"`
-	ID       uint64  `json:"id,omitempty"`
-	Status   *Status `json:"status,omitempty"`
+	Type     string     `json:"t"`
+	Served   uint64     `json:"served,omitempty"`
+	InFlight int64      `json:"inflight,omitempty"`
+	ID       uint64     `json:"id,omitempty"`
+	Status   *Status    `json:"status,omitempty"`
+	Metrics  []byte     `json:"metrics,omitempty"` // gathered: the worker's metrics
+	Error    string     `json:"error,omitempty"`   // gathered: why there are none
+	Workers  []Gathered `json:"workers,omitempty"` // gatherall reply
 }
 
 // Status is the master's view of its workers, as served at /-/workers.json.
 // Counters come from the workers' heartbeats, so they may lag by up to one
 // heartbeat interval, except for the asking worker, which sends a fresh
 // heartbeat just before asking (its own request is counted in InFlight).
+//
+// Restarts counts workers that exited or were killed without being asked
+// to stop, and were started again; RestartsByCause counts every
+// replacement of a worker process by cause: "exit" (it exited or died on
+// its own), "heartbeat" (killed after WorkerTimeout without a heartbeat),
+// "reload" (rolling replacement on SIGHUP), "max_requests" (recycled after
+// MaxRequests). HeartbeatsMissed counts heartbeat intervals that passed
+// without a heartbeat, beyond the first (a late heartbeat is not counted).
 type Status struct {
-	MasterPID     int            `json:"master_pid"`
-	Started       time.Time      `json:"started"`
-	TargetWorkers int            `json:"target_workers"`
-	ReusePort     bool           `json:"reuse_port"`
-	Restarts      int            `json:"restarts"`
-	Reloads       int            `json:"reloads"`
-	Workers       []WorkerStatus `json:"workers"`
+	MasterPID        int            `json:"master_pid"`
+	Started          time.Time      `json:"started"`
+	TargetWorkers    int            `json:"target_workers"`
+	ReusePort        bool           `json:"reuse_port"`
+	Restarts         int            `json:"restarts"`
+	Reloads          int            `json:"reloads"`
+	RestartsByCause  map[string]int `json:"restarts_by_cause"`
+	HeartbeatsMissed int            `json:"heartbeats_missed"`
+	Workers          []WorkerStatus `json:"workers"`
 }
 
 // WorkerStatus describes one worker process. State is "starting" (not yet
@@ -95,4 +113,7 @@ type WorkerStatus struct {
 	Restarts      int       `json:"restarts"`
 	MaxRequests   uint64    `json:"max_requests,omitempty"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// RestartsByCause and HeartbeatsMissed are Status's, for this slot.
+	RestartsByCause  map[string]int `json:"restarts_by_cause,omitempty"`
+	HeartbeatsMissed int            `json:"heartbeats_missed"`
 }

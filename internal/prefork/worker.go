@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultIdleGrace is how long a draining worker leaves an idle keep-alive
@@ -41,6 +43,10 @@ type Worker struct {
 	IdleGrace time.Duration
 	// Logger receives the worker's few logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, if set, are this worker's metrics (the server's registry):
+	// the master gathers them from every worker for one scrape
+	// (MetricsGatherer). Set it before Serve.
+	Metrics prometheus.Gatherer
 
 	ctrl        net.Conn
 	heartbeat   time.Duration
@@ -49,13 +55,15 @@ type Worker struct {
 
 	served   atomic.Uint64
 	inflight atomic.Int64
+	busy     busyClock            // metrics.go
+	reg      *prometheus.Registry // the worker's own metrics (busy time)
 	draining atomic.Bool
 	nudge    chan struct{}
 
 	writeMu sync.Mutex // serialises lines on ctrl
 
 	mu      sync.Mutex
-	pending map[uint64]chan *Status
+	pending map[uint64]chan message // replies to status and gatherall requests
 	nextID  uint64
 	conns   map[net.Conn]connInfo
 
@@ -82,7 +90,7 @@ func NewWorker(ctx context.Context) (*Worker, error) {
 		IdleGrace:  DefaultIdleGrace,
 		pid:        strconv.Itoa(os.Getpid()),
 		nudge:      make(chan struct{}, 1),
-		pending:    map[uint64]chan *Status{},
+		pending:    map[uint64]chan message{},
 		conns:      map[net.Conn]connInfo{},
 		masterGone: make(chan struct{}),
 		heartbeat:  500 * time.Millisecond,
@@ -90,6 +98,7 @@ func NewWorker(ctx context.Context) (*Worker, error) {
 	if d, err := time.ParseDuration(os.Getenv(envHeartbeat)); err == nil && d > 0 {
 		w.heartbeat = d
 	}
+	w.reg = w.workerRegistry()
 	w.GracefulTimeout = DefaultGracefulTimeout
 	if d, err := time.ParseDuration(os.Getenv(envGraceful)); err == nil && d > 0 {
 		w.GracefulTimeout = d
@@ -235,7 +244,14 @@ func (w *Worker) closeIdle() int {
 func (w *Worker) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.inflight.Add(1)
+		scrape := r.URL.Path == MetricsPath
+		if !scrape {
+			w.busy.start(time.Now())
+		}
 		defer func() {
+			if !scrape {
+				w.busy.end(time.Now())
+			}
 			w.inflight.Add(-1)
 			if n := w.served.Add(1); n == w.maxRequests {
 				w.nudgeBeat()
@@ -302,7 +318,16 @@ func (w *Worker) serveStatus(rw http.ResponseWriter, r *http.Request) {
 
 // Status asks the master for the status of all workers.
 func (w *Worker) Status(ctx context.Context) (*Status, error) {
-	ch := make(chan *Status, 1)
+	reply, err := w.ask(ctx, message{Type: msgStatus})
+	if err != nil {
+		return nil, err
+	}
+	return reply.Status, nil
+}
+
+// ask sends the master a request and waits for its reply, matched by ID.
+func (w *Worker) ask(ctx context.Context, req message) (message, error) {
+	ch := make(chan message, 1)
 	w.mu.Lock()
 	w.nextID++
 	id := w.nextID
@@ -315,18 +340,19 @@ func (w *Worker) Status(ctx context.Context) (*Status, error) {
 	}()
 	// A fresh heartbeat first, so this worker's own counters are current.
 	if err := w.sendBeat(); err != nil {
-		return nil, err
+		return message{}, err
 	}
-	if err := w.send(message{Type: msgStatus, ID: id}); err != nil {
-		return nil, err
+	req.ID = id
+	if err := w.send(req); err != nil {
+		return message{}, err
 	}
 	select {
-	case st := <-ch:
-		return st, nil
+	case reply := <-ch:
+		return reply, nil
 	case <-w.masterGone:
-		return nil, errors.New("prefork: master went away")
+		return message{}, errors.New("prefork: master went away")
 	case <-ctx.Done():
-		return nil, fmt.Errorf("prefork: waiting for master: %w", ctx.Err())
+		return message{}, fmt.Errorf("prefork: waiting for master: %w", ctx.Err())
 	}
 }
 
@@ -382,14 +408,19 @@ func (w *Worker) readControl() {
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		var msg message
-		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil || msg.Type != msgStatus {
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
 			continue
 		}
-		w.mu.Lock()
-		ch := w.pending[msg.ID]
-		w.mu.Unlock()
-		if ch != nil {
-			ch <- msg.Status
+		switch msg.Type {
+		case msgGather:
+			go w.answerGather(msg.ID)
+		case msgStatus, msgGatherAll:
+			w.mu.Lock()
+			ch := w.pending[msg.ID]
+			w.mu.Unlock()
+			if ch != nil {
+				ch <- msg
+			}
 		}
 	}
 }

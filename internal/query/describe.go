@@ -18,6 +18,9 @@ func (s *Select) HumanDescription() string {
 			bits = append(bits, `search column "`+se.Column+`" matches "`+se.Term+`"`)
 		}
 	}
+	for _, th := range s.Through {
+		bits = append(bits, th.Table+"."+th.Column+` = "`+th.Value+`"`)
+	}
 	for _, f := range s.Filters {
 		bits = append(bits, f.Human())
 	}

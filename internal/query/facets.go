@@ -164,15 +164,12 @@ func (s *Select) buildFacets(params url.Values, opts Options) error {
 		return nil
 	}
 	keys := map[string]bool{}
-	seen := map[string]bool{}
 	for _, typ := range []string{FacetColumn, FacetDate, FacetArray} {
 		param := map[string]string{FacetColumn: "_facet", FacetArray: "_facet_array", FacetDate: "_facet_date"}[typ]
 		for _, col := range params[param] {
+			// A facet asked for twice is computed twice, as name and
+			// name_2, as Datasette does.
 			col = facetColumnName(col)
-			if seen[typ+"\x00"+col] {
-				continue
-			}
-			seen[typ+"\x00"+col] = true
 			if !s.Table.hasColumn(col) {
 				return invalidSQL("no such column: %s", col)
 			}
@@ -250,85 +247,6 @@ func facetSize(params url.Values, opts Options) int {
 		size = opts.MaxReturnedRows
 	}
 	return size
-}
-
-// queryPair is one key=value of a query string, in order.
-type queryPair struct{ k, v string }
-
-// parseQueryPairs splits a raw query string like Python's parse_qsl with
-// keep_blank_values: pairs in order, separated by '&' only, '+' as space,
-// invalid %-escapes kept as they are.
-func parseQueryPairs(raw string) []queryPair {
-	var out []queryPair
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		out = append(out, queryPair{unquotePlus(k), unquotePlus(v)})
-	}
-	return out
-}
-
-// unquotePlus is Python's urllib.parse.unquote_plus: '+' is a space, %XX
-// a byte, and a '%' not followed by two hex digits stays literal.
-func unquotePlus(s string) string {
-	if !strings.ContainsAny(s, "+%") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '+':
-			b.WriteByte(' ')
-		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// encodePairs is Python's urlencode (quote_plus) with a leading "?", or ""
-// when there are no pairs.
-func encodePairs(pairs []queryPair) string {
-	if len(pairs) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(url.QueryEscape(p.k))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(p.v))
-	}
-	return "?" + b.String()
-}
-
-// removePairs drops pairs with key k (and value v when matchValue).
-func removePairs(pairs []queryPair, k, v string, matchValue bool) []queryPair {
-	var out []queryPair
-	for _, p := range pairs {
-		if p.k == k && (!matchValue || p.v == v) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func hasPair(pairs []queryPair, k, v string) bool {
-	for _, p := range pairs {
-		if p.k == k && p.v == v {
-			return true
-		}
-	}
-	return false
 }
 
 // PathWithAddedArgs returns req's path and query with args appended, after

@@ -20,6 +20,7 @@ var lookups = []Lookup{
 	{"exact", "=", false},
 	{"not", "!=", false},
 	{"contains", "contains", false},
+	{"notcontains", "does not contain", false},
 	{"endswith", "ends with", false},
 	{"startswith", "starts with", false},
 	{"gt", ">", false},
@@ -85,6 +86,8 @@ func (f Filter) sql(t *Table) (string, []any, error) {
 		return c + " != ?", []any{f.Value}, nil
 	case "contains":
 		return c + " like ?", []any{"%" + f.Value + "%"}, nil
+	case "notcontains":
+		return c + " not like ?", []any{"%" + f.Value + "%"}, nil
 	case "endswith":
 		return c + " like ?", []any{"%" + f.Value}, nil
 	case "startswith":
@@ -212,7 +215,7 @@ func (f Filter) Human() string {
 		return c + ` != "` + v + `"`
 	case "contains", "arraycontains":
 		return c + ` contains "` + v + `"`
-	case "arraynotcontains":
+	case "arraynotcontains", "notcontains":
 		return c + ` does not contain "` + v + `"`
 	case "endswith":
 		return c + ` ends with "` + v + `"`

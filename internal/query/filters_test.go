@@ -183,7 +183,7 @@ func TestRowSQL(t *testing.T) {
 		}
 	}
 	_, err := query.RowSQL(loadTable(t, db, "compound_primary_key"), []string{"a"})
-	if e, ok := query.AsError(err); !ok || e.Status != 404 || e.Message != "Row not found" {
+	if e, ok := query.AsError(err); !ok || e.Kind != query.NotFound || e.Message != "Row not found" {
 		t.Errorf("wrong key count: %v", err)
 	}
 	rq, _ := query.RowSQL(loadTable(t, db, "no_primary_key"), []string{"1"})

@@ -91,8 +91,8 @@ func checkErr(t *testing.T, err error) {
 	if !ok {
 		t.Fatalf("error is not a *query.Error: %v", err)
 	}
-	if e.Status != 400 && e.Status != 403 && e.Status != 404 {
-		t.Fatalf("status %d for %q", e.Status, e.Message)
+	if e.Kind != query.Invalid && e.Kind != query.Forbidden && e.Kind != query.NotFound {
+		t.Fatalf("kind %d for %q", e.Kind, e.Message)
 	}
 }
 

@@ -162,7 +162,8 @@ func Affinity(declared string) string {
 // NextToken returns the Datasette-format next token for the page whose last
 // shown row is lastRow (values in Columns order, as scanned from SQL).
 // Call it only when SQL returned more than PageSize rows and PageSize > 0;
-// pass row PageSize-1. It returns "" for views (Paginated false).
+// pass row PageSize-1. A view's token is the offset of the next page
+// (Datasette pages views with OFFSET: they have no key).
 //
 // The format is Datasette's: the tilde-encoded text of each key value
 // (rowid, or the primary keys in order) joined by commas, prefixed by the
@@ -170,6 +171,9 @@ func Affinity(declared string) string {
 // value. Text follows Python's str(): floats as repr (0.5, 1e+16), so the
 // tokens equal the ones Datasette would hand out.
 func (s *Select) NextToken(lastRow []any) string {
+	if s.Table.IsView {
+		return strconv.Itoa(s.Offset + s.PageSize)
+	}
 	if !s.Paginated || len(s.keyIdx) == 0 {
 		return ""
 	}

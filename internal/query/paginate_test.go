@@ -200,9 +200,17 @@ func TestNextTokenFormat(t *testing.T) {
 			t.Errorf("NextToken(%q, %v) = %q; want %q", tt.query, tt.row, got, tt.want)
 		}
 	}
+	// Views page by offset, as in Datasette.
 	view := &query.Table{Name: "v", IsView: true, Columns: []query.Column{{Name: "a"}}}
-	if got := mustBuild(t, view, "_size=1").NextToken([]any{"x"}); got != "" {
-		t.Errorf("view NextToken = %q; want \"\"", got)
+	if got := mustBuild(t, view, "_size=1").NextToken([]any{"x"}); got != "1" {
+		t.Errorf("view NextToken = %q; want \"1\"", got)
+	}
+	s := mustBuild(t, view, "_size=5&_next=10")
+	if got := s.NextToken([]any{"x"}); got != "15" || !strings.HasSuffix(s.SQL, " limit 6 offset 10") {
+		t.Errorf("view page at 10: NextToken = %q, SQL %q; want 15 and limit 6 offset 10", got, s.SQL)
+	}
+	if _, err := query.Build(view, url.Values{"_next": {"x"}}, query.DefaultOptions()); err == nil {
+		t.Error("view _next=x: no error")
 	}
 }
 

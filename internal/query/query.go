@@ -19,9 +19,11 @@
 package query
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,6 +121,14 @@ func (t *Table) sortable(name string) bool {
 // fields take the Default* constants; use DefaultOptions for Datasette's
 // defaults including the booleans.
 type Options struct {
+	// ThroughKey resolves ?_through={"table": T, ...}: the column of T
+	// that references the page's table, and the column of the page's
+	// table it references (ok false when T has no such foreign key).
+	ThroughKey func(throughTable string) (column, otherColumn string, ok bool)
+	// FTSTable reports whether ?_fts_table= may name table: a full-text
+	// index the actor may read.
+	FTSTable func(table string) bool
+
 	DefaultPageSize  int // default_page_size
 	MaxReturnedRows  int // max_returned_rows; also the largest _size
 	DefaultFacetSize int // default_facet_size
@@ -150,25 +160,55 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Error is a request error with the HTTP status it should produce and a
-// message in Datasette's wording. Title is Datasette's optional error title
-// (e.g. "Invalid SQL"); it may be empty.
+// ErrorKind says what kind of request problem an Error is. The query package
+// knows nothing of HTTP; the server maps each kind to a status in one place.
+type ErrorKind uint8
+
+// The kinds of Error.
+const (
+	// Invalid is a malformed or unsupported argument (a bad _size, an
+	// unknown column, a broken _next token).
+	Invalid ErrorKind = iota
+	// NotFound is a table or row that does not exist.
+	NotFound
+	// Forbidden is an argument the options do not allow (_where= without
+	// execute-sql).
+	Forbidden
+)
+
+// String names the kind ("invalid", "not found", "forbidden").
+func (k ErrorKind) String() string {
+	switch k {
+	case NotFound:
+		return "not found"
+	case Forbidden:
+		return "forbidden"
+	}
+	return "invalid"
+}
+
+// Error is a request error with its kind and a message in Datasette's
+// wording. Title is Datasette's optional error title (e.g. "Invalid SQL");
+// it may be empty.
 type Error struct {
-	Status  int
+	Kind    ErrorKind
 	Message string
 	Title   string
+	// SQL marks an error that SQLite itself would report for the
+	// statement (Datasette reports those from running it).
+	SQL bool
 }
 
 func (e *Error) Error() string { return e.Message }
 
 func badRequest(format string, a ...any) *Error {
-	return &Error{Status: 400, Message: fmt.Sprintf(format, a...)}
+	return &Error{Kind: Invalid, Message: fmt.Sprintf(format, a...)}
 }
 
 // invalidSQL is the error Datasette reports when its generated statement
 // fails to prepare (title "Invalid SQL"); Lode finds these before SQLite.
 func invalidSQL(format string, a ...any) *Error {
-	return &Error{Status: 400, Message: fmt.Sprintf(format, a...), Title: "Invalid SQL"}
+	return &Error{Kind: Invalid, Message: fmt.Sprintf(format, a...), Title: "Invalid SQL"}
 }
 
 // AsError returns err as an *Error if it is one.
@@ -183,6 +223,12 @@ type Filter struct {
 	Column string // column name (or "rowid")
 	Op     string // lookup key: "exact", "not", "contains", ... (see Lookups)
 	Value  string // raw value from the URL ("" for no-argument lookups)
+}
+
+// Through is one ?_through= filter: rows that a many-to-many table links
+// to Value through its Column.
+type Through struct {
+	Table, Column, Value string
 }
 
 // Search is one parsed full-text search: ?_search= (Column "") or
@@ -218,13 +264,16 @@ type Select struct {
 	// PageSize is the number of rows to show; SQL fetches one more to know
 	// whether there is a next page.
 	PageSize int
-	// Paginated is false for views: they have no key to paginate on, so
-	// NextToken returns "" and the server reports next=null.
+	// Paginated is false for views: they have no key to page on by, so
+	// they page by Offset (Datasette's view pagination: _next is the
+	// number of rows before the page).
 	Paginated bool
+	Offset    int
 
 	Filters []Filter
 	Where   []string // raw _where fragments, in request order
 	Search  []Search
+	Through []Through
 	// SortColumn is the _sort or _sort_desc column ("" = primary key order);
 	// SortDesc is true for _sort_desc.
 	SortColumn string
@@ -258,6 +307,41 @@ func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
+// DatasetteIdent quotes an identifier as Datasette's escape_sqlite does,
+// for SQL shown to clients: as it is when it is a plain word that is not
+// a keyword, else in [brackets] (double quotes when it holds a ']').
+func DatasetteIdent(name string) string {
+	if plainWordRE.MatchString(name) && !reservedWords[strings.ToLower(name)] {
+		return name
+	}
+	if strings.Contains(name, "]") {
+		return QuoteIdent(name)
+	}
+	return "[" + name + "]"
+}
+
+var plainWordRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// reservedWords are the SQL keywords Datasette always quotes.
+var reservedWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`abort action add after all alter analyze and as asc attach autoincrement
+	before begin between by cascade case cast check collate column commit
+	conflict constraint create cross current_date current_time
+	current_timestamp database default deferrable deferred delete desc detach
+	distinct drop each else end escape except exclusive exists explain fail
+	for foreign from full glob group having if ignore immediate in index
+	indexed initially inner insert instead intersect into is isnull join key
+	left like limit match natural no not notnull null of offset on or order
+	outer plan pragma primary query raise recursive references regexp reindex
+	release rename replace restrict right rollback row savepoint select set
+	table temp temporary then to transaction trigger union unique update using
+	vacuum values view virtual when where with without`) {
+		m[w] = true
+	}
+	return m
+}()
+
 // isSpecial reports whether a query-string key is a Datasette control
 // argument rather than a filter: it starts with "_" and has no "__" (so a
 // column named _city_id is still filterable as ?_city_id__exact=1).
@@ -269,7 +353,7 @@ func isSpecial(key string) bool {
 // *Error values carrying the HTTP status and Datasette's wording.
 func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	if t == nil || t.Name == "" {
-		return nil, &Error{Status: 404, Message: "Table not found"}
+		return nil, &Error{Kind: NotFound, Message: "Table not found"}
 	}
 	opts = opts.withDefaults()
 	s := &Select{Table: t, sortIdx: -1, Paginated: !t.IsView}
@@ -308,10 +392,10 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	if t.UsesRowid() {
 		s.AllColumns = append(s.AllColumns, "rowid")
 	}
+	// Hidden columns (a virtual table's own, generated columns) are
+	// listed and selected by name, as Datasette's table pages do.
 	for _, c := range t.Columns {
-		if !c.Hidden {
-			s.AllColumns = append(s.AllColumns, c.Name)
-		}
+		s.AllColumns = append(s.AllColumns, c.Name)
 	}
 	cols, err := selectColumns(t, params["_col"], params["_nocol"])
 	if err != nil {
@@ -356,18 +440,46 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	}
 
 	// Full-text search.
-	sw, sargs, err := s.buildSearch(t, params)
+	sw, sargs, err := s.buildSearch(t, params, opts)
 	if err != nil {
 		return nil, err
 	}
 	where = append(where, sw...)
 	args = append(args, sargs...)
 
+	// _through: rows linked through a many-to-many table, as Datasette's
+	// {"table": T, "column": C, "value": V}.
+	for _, raw := range params["_through"] {
+		var th struct {
+			Table  string `json:"table"`
+			Column string `json:"column"`
+			Value  any    `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(raw), &th); err != nil || th.Table == "" || th.Column == "" {
+			return nil, badRequest(`Invalid _through: %s (want {"table": ..., "column": ..., "value": ...})`, raw)
+		}
+		var col, otherCol string
+		ok := false
+		if opts.ThroughKey != nil {
+			col, otherCol, ok = opts.ThroughKey(th.Table)
+		}
+		if !ok {
+			return nil, badRequest("Invalid _through - could not find corresponding foreign key")
+		}
+		v := PyStr(th.Value)
+		if s, isStr := th.Value.(string); isStr {
+			v = s
+		}
+		where = append(where, fmt.Sprintf("%s in (select %s from %s where %s = ?)", QuoteIdent(otherCol), QuoteIdent(col), QuoteIdent(th.Table), QuoteIdent(th.Column)))
+		args = append(args, v)
+		s.Through = append(s.Through, Through{Table: th.Table, Column: th.Column, Value: v})
+	}
+
 	// Raw _where fragments, parenthesised so an OR inside one cannot
 	// escape the other conditions (or the keyset condition).
 	if frags, ok := params["_where"]; ok {
 		if !opts.AllowWhere {
-			return nil, &Error{Status: 403, Message: "_where= is not allowed"}
+			return nil, &Error{Kind: Forbidden, Message: "_where= is not allowed"}
 		}
 		for _, w := range frags {
 			if hasStatementEnd(w) {
@@ -436,6 +548,12 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		if arms, err = s.keysetClause(next, keys); err != nil {
 			return nil, err
 		}
+	} else if next != "" && t.IsView {
+		n, err := strconv.Atoi(next)
+		if err != nil || n < 0 {
+			return nil, badRequest("Invalid _next token for a view: %s (expected the number of rows before the page)", next)
+		}
+		s.Next, s.Offset = next, n
 	}
 	// One extra row tells whether there is a next page; _size=0 (counts
 	// and facets only) needs no rows at all.
@@ -472,6 +590,9 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 		b.WriteString(ob)
 	}
 	fmt.Fprintf(&b, " limit %d", limit)
+	if s.Offset > 0 {
+		fmt.Fprintf(&b, " offset %d", s.Offset)
+	}
 	s.SQL = b.String()
 	s.Args = pageArgs
 
@@ -489,9 +610,7 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 func selectColumns(t *Table, col, nocol []string) ([]string, error) {
 	var tableCols []string
 	for _, c := range t.Columns {
-		if !c.Hidden {
-			tableCols = append(tableCols, c.Name)
-		}
+		tableCols = append(tableCols, c.Name)
 	}
 	cols := tableCols
 	if len(col) > 0 {

@@ -77,7 +77,7 @@ func (rs *RowStatement) Columns() []string { return rs.cols }
 // RowSQL). Columns and PrimaryKeys are shared: do not modify them.
 func (rs *RowStatement) Query(pkValues []string) (*RowQuery, error) {
 	if len(rs.keys) == 0 || len(pkValues) != len(rs.keys) {
-		return nil, &Error{Status: 404, Message: "Row not found"}
+		return nil, &Error{Kind: NotFound, Message: "Row not found"}
 	}
 	args := make([]any, len(rs.keys))
 	for i, k := range rs.keys {

@@ -10,8 +10,23 @@ import (
 // buildSearch handles _search=, _search_COL= and _searchmode= the way
 // Datasette's table view does. Searches on a table without an FTS table are
 // ignored, as in Datasette.
-func (s *Select) buildSearch(t *Table, params url.Values) ([]string, []any, error) {
-	if t.FTSTable == "" {
+func (s *Select) buildSearch(t *Table, params url.Values, opts Options) ([]string, []any, error) {
+	ftsTable, pk := t.FTSTable, "rowid"
+	if name := first(params["_fts_table"]); name != "" {
+		// ?_fts_table=T&_fts_pk=C searches T for a view or a table whose
+		// index Lode did not detect, as Datasette.
+		if opts.FTSTable == nil || !opts.FTSTable(name) {
+			return nil, nil, badRequest("Invalid _fts_table: %s is not a full-text search table", name)
+		}
+		ftsTable = name
+		if p := first(params["_fts_pk"]); p != "" {
+			if !t.hasColumn(p) {
+				return nil, nil, badRequest("Invalid _fts_pk: no such column: %s", p)
+			}
+			pk = p
+		}
+	}
+	if ftsTable == "" {
 		return nil, nil, nil
 	}
 	raw := t.SearchModeRaw
@@ -31,17 +46,20 @@ func (s *Select) buildSearch(t *Table, params url.Values) ([]string, []any, erro
 		return nil, nil, nil
 	}
 	sort.Strings(keys)
-	fts := QuoteIdent(t.FTSTable)
+	fts := QuoteIdent(ftsTable)
+	match := func(col string) string {
+		return colRef(pk) + " in (select rowid from " + fts + " where " + col + " match ?)"
+	}
 	var where []string
 	var args []any
 	if term, ok := params["_search"]; ok {
 		// A plain ?_search= wins over column searches, as in Datasette.
+		// An empty search is searched for too, as Datasette does: FTS5
+		// refuses it (a 400), FTS4 matches every row. It is never
+		// silently dropped.
 		q := first(term)
-		if strings.TrimSpace(q) == "" {
-			return nil, nil, nil
-		}
 		s.Search = append(s.Search, Search{Term: q, Raw: raw})
-		where = append(where, "rowid in (select rowid from "+fts+" where "+fts+" match ?)")
+		where = append(where, match(fts))
 		args = append(args, matchArg(q, raw))
 		return where, args, nil
 	}
@@ -55,7 +73,7 @@ func (s *Select) buildSearch(t *Table, params url.Values) ([]string, []any, erro
 			continue
 		}
 		s.Search = append(s.Search, Search{Column: col, Term: q, Raw: raw})
-		where = append(where, "rowid in (select rowid from "+fts+" where "+QuoteIdent(col)+" match ?)")
+		where = append(where, match(QuoteIdent(col)))
 		args = append(args, matchArg(q, raw))
 	}
 	return where, args, nil

@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -14,11 +13,13 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// Chart is one rendered chart: a title and inline SVG markup.
+// Chart is one rendered chart: a title and inline SVG markup. Finding is
+// the number of the finding the chart belongs to (0: the whole study).
 type Chart struct {
-	Title string
-	Note  string
-	SVG   string
+	Title   string
+	Note    string
+	SVG     string
+	Finding int
 }
 
 // palette is a colour-blind-friendly set (Okabe-Ito).
@@ -42,29 +43,15 @@ func Charts(r *Results) ([]Chart, error) {
 		charts = append(charts, Chart{Title: title, Note: note, SVG: svg})
 		return nil
 	}
-	width := vg.Length(max(480, 22*len(r.Cells)+120))
-
-	rps, err := barChart(r, "requests per second (median of repeats; whiskers: min–max)", "req/s",
-		func(c *Cell) float64 { return c.RPS }, func(c *Cell) (float64, float64) { return c.RPSMin, c.RPSMax })
-	if err != nil {
-		return nil, err
-	}
-	if err := add("Throughput per cell", "Bars are the median run; whiskers show the spread across repeats.", rps, width, 220); err != nil {
-		return nil, err
-	}
-	p99, err := barChart(r, "p99 latency (median of repeats)", "ms", func(c *Cell) float64 { return c.P99MS }, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := add("p99 latency per cell", "", p99, width, 220); err != nil {
-		return nil, err
-	}
-	errs, err := barChart(r, "failed requests, % of all requests (all repeats)", "%", func(c *Cell) float64 { return 100 * c.ErrorRate }, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := add("Errors per cell", "Lock errors by cause are in the table below.", errs, width, 200); err != nil {
-		return nil, err
+	charts = append(charts, Chart{Title: "All cells by workload",
+		Note: "Bars are the median of the repeats; each panel uses a log scale when its values span more than 10x. Cells that did not run are marked.",
+		SVG:  barChartSVG("All cells by workload", r.Cells)})
+	for _, f := range r.Findings {
+		if cs := findingCells(r, f); len(cs) > 0 {
+			title := fmt.Sprintf("Finding %d — %s", f.N, f.Verdict)
+			charts = append(charts, Chart{Title: title, Finding: f.N, SVG: barChartSVG(title, cs),
+				Note: "The cells this finding rests on, grouped by workload."})
+		}
 	}
 	for _, g := range percentileGroups(r) {
 		p, ok, err := percentileChart(g.cells)
@@ -85,62 +72,6 @@ func Charts(r *Results) ([]Chart, error) {
 		}
 	}
 	return charts, nil
-}
-
-type cellValues struct {
-	cells []Cell
-	get   func(*Cell) float64
-}
-
-func (v cellValues) Len() int            { return len(v.cells) }
-func (v cellValues) Value(i int) float64 { return v.get(&v.cells[i]) }
-
-type cellSpread struct {
-	cells []Cell
-	get   func(*Cell) (float64, float64)
-}
-
-func (s cellSpread) Len() int { return len(s.cells) }
-func (s cellSpread) XY(i int) (float64, float64) {
-	c := &s.cells[i]
-	return float64(i), c.RPS
-}
-func (s cellSpread) YError(i int) (float64, float64) {
-	c := &s.cells[i]
-	lo, hi := s.get(c)
-	return math.Max(0, c.RPS-lo), math.Max(0, hi-c.RPS)
-}
-
-func barChart(r *Results, title, unit string, get func(*Cell) float64, spread func(*Cell) (float64, float64)) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = unit
-	p.X.Label.Text = "cell"
-	bars, err := plotter.NewBarChart(cellValues{r.Cells, get}, vg.Points(12))
-	if err != nil {
-		return nil, err
-	}
-	bars.Color = palette[0]
-	bars.LineStyle.Width = 0
-	p.Add(bars)
-	if spread != nil {
-		eb, err := plotter.NewYErrorBars(cellSpread{r.Cells, spread})
-		if err != nil {
-			return nil, err
-		}
-		eb.LineStyle.Color = color.Black
-		p.Add(eb)
-	}
-	names := make([]string, len(r.Cells))
-	for i, c := range r.Cells {
-		names[i] = strconv.Itoa(c.ID)
-	}
-	p.NominalX(names...)
-	p.Y.Min = 0
-	if p.Y.Max <= 0 {
-		p.Y.Max = 1
-	}
-	return p, nil
 }
 
 // nines maps a percentile to -log10(1-p), so 90 → 1, 99 → 2, 99.9 → 3.
@@ -192,40 +123,17 @@ func percentileGroups(r *Results) []cellGroup {
 	return out
 }
 
-// shortLabels names each cell by its number and the settings that differ
-// within the group, so legends stay short.
+// shortLabels names each cell by its number, target and the settings that
+// differ within the group (unset ones left out), so legends stay short.
 func shortLabels(cells []Cell) []string {
-	dims := []func(c *Cell) string{
-		func(c *Cell) string { return c.Target },
-		func(c *Cell) string { return "journal=" + dash(c.JournalMode) },
-		func(c *Cell) string { return "sync=" + dash(c.Synchronous) },
-		func(c *Cell) string { return "busy=" + dash(c.BusyTimeout) },
-		func(c *Cell) string { return "txlock=" + dash(c.TxLock) },
-		func(c *Cell) string { return "writer=" + dash(c.Writer) },
-		func(c *Cell) string { return "workers=" + dash(c.Workers) },
-		func(c *Cell) string { return c.Workload },
-		func(c *Cell) string {
-			if c.Rate > 0 {
-				return fmt.Sprintf("rate=%g/s", c.Rate)
-			}
-			return fmt.Sprintf("c=%d", c.Concurrency)
-		},
-	}
-	out := make([]string, len(cells))
+	out := cellLabels(cells)
+	differ := false
 	for i := range cells {
-		out[i] = fmt.Sprintf("#%d", cells[i].ID)
+		differ = differ || cells[i].Workload != cells[0].Workload
 	}
-	for _, d := range dims {
-		differ := false
+	if differ {
 		for i := range cells {
-			if d(&cells[i]) != d(&cells[0]) {
-				differ = true
-			}
-		}
-		if differ {
-			for i := range cells {
-				out[i] += " " + d(&cells[i])
-			}
+			out[i] += " " + cells[i].Workload
 		}
 	}
 	return out
@@ -240,8 +148,10 @@ func percentileChart(cells []Cell) (*plot.Plot, bool, error) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: nines(50), Label: "50"}, {Value: nines(90), Label: "90"},
 		{Value: nines(99), Label: "99"}, {Value: nines(99.9), Label: "99.9"}})
-	p.Legend.Top = true
-	p.Legend.Left = true
+	// Bottom right: latency curves rise to the right, so that corner is
+	// the emptiest.
+	p.Legend.Top = false
+	p.Legend.Left = false
 	n := 0
 	labels := shortLabels(cells)
 	for ci, c := range cells {

@@ -20,15 +20,23 @@ func HTML(r *Results) ([]byte, error) {
 		SVG         template.HTML
 	}
 	var cv []chartView
+	byFinding := map[int]*chartView{}
 	for _, c := range charts {
-		// The SVG comes from gonum/plot, which escapes the text it draws.
-		cv = append(cv, chartView{Title: c.Title, Note: c.Note, SVG: template.HTML(c.SVG)})
+		// The SVG comes from gonum/plot or bars.go, which escape the text
+		// they draw.
+		v := chartView{Title: c.Title, Note: c.Note, SVG: template.HTML(c.SVG)}
+		if c.Finding > 0 {
+			byFinding[c.Finding] = &v
+			continue
+		}
+		cv = append(cv, v)
 	}
 	var buf bytes.Buffer
 	err = pageTemplate.Execute(&buf, struct {
-		R      *Results
-		Charts []chartView
-	}{r, cv})
+		R             *Results
+		Charts        []chartView
+		FindingCharts map[int]*chartView
+	}{r, cv, byFinding})
 	if err != nil {
 		return nil, fmt.Errorf("report html: %w", err)
 	}
@@ -46,12 +54,17 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 			return "yes"
 		case NotReproduced:
 			return "no"
+		case Partly:
+			return "partly"
+		case "":
+			return "context"
 		}
 		return "maybe"
 	},
-	"pct": func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
-	"f0":  func(v float64) string { return fmt.Sprintf("%.0f", v) },
-	"f1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"evidence": ServerEvidence, // serverstats.go
+	"pct":      func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
+	"f0":       func(v float64) string { return fmt.Sprintf("%.0f", v) },
+	"f1":       func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"load": func(c Cell) string {
 		if c.Rate > 0 {
 			return fmt.Sprintf("%g/s", c.Rate)
@@ -92,7 +105,10 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 10px;border-bot
 .finding{background:#fff;border:1px solid #dde1e6;border-left:6px solid #999;border-radius:6px;padding:10px 14px;margin:10px 0}
 .finding.yes{border-left-color:#1a7f37}.finding.no{border-left-color:#cf222e}.finding.maybe{border-left-color:#bf8700}
 .verdict{font-weight:700;text-transform:uppercase;font-size:13px;letter-spacing:.04em}
-.yes .verdict{color:#1a7f37}.no .verdict{color:#cf222e}.maybe .verdict{color:#9a6700}
+.finding.partly{border-left-color:#0969da}
+.yes .verdict,.verdict.yes{color:#1a7f37}.no .verdict,.verdict.no{color:#cf222e}.maybe .verdict,.verdict.maybe{color:#9a6700}.partly .verdict,.verdict.partly{color:#0969da}.verdict.context{color:#5a6473}
+.groups{margin:6px 0 4px;padding-left:18px}.groups li{margin:3px 0}
+.finding .chart{border:0;padding:0;margin:8px 0 0}
 table{border-collapse:collapse;background:#fff;font-size:13px;width:100%}
 th,td{border:1px solid #dde1e6;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#eef1f4}td.l,th.l{text-align:left}tr.bad td{color:#8c959f}
@@ -113,7 +129,9 @@ dt{color:#5a6473}dd{margin:0}
 <div><span class="verdict">{{.Verdict}}</span> — <strong>{{.N}}. {{.Title}}</strong></div>
 <div>{{.Summary}}</div>
 {{if .Warning}}<div class="warn">⚠ {{.Warning}}</div>{{end}}
+{{if gt (len .Groups) 1}}<ul class="groups">{{range .Groups}}<li><strong>{{.Label}}</strong> — <span class="verdict {{verdictClass .Verdict}}">{{if .Verdict}}{{.Verdict}}{{else}}context{{end}}</span>: {{.Summary}} <span class="sub">(cells {{cells .Cells}})</span>{{if .Warning}} <span class="warn">⚠ {{.Warning}}</span>{{end}}</li>{{end}}</ul>{{end}}
 <div class="sub">Cells {{cells .Cells}}</div>
+{{with index $.FindingCharts .N}}<div class="chart">{{.SVG}}</div>{{end}}
 </div>
 {{else}}<p>No findings were judged.</p>{{end}}
 {{range .R.Notes}}<p class="sub">{{.}}</p>{{end}}
@@ -136,7 +154,14 @@ Lock errors by cause: the busy handler gives up only after the whole busy timeou
 <tr><th>#</th><th>count</th><th class="l">message</th></tr>
 {{range .R.Cells}}{{$id := .ID}}{{range $m, $n := .ErrorsByMessage}}<tr><td>{{$id}}</td><td>{{$n}}</td><td class="l">{{$m}}</td></tr>
 {{end}}{{end}}</table></details>
-
+{{with evidence .R}}
+<h2>Inside the server</h2>
+<div class="scroll"><table>
+<tr><th>#</th><th class="l">cell</th><th>write requests</th><th>transactions</th><th>per txn</th><th class="l">batches by size</th><th>COMMIT mean ms</th><th>99% ≤ ms</th><th>fsyncs</th><th>fsync mean ms</th><th>lock waits</th><th>waited ms</th><th class="l">lock errors</th><th>checkpoints</th></tr>
+{{range .}}<tr><td>{{.ID}}</td><td class="l">{{.Label}}{{if .Partial}} <span class="sub">(partial)</span>{{end}}</td><td>{{.Writes}}</td><td>{{.Txns}}</td><td>{{.BatchMean}}</td><td class="l">{{.Batches}}</td><td>{{.CommitMean}}</td><td>{{.Commit}}</td><td>{{.Fsyncs}}</td><td>{{.FsyncMean}}</td><td>{{.LockWaits}}</td><td>{{.LockMS}}</td><td class="l">{{.LockErrors}}</td><td>{{.Checkpoints}}</td></tr>
+{{end}}</table></div>
+<p class="sub">Read from each lode server's /-/metrics at the start and end of every measured run and summed over the runs (and the server's workers): write requests per transaction, committed or failed (the single writer's group-commit batches; 1 each with --writer pool), the COMMIT statement's time (with synchronous=full it includes the fsync), every fsync SQLite asked for, the sleeps of SQLite's busy handler while another connection held a lock, lock errors by SQLite code, WAL checkpoints.</p>
+{{end}}
 <h2>Charts</h2>
 {{range .Charts}}<div class="chart"><strong>{{.Title}}</strong>{{if .Note}} <span class="sub">{{.Note}}</span>{{end}}
 {{.SVG}}</div>

@@ -59,8 +59,18 @@ func TestWriteAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	col := func(name string) int {
+		for i, h := range recs[0] {
+			if h == name {
+				return i
+			}
+		}
+		t.Fatalf("results.csv has no %s column: %q", name, recs[0])
+		return -1
+	}
 	last := len(recs[0]) - 1
-	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" || recs[0][last] != "generator_bound" || recs[3][last] != "true" || recs[2][last] != "false" {
+	if len(recs) != 5 || recs[0][0] != "id" || recs[2][1] != "lode" || recs[4][11] != "skipped" || col("engine") != last-1 || col("app") != last-2 ||
+		recs[0][last] != "generator_bound" || recs[3][last] != "true" || recs[2][last] != "false" {
 		t.Errorf("results.csv = %q", recs)
 	}
 	html, err := os.ReadFile(index)
@@ -68,7 +78,7 @@ func TestWriteAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := string(html)
-	for _, want := range []string{"<svg", "Throughput per cell", "Latency percentiles", "Throughput vs concurrency",
+	for _, want := range []string{"<svg", "All cells by workload", "Finding 1 — reproduced", "Latency percentiles", "Throughput vs concurrency",
 		"Rollback journal locks &lt;under&gt; load", "reproduced", "3.54.1", "lode bench -f m.yaml", "datasette: not found in PATH",
 		"timeout exhausted: 20", "1–5000ms: 20", `<div class="warn">⚠ Generator-bound: in cells 3`, "80% ⚠"} {
 		if !strings.Contains(page, want) {
@@ -115,5 +125,77 @@ func TestCellList(t *testing.T) {
 		if got := report.CellList(tt.in); got != tt.want {
 			t.Errorf("CellList(%v) = %q; want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestChartsReadable: bars are labelled by cell, target and the settings
+// that differ, grouped under their workload, a panel switches to a log
+// scale when its values span more than 10x, and every finding gets its own
+// chart next to its verdict and per-group lines.
+func TestChartsReadable(t *testing.T) {
+	r := &report.Results{Name: "stack", Repeat: 1, Cells: []report.Cell{
+		{ID: 1, Target: "django", JournalMode: "delete", Workers: "4", Workload: "write", Concurrency: 32, Status: report.StatusOK, OKRPS: 90, RPS: 100, P99MS: 900, ErrorRate: 0.1, Requests: 100},
+		{ID: 2, Target: "django", JournalMode: "wal", Workers: "4", Workload: "write", Concurrency: 32, Status: report.StatusOK, OKRPS: 180, RPS: 180, P99MS: 300, Requests: 100},
+		{ID: 3, Target: "lode", Workload: "write", Concurrency: 32, Status: report.StatusOK, OKRPS: 7200, RPS: 7200, P99MS: 9, Requests: 100},
+		{ID: 4, Target: "django", JournalMode: "wal", Workers: "4", Workload: "read", Concurrency: 32, Status: report.StatusOK, OKRPS: 150, RPS: 150, P99MS: 200, Requests: 100},
+		{ID: 5, Target: "datasette", Workload: "read", Concurrency: 32, Status: report.StatusSkipped, Message: "datasette: not installed"},
+	}}
+	r.Findings = []report.Finding{{N: 1, Title: "journal", Verdict: report.Partly, Summary: "Reproduced for django; not for lode.", Cells: []int{1, 2, 3},
+		Groups: []report.FindingGroup{{Label: "django", Verdict: report.Reproduced, Summary: "rollback 10% → WAL 0%", Cells: []int{1, 2},
+			Warning: "generator-bound: cells 2, whose throughput is a floor"},
+			{Label: "lode <single>", Verdict: "", Summary: "no errors", Cells: []int{3}}}}}
+	charts, err := report.Charts(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all, f1 *report.Chart
+	for i := range charts {
+		switch {
+		case charts[i].Title == "All cells by workload":
+			all = &charts[i]
+		case charts[i].Finding == 1:
+			f1 = &charts[i]
+		}
+	}
+	if all == nil || f1 == nil {
+		t.Fatalf("charts %v; want the overview and finding 1's chart", charts)
+	}
+	for _, want := range []string{">#1 django journal=delete workers=4<", ">#3 lode<", ">write<", ">read<", ">skipped<",
+		"successful req/s (log scale)", // 90 … 7200 spans 80x
+		">7.2k<", "p99 latency, ms (log scale)", "failed requests, %<"} {
+		if !strings.Contains(all.SVG, want) {
+			t.Errorf("overview chart lacks %q", want)
+		}
+	}
+	// Workloads are grouped: both write rows come before the read header.
+	if strings.Index(all.SVG, ">#3 lode<") > strings.Index(all.SVG, ">read<") {
+		t.Error("the write cells are not grouped above the read workload")
+	}
+	if strings.Contains(f1.SVG, "#4 ") || f1.Title != "Finding 1 — partly reproduced" {
+		t.Errorf("finding 1's chart shows other cells or lacks its title:\n%s", f1.SVG)
+	}
+	// Only django cells: 90 and 180 req/s span 2x — a linear scale.
+	narrow := &report.Results{Cells: r.Cells[:2], Repeat: 1}
+	c, _ := report.Charts(narrow)
+	if strings.Contains(c[0].SVG, "successful req/s (log scale)") || !strings.Contains(c[0].SVG, "successful req/s<") {
+		t.Errorf("a 2x span is drawn on a log scale:\n%s", c[0].SVG)
+	}
+	page, err := report.HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`class="finding partly"`, "<strong>lode &lt;single&gt;</strong>", `class="verdict context">context`, "rollback 10% → WAL 0%",
+		`(cells 1-2)</span> <span class="warn">⚠ generator-bound: cells 2, whose throughput is a floor</span></li>`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	if strings.Count(string(page), "⚠ generator-bound") != 1 {
+		t.Error("index.html marks a group without generator-bound cells")
+	}
+	var buf bytes.Buffer
+	report.WriteFindings(&buf, r)
+	if !strings.Contains(buf.String(), "     - django: reproduced. rollback 10% → WAL 0% (cells 1-2)\n       ! generator-bound: cells 2, whose throughput is a floor\n     - lode <single>: context") {
+		t.Errorf("text findings lack the group lines:\n%s", buf.String())
 	}
 }

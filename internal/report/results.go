@@ -17,6 +17,9 @@ const (
 	Reproduced    = "reproduced"
 	NotReproduced = "not reproduced"
 	Inconclusive  = "inconclusive"
+	// Partly is a finding reproduced in some groups of cells and not in
+	// others (for example for one server and not another).
+	Partly = "partly reproduced"
 )
 
 // Cell statuses.
@@ -67,9 +70,13 @@ type Machine struct {
 // Cell is one matrix cell's settings and its measured results: a summary
 // across repeats (median req/s with min and max as the spread) and each run.
 type Cell struct {
-	ID          int     `json:"id"`
-	Key         string  `json:"key"`
-	Target      string  `json:"target"`
+	ID     int    `json:"id"`
+	Key    string `json:"key"`
+	Target string `json:"target"`
+	// App is the application the target runs and Engine its database
+	// (sqlite or postgresql); finding 6 compares engines within an app.
+	App         string  `json:"app,omitempty"`
+	Engine      string  `json:"engine,omitempty"`
 	JournalMode string  `json:"journal_mode"`
 	Synchronous string  `json:"synchronous"`
 	BusyTimeout string  `json:"busy_timeout"`
@@ -120,6 +127,9 @@ type Cell struct {
 	// machine's cores with a large share taken by the generator, CPU the
 	// server could otherwise have used. The throughput is then a floor.
 	GenBound bool `json:"generator_bound,omitempty"`
+	// Server is what a lode target's /-/metrics showed, summed over the
+	// runs (serverstats.go); nil for other targets.
+	Server *ServerStats `json:"server,omitempty"`
 
 	Runs []Run `json:"runs,omitempty"`
 }
@@ -142,6 +152,7 @@ type Run struct {
 	GenSaturated    bool             `json:"generator_saturated,omitempty"`
 	ServerCPU       float64          `json:"server_cpu_pct"`
 	ServerRSSMB     float64          `json:"server_rss_mb"`
+	Server          *ServerStats     `json:"server,omitempty"`
 }
 
 // Percentile is one point of a latency curve.
@@ -182,6 +193,22 @@ type Finding struct {
 	Warning string `json:"warning,omitempty"`
 	// Cells are the cell IDs the verdict rests on.
 	Cells []int `json:"cells"`
+	// Groups are the verdicts per group of cells that differ only in the
+	// finding's dimension (one per target and fixed settings).
+	Groups []FindingGroup `json:"groups,omitempty"`
+}
+
+// FindingGroup is a finding judged on one group of cells, e.g. "django
+// journal=wal" for finding 3. An empty Verdict marks a group shown for
+// context that the finding's claim does not apply to.
+type FindingGroup struct {
+	Label   string `json:"label"`
+	Verdict string `json:"verdict,omitempty"`
+	Summary string `json:"summary"`
+	// Warning, when set, says why the group's verdict may not hold:
+	// some of its cells were generator-bound (Finding.Warning says more).
+	Warning string `json:"warning,omitempty"`
+	Cells   []int  `json:"cells"`
 }
 
 // Label is a short human description of the cell's settings.

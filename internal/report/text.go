@@ -63,6 +63,7 @@ func WriteTable(w io.Writer, r *Results) error {
 		fmt.Fprintln(w, "\nNotes on cells:")
 		fmt.Fprintln(w, strings.Join(notes, "\n"))
 	}
+	WriteServerEvidence(w, r) // serverstats.go
 	return nil
 }
 
@@ -72,6 +73,19 @@ func WriteFindings(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "%d. %s\n   → %s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), f.Summary, CellList(f.Cells))
 		if f.Warning != "" {
 			fmt.Fprintf(w, "   ! %s\n", f.Warning)
+		}
+		if len(f.Groups) < 2 {
+			continue
+		}
+		for _, g := range f.Groups {
+			v := g.Verdict
+			if v == "" {
+				v = "context"
+			}
+			fmt.Fprintf(w, "     - %s: %s. %s (cells %s)\n", g.Label, v, g.Summary, CellList(g.Cells))
+			if g.Warning != "" {
+				fmt.Fprintf(w, "       ! %s\n", g.Warning)
+			}
 		}
 	}
 }
@@ -125,7 +139,7 @@ func dash(s string) string {
 var csvHeader = []string{"id", "target", "journal_mode", "synchronous", "busy_timeout", "txlock", "writer", "workers",
 	"workload", "concurrency", "rate", "status", "message", "runs", "rps", "rps_min", "rps_max", "ok_rps", "p50_ms", "p99_ms",
 	"max_ms", "requests", "errors", "error_rate", "lock_errors", "lock_errors_by_cause", "top_error",
-	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished", "generator_bound"}
+	"generator_cpu_pct", "server_cpu_pct", "server_rss_mb", "unfinished", "app", "engine", "generator_bound"}
 
 // CSV renders one row per cell.
 func CSV(r *Results) ([]byte, error) {
@@ -156,7 +170,7 @@ func CSV(r *Results) ([]byte, error) {
 			f(round(c.RPS)), f(round(c.RPSMin)), f(round(c.RPSMax)), f(round(c.OKRPS)), f(round(c.P50MS)), f(round(c.P99MS)),
 			f(round(c.MaxMS)), strconv.FormatInt(c.Requests, 10), strconv.FormatInt(c.Errors, 10), f(round(c.ErrorRate)),
 			strconv.FormatInt(c.LockErrors, 10), strings.Join(causes, ";"), top,
-			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10),
+			f(round(c.GenCPU)), f(round(c.ServerCPU)), f(round(c.ServerRSSMB)), strconv.FormatInt(c.Unfinished, 10), c.App, c.Engine,
 			strconv.FormatBool(c.GenBound)}
 		if err := w.Write(rec); err != nil {
 			return nil, err

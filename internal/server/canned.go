@@ -1,148 +1,189 @@
 package server
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"lode/internal/auth"
 	"lode/internal/config"
+	"lode/internal/query"
 	"lode/internal/sqlitedb"
+	"lode/internal/web"
 )
 
-// cannedQuery resolves /{db}/{name}[.json] to a canned query of lode.yaml.
-func (a *WriteAPI) cannedQuery(r *http.Request) (dbName, name string, q *config.Query) {
-	dbName, err := decodeName(r.PathValue("db"))
-	if err != nil || a.s.DB(dbName) == nil {
-		return "", "", nil
-	}
-	seg, format := splitFormat(r.PathValue("name"))
-	if format == formatCSV {
-		return "", "", nil
-	}
-	name, err = decodeName(seg)
-	if err != nil {
-		return "", "", nil
-	}
-	return dbName, name, a.cfg.Config.Query(dbName, name)
-}
-
-// handleCannedRead serves a read canned query, GET /DB/NAME(.json) with
-// :named parameters from the query string; anything else goes to the read
-// API.
-func (a *WriteAPI) handleCannedRead(w http.ResponseWriter, r *http.Request) {
-	dbName, name, q := a.cannedQuery(r)
-	if q == nil {
-		a.handleRead(w, r)
-		return
-	}
-	actor, restr, err := a.requestActor(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if !a.checker.Allowed(actor, restr, auth.ViewQuery, dbName, name) {
-		a.fail(w, r, forbidden("You do not have permission to view this query"))
+// serveCanned serves a canned query of lode.yaml at /DB/NAME(.json|.csv):
+// a GET runs a read query (JSON and CSV through the ?sql= path, the HTML
+// page with its parameters and results) or describes a write query (the
+// HTML page shows its form); a POST runs a write query with parameters
+// from a JSON object or a form. A form post from a browser must carry the
+// signed CSRF token of the page's form (see csrf.go).
+func (s *Server) serveCanned(w http.ResponseWriter, r *http.Request, rt *route) {
+	q := rt.canned
+	if r.Method == http.MethodPost {
+		s.runCannedWrite(w, r, rt)
 		return
 	}
 	if q.Write {
-		// A write query's page; the write itself needs POST.
-		writeJSONStatus(w, http.StatusOK, map[string]any{"ok": true, "database": dbName, "query_name": name,
+		if rt.format == formatHTML {
+			pg := s.html.cannedPage(rt)
+			for i := range pg.Params {
+				pg.Params[i].Value = rt.params.Get(pg.Params[i].Name)
+			}
+			pg.CSRFToken = s.csrfToken(w, r)
+			s.html.write(w, r, http.StatusOK, func(b *bytes.Buffer) error { return s.html.tpl.Query(b, pg) })
+			return
+		}
+		// A write query's description; the write itself needs POST.
+		writeJSONStatus(w, http.StatusOK, map[string]any{"ok": true, "database": rt.db.Name, "query_name": rt.name,
 			"sql": q.SQL, "params": paramNames(q), "write": true, "rows": []any{}})
 		return
 	}
-	// The same path as ?sql=: read-only checks, time limit, row cap,
-	// _shape and _extra.
-	a.s.serveSQL(w, r, a.s.DB(dbName), formatJSON, q.SQL)
+	if rt.format != formatHTML {
+		// The same path as ?sql=: read-only checks, time limit, row cap,
+		// _shape and _extra.
+		s.serveSQL(w, r, rt, q.SQL)
+		return
+	}
+	pg := s.html.cannedPage(rt)
+	names := make([]string, len(pg.Params))
+	for i := range pg.Params {
+		pg.Params[i].Value = rt.params.Get(pg.Params[i].Name)
+		names[i] = pg.Params[i].Name
+	}
+	pg.JSONURL = withQuery(tablePath(rt.db.Name, rt.name)+".json", r.URL.RawQuery)
+	pg.EditURL = dbPath(rt.db.Name) + "/-/query?" + url.Values{"sql": {q.SQL}}.Encode()
+	status := http.StatusOK
+	pg.Ran = true
+	err := query.ValidateSelect(q.SQL)
+	var out *sqlitedb.Result
+	if err == nil {
+		run, _ := query.FirstStatement(q.SQL)
+		out, err = rt.db.Query(r.Context(), run, namedArgs(names, rt.params), sqlitedb.QueryOptions{
+			TimeLimit: ms(s.settings.SQLTimeLimitMS), MaxRows: s.settings.MaxReturnedRows, CheckReadOnly: true,
+		})
+	}
+	if err != nil {
+		e := mapError(err)
+		status, pg.Error = e.status, e.msgs[0]
+	} else {
+		pg.Columns, pg.Rows, pg.Truncated = out.Columns, htmlRows(out.Rows), out.Truncated
+	}
+	s.html.write(w, r, status, func(b *bytes.Buffer) error { return s.html.tpl.Query(b, pg) })
 }
 
-// handleCannedWrite runs a write canned query (write: true) on POST. Its
-// parameters come from a JSON object or a form body. All its statements
-// run in order in one transaction of the writer (a write script), begun
-// per --txlock, so a SELECT then UPDATE script behaves as the study's
-// read-then-write transaction.
-func (a *WriteAPI) handleCannedWrite(w http.ResponseWriter, r *http.Request) {
-	dbName, name, q := a.cannedQuery(r)
-	if q == nil {
-		a.s.ServeHTTP(w, r)
-		return
-	}
-	actor, restr, err := a.requestActor(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if !a.checker.Allowed(actor, restr, auth.ViewQuery, dbName, name) {
-		a.fail(w, r, forbidden("Permission denied"))
-		return
+// isBrowserForm reports a POST that a browser's HTML form may have sent:
+// a body that is not JSON (urlencoded, multipart, text/plain: the bodies
+// a cross-site form sends without a CORS preflight; Lode reads any
+// non-JSON body as a form) and no Authorization header (which a form
+// cannot set). Such a post must carry the page's CSRF token.
+func isBrowserForm(r *http.Request) bool {
+	return r.Method == http.MethodPost && !isJSON(r) && r.Header.Get("Authorization") == ""
+}
+
+// runCannedWrite runs a write canned query (write: true) on POST. All its
+// statements run in order in one transaction of the writer (a write
+// script), begun per --txlock, so a SELECT then UPDATE script behaves as
+// the study's read-then-write transaction. A browser's form post (a form
+// body without an Authorization header) must repeat the page's CSRF token;
+// its answer is the query's HTML page with the outcome as a message, or
+// the query's on_success_redirect / on_error_redirect.
+func (s *Server) runCannedWrite(w http.ResponseWriter, r *http.Request, rt *route) {
+	q := rt.canned
+	browserForm := isBrowserForm(r)
+	htmlPage := browserForm && rt.format == formatHTML
+	fail := func(err error) {
+		if htmlPage {
+			s.html.cannedOutcome(w, r, rt, mapError(err), "")
+			return
+		}
+		s.fail(w, r, rt, err)
 	}
 	if !q.Write {
-		a.fail(w, r, &apiError{Status: http.StatusMethodNotAllowed, Message: "Method not allowed: this query is read-only"})
+		fail(statusError(http.StatusMethodNotAllowed, "Method not allowed: this query is read-only"))
 		return
 	}
-	writer := a.writers[dbName]
-	if writer == nil {
-		a.fail(w, r, forbidden("Database is immutable"))
+	if s.api == nil || s.api.writers[rt.db.Name] == nil {
+		fail(forbidden("Database is immutable"))
 		return
 	}
 	params := url.Values{}
 	if isJSON(r) {
-		data, err := a.readBody(w, r)
+		data, err := s.api.readBody(w, r)
 		if err != nil {
-			a.fail(w, r, err)
+			fail(err)
 			return
 		}
 		for k, v := range data {
-			params.Set(k, fmt.Sprint(sqlValue(v)))
+			sv, err := sqlValue(v)
+			if err != nil {
+				fail(err)
+				return
+			}
+			params.Set(k, fmt.Sprint(sv))
 		}
 	} else {
-		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
-		if err := r.ParseForm(); err != nil {
-			a.fail(w, r, &apiError{Status: http.StatusRequestEntityTooLarge, Message: "Could not read the form body: " + err.Error()})
+		r.Body = http.MaxBytesReader(w, r.Body, s.api.cfg.MaxBodyBytes)
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		var err error
+		if mt == "multipart/form-data" {
+			err = r.ParseMultipartForm(1 << 20)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			fail(statusError(http.StatusRequestEntityTooLarge, "Could not read the form body: "+err.Error()))
 			return
+		}
+		if browserForm {
+			if err := s.checkCSRF(r); err != nil {
+				fail(forbidden(err.Error()))
+				return
+			}
 		}
 		params = r.PostForm
 	}
-	stmts := SplitStatements(q.SQL)
-	var affected int64
-	err = writer.Do(r.Context(), func(ctx context.Context, ex sqlitedb.Execer) error {
-		// total_changes() counts only rows written; RowsAffected of a
-		// SELECT would repeat the previous statement's count.
-		var before, after int64
-		if err := queryRowScan(ctx, ex, "SELECT total_changes()", nil, &before); err != nil {
-			return err
-		}
-		for _, st := range stmts {
-			if _, err := ex.ExecContext(ctx, st, namedArgs(NamedParams(st), params)...); err != nil {
-				return err
-			}
-		}
-		if err := queryRowScan(ctx, ex, "SELECT total_changes()", nil, &after); err != nil {
-			return err
-		}
-		affected = after - before
-		return nil
+	stmts := query.SplitStatements(q.SQL)
+	script := make([]sqlitedb.Statement, len(stmts))
+	for i, st := range stmts {
+		script[i] = sqlitedb.Statement{SQL: st, Args: namedArgs(query.NamedParams(st), params)}
+	}
+	var changed int64
+	// A script with DDL expires the schema cache after it.
+	err := s.api.write(r, rt, mayChangeSchema(q.SQL), func(ctx context.Context, ex sqlitedb.Execer) error {
+		var err error
+		changed, err = sqlitedb.RunScript(ctx, ex, script)
+		return err
 	})
 	if err != nil {
 		if q.OnErrorMessage != "" {
-			a.fail(w, r, errs400(q.OnErrorMessage+": "+err.Error()))
-			return
+			err = errs400(q.OnErrorMessage + ": " + mapError(err).msgs[0])
 		}
-		a.fail(w, r, err)
+		fail(err)
 		return
 	}
 	msg := q.OnSuccessMessage
 	if msg == "" {
-		msg = fmt.Sprintf("Query executed, %d row%s affected", affected, plural(affected))
+		msg = fmt.Sprintf("Query executed, %d row%s affected", changed, plural(changed))
+	}
+	if htmlPage {
+		s.html.cannedOutcome(w, r, rt, errorInfo{status: http.StatusOK}, msg)
+		return
 	}
 	var redirect any
 	if q.OnSuccessRedirect != "" {
 		redirect = q.OnSuccessRedirect
 	}
 	writeJSONStatus(w, http.StatusOK, map[string]any{"ok": true, "message": msg, "redirect": redirect})
+}
+
+// mayChangeSchema reports SQL that may hold DDL (CREATE, ALTER, DROP).
+func mayChangeSchema(sqlText string) bool {
+	low := strings.ToLower(sqlText)
+	return strings.Contains(low, "create") || strings.Contains(low, "alter") || strings.Contains(low, "drop")
 }
 
 func plural(n int64) string {
@@ -158,110 +199,61 @@ func paramNames(q *config.Query) []string {
 	if len(q.Params) > 0 {
 		return q.Params
 	}
-	return NamedParams(q.SQL)
+	return query.NamedParams(q.SQL)
 }
 
-// namedArgs binds every name from values; a missing one is bound as ""
-// (Datasette binds missing canned-query parameters as empty strings).
-func namedArgs(names []string, values url.Values) []any {
-	args := make([]any, len(names))
-	for i, n := range names {
-		args[i] = sql.Named(n, values.Get(n))
+// cannedPage is the page of the route's canned query, without results.
+func (p *htmlPages) cannedPage(rt *route) *web.QueryPage {
+	q, dbName, name := rt.canned, rt.db.Name, rt.name
+	heading := q.Title
+	if heading == "" {
+		heading = name
 	}
-	return args
-}
-
-// NamedParams returns the :name parameters of a SQL text in order of first
-// appearance, skipping string literals, quoted identifiers and comments.
-func NamedParams(sqlText string) []string {
-	var names []string
-	seen := map[string]bool{}
-	scanSQL(sqlText, func(i int) int {
-		if sqlText[i] != ':' {
-			return i + 1
-		}
-		j := i + 1
-		for j < len(sqlText) && (isWord(sqlText[j])) {
-			j++
-		}
-		if j > i+1 {
-			n := sqlText[i+1 : j]
-			if !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-		}
-		return j
-	}, nil)
-	return names
-}
-
-// SplitStatements splits a write script on semicolons that are outside
-// string literals, quoted identifiers and comments, dropping empty
-// statements. (CREATE TRIGGER bodies, which contain semicolons, are not
-// supported in scripts.)
-func SplitStatements(sqlText string) []string {
-	var out []string
-	start := 0
-	scanSQL(sqlText, func(i int) int { return i + 1 }, func(i int) {
-		if s := strings.TrimSpace(sqlText[start:i]); s != "" {
-			out = append(out, s)
-		}
-		start = i + 1
-	})
-	if s := strings.TrimSpace(sqlText[start:]); s != "" {
-		out = append(out, s)
+	path := tablePath(dbName, name)
+	pg := &web.QueryPage{
+		Chrome: web.Chrome{
+			Title: heading + ": " + dbName, Heading: heading,
+			Crumbs: []web.Link{{Label: dbName, URL: dbPath(dbName)}},
+		},
+		Database: dbName, Action: path, Method: "get", SQL: q.SQL,
+		Canned: &web.CannedLink{Name: name, Title: q.Title, URL: path, Description: q.Description, Write: q.Write},
 	}
-	return out
+	if q.Write {
+		pg.Method = "post"
+	}
+	for _, n := range paramNames(q) {
+		pg.Params = append(pg.Params, web.Param{Name: n})
+	}
+	return pg
 }
 
-func isWord(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
-
-// scanSQL walks SQL text outside quotes and comments: code(i) is called at
-// each such byte and returns where to continue; semi(i) at each ';'.
-func scanSQL(s string, code func(i int) int, semi func(i int)) {
-	for i := 0; i < len(s); {
-		switch c := s[i]; {
-		case c == '\'' || c == '"' || c == '`':
-			j := i + 1
-			for j < len(s) {
-				if s[j] == c {
-					if j+1 < len(s) && s[j+1] == c { // doubled quote
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
-			}
-			i = j + 1
-		case c == '[':
-			j := strings.IndexByte(s[i:], ']')
-			if j < 0 {
-				return
-			}
-			i += j + 1
-		case c == '-' && i+1 < len(s) && s[i+1] == '-':
-			j := strings.IndexByte(s[i:], '\n')
-			if j < 0 {
-				return
-			}
-			i += j + 1
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			j := strings.Index(s[i+2:], "*/")
-			if j < 0 {
-				return
-			}
-			i += j + 4
-		case c == ';':
-			if semi != nil {
-				semi(i)
-			}
-			i++
-		default:
-			i = code(i)
+// cannedOutcome shows the outcome of a canned write form on the query's
+// page: msg on success (e.status 200), else e's message, keeping what was
+// typed so it can be corrected; after a success the form starts empty, so
+// a second click is a deliberate one. on_success_redirect and
+// on_error_redirect redirect instead.
+func (p *htmlPages) cannedOutcome(w http.ResponseWriter, r *http.Request, rt *route, e errorInfo, msg string) {
+	q := rt.canned
+	ok := e.status == http.StatusOK
+	if ok && q.OnSuccessRedirect != "" {
+		http.Redirect(w, r, q.OnSuccessRedirect, http.StatusFound)
+		return
+	}
+	if !ok && q.OnErrorRedirect != "" {
+		http.Redirect(w, r, q.OnErrorRedirect, http.StatusFound)
+		return
+	}
+	pg := p.cannedPage(rt)
+	if !ok {
+		for i := range pg.Params {
+			pg.Params[i].Value = r.PostFormValue(pg.Params[i].Name)
+		}
+		msg = e.msgs[0]
+		if len(e.msgs) > 1 {
+			msg = fmt.Sprint(e.msgs)
 		}
 	}
+	pg.CSRFToken = p.s.csrfToken(w, r)
+	pg.Message, pg.MessageError = msg, !ok
+	p.write(w, r, e.status, func(b *bytes.Buffer) error { return p.tpl.Query(b, pg) })
 }

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"maps"
 	"net/http"
-	"net/url"
+	"slices"
 	"sort"
 
+	"lode/internal/auth"
+	"lode/internal/config"
 	"lode/internal/query"
 	"lode/internal/sqlitedb"
 )
@@ -15,12 +18,26 @@ type DatabaseResult struct {
 	Path     string
 	Size     int64
 	Tables   []DatabaseTable
-	Views    []string
+	Views    []DatabaseView
+	Queries  []DatabaseQuery
 	Hidden   int
 	// TableColumns maps every table and view to its sorted column names
 	// (views map to an empty list, as in Datasette).
 	TableColumns    map[string][]string
 	AllowExecuteSQL bool
+}
+
+// DatabaseView is one view on a database page.
+type DatabaseView struct {
+	Name    string
+	Private bool
+}
+
+// DatabaseQuery is one canned query on a database page.
+type DatabaseQuery struct {
+	Name    string
+	Query   *config.Query
+	Private bool
 }
 
 // DatabaseTable is one table on a database page.
@@ -41,47 +58,15 @@ type fkJSON struct {
 	OtherColumn string `json:"other_column"`
 }
 
-func fksJSON(fks []sqlitedb.ForeignKey) []fkJSON {
-	out := make([]fkJSON, 0, len(fks))
-	for _, fk := range fks {
-		out = append(out, fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn})
-	}
-	return out
-}
-
-// lookupDB resolves the {db} segment: name and format.
-func (s *Server) lookupDB(r *http.Request) (*sqlitedb.DB, string, error) {
-	seg, format := splitFormat(r.PathValue("db"))
-	name, err := decodeName(seg)
-	if err != nil {
-		return nil, format, err
-	}
-	db := s.dbs[name]
-	if db == nil {
-		return nil, format, notFound(msgDatabaseNotFound)
-	}
-	return db, format, nil
-}
-
-func (s *Server) handleDatabase(w http.ResponseWriter, r *http.Request) {
-	if seg := r.PathValue("db"); seg == ".json" || seg == "index.json" {
-		s.serveIndex(w, r, formatJSON)
-		return
-	}
-	db, format, err := s.lookupDB(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if format == formatCSV {
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
-		return
-	}
+// serveDatabase serves /DB and /DB.json: the tables, views and canned
+// queries the actor may see.
+func (s *Server) serveDatabase(w http.ResponseWriter, r *http.Request, rt *route) {
+	db := rt.db
 	// /DB.json?sql= was the pre-1.0 query URL: redirect like Datasette.
-	if r.URL.Query().Has("sql") {
+	if rt.params.Has("sql") {
 		target := "/" + tildeEncode(db.Name) + "/-/query"
-		if format != formatHTML {
-			target += "." + format
+		if rt.format != formatHTML {
+			target += "." + rt.format
 		}
 		// A bare 302 like Datasette's (http.Redirect would add an HTML body).
 		w.Header().Set("Location", target+"?"+r.URL.RawQuery)
@@ -89,20 +74,23 @@ func (s *Server) handleDatabase(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	sch, err := db.Schema(r.Context())
+	sch, err := s.schemaOf(r.Context(), db)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
+	acc := rt.access
 	res := &DatabaseResult{
 		Database: db.Name, Path: "/" + tildeEncode(db.Name), Size: dbFileSize(db),
-		TableColumns: map[string][]string{}, AllowExecuteSQL: s.settings.AllowSQL,
+		TableColumns:    map[string][]string{},
+		AllowExecuteSQL: s.settings.AllowSQL && acc.allowed(auth.ExecuteSQL, db.Name, ""),
 	}
-	counts := s.tableCounts(r.Context(), db, sch)
-	for _, t := range sch.Tables {
+	visible := s.visibleTables(acc, db.Name, sch)
+	counts := s.tableCounts(r.Context(), db, visible)
+	for _, t := range visible {
 		cols := t.ColumnNames()
 		if t.IsView {
-			res.Views = append(res.Views, t.Name)
+			res.Views = append(res.Views, DatabaseView{Name: t.Name, Private: acc.private(db.Name, t.Name)})
 			res.TableColumns[t.Name] = []string{}
 			continue
 		}
@@ -115,18 +103,26 @@ func (s *Server) handleDatabase(w http.ResponseWriter, r *http.Request) {
 		res.Tables = append(res.Tables, DatabaseTable{
 			Name: t.Name, Columns: cols, PrimaryKeys: nonNil(t.PrimaryKeys), Count: counts[t.Name],
 			Hidden: t.Hidden, FTSTable: strPtr(t.FTSTable),
-			ForeignKeys: map[string][]fkJSON{"incoming": fksJSON(t.Incoming), "outgoing": fksJSON(t.Outgoing)},
+			ForeignKeys: map[string][]fkJSON{"incoming": s.visibleFKs(acc, db.Name, t.Incoming), "outgoing": s.visibleFKs(acc, db.Name, t.Outgoing)},
+			Private:     acc.private(db.Name, t.Name),
 		})
 	}
-	s.render(w, r, format, res, func() any {
+	if d := s.cfg.Lode.Database(db.Name); d != nil {
+		for _, name := range slices.Sorted(maps.Keys(d.Queries)) {
+			if acc.canViewQuery(db.Name, name) {
+				res.Queries = append(res.Queries, DatabaseQuery{Name: name, Query: d.Queries[name], Private: acc.privateQuery(db.Name, name)})
+			}
+		}
+	}
+	s.render(w, r, rt, res, func() any {
 		views := []map[string]any{}
 		for _, v := range res.Views {
-			views = append(views, map[string]any{"name": v, "private": false})
+			views = append(views, map[string]any{"name": v.Name, "private": v.Private})
 		}
 		o := orderedJSON{}
 		o.set("ok", true)
 		o.set("database", res.Database)
-		o.set("private", false)
+		o.set("private", acc.privateDatabase(db.Name))
 		o.set("path", res.Path)
 		o.set("size", res.Size)
 		o.set("tables", nonNilSlice(res.Tables))
@@ -142,20 +138,27 @@ func (s *Server) handleDatabase(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleDatabaseMeta serves /DB/-/query(.json|.csv).
-func (s *Server) handleDatabaseMeta(w http.ResponseWriter, r *http.Request) {
-	db, _, err := s.lookupDB(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+// visibleTables are the tables and views of sch that the actor may see,
+// in schema order.
+func (s *Server) visibleTables(acc *access, db string, sch *sqlitedb.Schema) []*sqlitedb.Table {
+	out := make([]*sqlitedb.Table, 0, len(sch.Tables))
+	for _, t := range sch.Tables {
+		if acc.canViewTable(db, t.Name) {
+			out = append(out, t)
+		}
 	}
-	name, format := splitFormat(r.PathValue("file"))
-	switch name {
-	case "query":
-		s.serveQuery(w, r, db, format)
-	default:
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
+	return out
+}
+
+// visibleFKs lists foreign keys whose other table the actor may see.
+func (s *Server) visibleFKs(acc *access, db string, fks []sqlitedb.ForeignKey) []fkJSON {
+	out := make([]fkJSON, 0, len(fks))
+	for _, fk := range fks {
+		if acc.canViewTable(db, fk.OtherTable) {
+			out = append(out, fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn})
+		}
 	}
+	return out
 }
 
 // requestURL is the absolute request URL that toggle and next URLs are
@@ -167,82 +170,3 @@ func requestURL(r *http.Request) query.RequestURL {
 	}
 	return query.RequestURL{Base: scheme + "://" + r.Host, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery}
 }
-
-// pathWithReplacedArgs is Datasette's path_with_replaced_args: pairs whose
-// key is replaced are dropped, then the new pairs (non-empty) appended, and
-// the query re-encoded with quote_plus rules.
-func pathWithReplacedArgs(req query.RequestURL, args [][2]string) string {
-	replace := map[string]bool{}
-	for _, a := range args {
-		replace[a[0]] = true
-	}
-	var parts []string
-	for _, kv := range splitQuery(req.RawQuery) {
-		if !replace[kv[0]] {
-			parts = append(parts, url.QueryEscape(kv[0])+"="+url.QueryEscape(kv[1]))
-		}
-	}
-	for _, a := range args {
-		if a[1] != "" {
-			parts = append(parts, url.QueryEscape(a[0])+"="+url.QueryEscape(a[1]))
-		}
-	}
-	out := req.Path
-	if len(parts) > 0 {
-		out += "?"
-		for i, p := range parts {
-			if i > 0 {
-				out += "&"
-			}
-			out += p
-		}
-	}
-	return out
-}
-
-// splitQuery parses a raw query into ordered pairs (like Python's
-// parse_qsl, blank values dropped).
-func splitQuery(raw string) [][2]string {
-	var out [][2]string
-	for raw != "" {
-		var kv string
-		if i := indexAny(raw, "&;"); i >= 0 {
-			kv, raw = raw[:i], raw[i+1:]
-		} else {
-			kv, raw = raw, ""
-		}
-		if kv == "" {
-			continue
-		}
-		k, v, _ := cut(kv, "=")
-		k, err1 := url.QueryUnescape(k)
-		v, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil || v == "" {
-			continue
-		}
-		out = append(out, [2]string{k, v})
-	}
-	return out
-}
-
-func indexAny(s, chars string) int {
-	for i := 0; i < len(s); i++ {
-		for j := 0; j < len(chars); j++ {
-			if s[i] == chars[j] {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-func cut(s, sep string) (string, string, bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
-}
-
-func tildeEncode(s string) string { return query.TildeEncode(s) }

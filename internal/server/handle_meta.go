@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -47,23 +49,27 @@ type IndexTable struct {
 	Private                    bool     `json:"private"`
 }
 
-func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	s.serveIndex(w, r, formatHTML)
-}
-
-func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, format string) {
+// serveIndex serves / and /.json: the databases the actor may see, each
+// with its biggest visible tables.
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, rt *route) {
+	acc := rt.access
 	res := &IndexResult{}
 	for _, name := range s.dbNames {
+		if !acc.canViewDatabase(name) {
+			continue
+		}
 		db := s.dbs[name]
-		sch, err := db.Schema(r.Context())
+		sch, err := s.schemaOf(r.Context(), db)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
-		counts := s.tableCounts(r.Context(), db, sch)
-		d := IndexDatabase{Name: name, Color: dbColor(name), Path: "/" + tildeEncode(name), ShowTableRowCounts: true}
+		tables := s.visibleTables(acc, name, sch)
+		counts := s.tableCounts(r.Context(), db, tables)
+		d := IndexDatabase{Name: name, Color: dbColor(name), Path: "/" + tildeEncode(name), ShowTableRowCounts: true,
+			Private: acc.privateDatabase(name)}
 		var visible []IndexTable
-		for _, t := range sch.Tables {
+		for _, t := range tables {
 			if t.IsView {
 				d.ViewsCount++
 				continue
@@ -82,7 +88,7 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, format strin
 			}
 			visible = append(visible, IndexTable{
 				Name: t.Name, Columns: t.ColumnNames(), PrimaryKeys: nonNil(t.PrimaryKeys), Count: n,
-				FTSTable: strPtr(t.FTSTable),
+				FTSTable: strPtr(t.FTSTable), Private: acc.private(name, t.Name),
 			})
 		}
 		sort.SliceStable(visible, func(i, j int) bool {
@@ -100,7 +106,7 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, format strin
 		d.TablesAndViewsTruncated = nonNilSlice(visible)
 		res.Databases = append(res.Databases, d)
 	}
-	s.render(w, r, format, res, func() any {
+	s.render(w, r, rt, res, func() any {
 		dbs := orderedJSON{}
 		for _, d := range res.Databases {
 			dbs.set(d.Name, d)
@@ -147,12 +153,12 @@ func dbColor(name string) string {
 	return hex.EncodeToString(sum[:])[:6]
 }
 
-// tableCounts counts every table's rows, each under
+// tableCounts counts the rows of tables, each under
 // index_count_time_limit_ms; a count that takes longer is nil (unknown).
-func (s *Server) tableCounts(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema) map[string]*int64 {
+func (s *Server) tableCounts(ctx context.Context, db *sqlitedb.DB, tables []*sqlitedb.Table) map[string]*int64 {
 	out := map[string]*int64{}
 	limit := time.Duration(s.settings.IndexCountTimeLimitMS) * time.Millisecond
-	for _, t := range sch.Tables {
+	for _, t := range tables {
 		if t.IsView {
 			continue
 		}
@@ -164,21 +170,29 @@ func (s *Server) tableCounts(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb
 	return out
 }
 
-// handleInstanceMeta serves /-/versions.json, /-/settings.json,
-// /-/databases.json, /-/metadata.json, /-/config.json, /-/plugins.json and
-// /-/actor.json.
-func (s *Server) handleInstanceMeta(w http.ResponseWriter, r *http.Request) {
-	name, format := splitFormat(r.PathValue("file"))
-	if format == formatCSV {
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
-		return
-	}
+// serveInstance serves /-/versions, /-/settings, /-/databases,
+// /-/metadata, /-/config, /-/plugins (JSON, with or without .json), and
+// /-/actor.json and /-/auth-token.
+func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route) {
 	var v any
-	switch name {
+	switch rt.action {
+	case "auth-token":
+		if s.api == nil {
+			s.fail(w, r, rt, forbidden("Invalid token"))
+			return
+		}
+		s.api.handleAuthToken(w, r, rt)
+		return
+	case "actor":
+		var actor any
+		if rt.access.actor != nil {
+			actor = rt.access.actor
+		}
+		v = map[string]any{"actor": actor}
 	case "versions":
 		v = s.versions(r.Context())
 	case "settings":
-		v = s.settingsJSON(r.Context())
+		v = s.settingsJSON()
 	case "config":
 		settings := map[string]any{}
 		def := DefaultSettings()
@@ -194,25 +208,33 @@ func (s *Server) handleInstanceMeta(w http.ResponseWriter, r *http.Request) {
 	case "databases":
 		var list []map[string]any
 		for _, n := range s.dbNames {
+			if !rt.access.canViewDatabase(n) {
+				continue
+			}
 			db := s.dbs[n]
 			list = append(list, map[string]any{
-				"name": n, "route": tildeEncode(n), "path": db.Path, "size": dbFileSize(db),
+				"name": n, "route": tildeEncode(n), "path": db.GivenPath, "size": dbFileSize(db),
 				"is_mutable": !db.Immutable(), "is_memory": false, "hash": nil,
 			})
 		}
 		v = nonNilSlice(list)
-	case "metadata":
-		v = map[string]any{}
 	case "plugins":
 		v = []any{}
-	case "actor":
-		v = map[string]any{"actor": nil}
-	default:
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
+	case "threads":
+		v = threadsJSON()
+	case "schema":
+		s.serveSchema(w, r, rt)
 		return
-	}
-	if format == formatHTML && s.cfg.HTML != nil {
-		s.render(w, r, format, v, func() any { return v })
+	case "metrics":
+		if rt.format != formatHTML {
+			s.fail(w, r, rt, notFound("Not found: "+r.URL.Path+" (the metrics are at /-/metrics)"))
+			return
+		}
+		s.serveMetrics(w, r, rt)
+		return
+	default:
+		// Datasette reads /-/NAME.json as a table NAME of a database "-".
+		s.fail(w, r, rt, notFound(msgDatabaseNotFound))
 		return
 	}
 	writeJSONStatus(w, http.StatusOK, v)
@@ -228,18 +250,38 @@ func derefAny(p any) any {
 	return nil
 }
 
-func (s *Server) settingsJSON(ctx context.Context) map[string]any {
+// threadsJSON is /-/threads.json in Datasette's shape, for Go: the
+// process's OS threads (runtime threadcreate profile) and its goroutines
+// as tasks (counted, not listed: their stacks are not for the public).
+func threadsJSON() map[string]any {
+	n := pprof.Lookup("threadcreate").Count()
+	threads := make([]map[string]any, 0, n)
+	for i := 0; i < n; i++ {
+		threads = append(threads, map[string]any{"name": fmt.Sprintf("thread-%d", i), "ident": i, "daemon": i > 0})
+	}
+	return map[string]any{"num_threads": n, "threads": threads, "num_tasks": runtime.NumGoroutine(), "tasks": []string{}}
+}
+
+// settingsJSON is /-/settings.json: the settings, and each database's
+// SQLite settings as read back when it was opened (never a wait for a
+// connection: the writer may hold the write connection for as long as it
+// serves).
+func (s *Server) settingsJSON() map[string]any {
 	out := map[string]any{}
 	for k, p := range s.settings.fields() {
 		out[k] = derefAny(p)
 	}
+	// Datasette's settings that Lode has fixed values for.
+	out["base_url"] = "/"
+	out["force_https_urls"] = false
+	out["trace_debug"] = false
+	out["max_insert_rows"] = DefaultMaxInsertRows
+	if s.api != nil {
+		out["max_insert_rows"] = s.api.cfg.MaxInsertRows
+	}
 	sq := map[string]any{}
 	for _, n := range s.dbNames {
-		eff, err := s.dbs[n].EffectiveSettings(ctx)
-		if err != nil {
-			sq[n] = map[string]any{"error": err.Error()}
-			continue
-		}
+		eff := s.dbs[n].EffectiveSettings()
 		sq[n] = map[string]any{
 			"journal_mode": eff.JournalMode, "synchronous": eff.Synchronous,
 			"busy_timeout_ms": eff.BusyTimeout.Milliseconds(), "txlock": eff.TxLock,
@@ -251,6 +293,14 @@ func (s *Server) settingsJSON(ctx context.Context) map[string]any {
 	return out
 }
 
+// version is Lode's version as /-/versions.json and lode_info report it.
+func (s *Server) version() string {
+	if s.cfg.Version == "" {
+		return "(devel)"
+	}
+	return s.cfg.Version
+}
+
 func (s *Server) versions(ctx context.Context) map[string]any {
 	sqliteInfo := map[string]any{}
 	var anyDB *sqlitedb.DB
@@ -259,11 +309,12 @@ func (s *Server) versions(ctx context.Context) map[string]any {
 		break
 	}
 	if anyDB != nil {
-		if res, err := anyDB.Query(ctx, "SELECT sqlite_version()", nil, sqlitedb.QueryOptions{}); err == nil && len(res.Rows) == 1 {
+		opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS)}
+		if res, err := anyDB.Query(ctx, "SELECT sqlite_version()", nil, opt); err == nil && len(res.Rows) == 1 {
 			sqliteInfo["version"] = res.Rows[0][0]
 		}
 		var opts []string
-		if res, err := anyDB.Query(ctx, "PRAGMA compile_options", nil, sqlitedb.QueryOptions{}); err == nil {
+		if res, err := anyDB.Query(ctx, "PRAGMA compile_options", nil, opt); err == nil {
 			for _, row := range res.Rows {
 				if s, ok := row[0].(string); ok {
 					opts = append(opts, s)
@@ -281,12 +332,8 @@ func (s *Server) versions(ctx context.Context) map[string]any {
 		sqliteInfo["fts_versions"] = nonNil(fts)
 		sqliteInfo["extensions"] = map[string]any{"json1": nil}
 	}
-	version := s.cfg.Version
-	if version == "" {
-		version = "(devel)"
-	}
 	return map[string]any{
-		"lode":   map[string]any{"version": version},
+		"lode":   map[string]any{"version": s.version()},
 		"go":     map[string]any{"version": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
 		"sqlite": sqliteInfo,
 	}

@@ -2,9 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"lode/internal/query"
@@ -39,65 +45,6 @@ type RowResult struct {
 	PrimaryKeys      []string
 	PrimaryKeyValues []string
 	QueryMS          float64
-}
-
-// lookupTable resolves {db} and {table}. A name missing from the cached
-// schema triggers one schema_version check, so tables created since the
-// cache was filled are found.
-func (s *Server) lookupTable(ctx context.Context, r *http.Request) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
-	return s.lookupTableIn(ctx, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk") != "")
-}
-
-// lookupTableIn is lookupTable given the unescaped {db} and {table} path
-// segments; isRow says the URL is /DB/TABLE/PK.
-func (s *Server) lookupTableIn(ctx context.Context, dbPart, tablePart string, isRow bool) (*sqlitedb.DB, *sqlitedb.Schema, *sqlitedb.Table, string, error) {
-	dbSeg, _ := splitFormat(dbPart)
-	dbName, err := decodeName(dbSeg)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	db := s.dbs[dbName]
-	if db == nil {
-		return nil, nil, nil, "", notFound(msgDatabaseNotFound)
-	}
-	seg := tablePart
-	if isRow {
-		seg += "." // the table segment of a row URL has no format
-	}
-	base, format := splitFormat(seg)
-	if isRow {
-		base, format = seg[:len(seg)-1], formatHTML
-	}
-	name, err := decodeName(base)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	sch, err := db.Schema(ctx)
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	find := func(sch *sqlitedb.Schema) (*sqlitedb.Table, string) {
-		if t := sch.Table(name); t != nil {
-			return t, format
-		}
-		// A table whose real name ends in .json/.csv, addressed as HTML.
-		if full, err := query.TildeDecode(seg); err == nil && format != formatHTML {
-			if t := sch.Table(full); t != nil {
-				return t, formatHTML
-			}
-		}
-		return nil, format
-	}
-	t, format := find(sch)
-	if t == nil {
-		if sch, err = db.RefreshSchema(ctx); err != nil {
-			return nil, nil, nil, "", err
-		}
-		if t, format = find(sch); t == nil {
-			return nil, nil, nil, "", notFound(msgTableNotFound)
-		}
-	}
-	return db, sch, t, format, nil
 }
 
 // queryTable converts an introspected table for the query package, once
@@ -162,42 +109,58 @@ func (s *Server) rowLookup(qt *query.Table) *rowLookup {
 	return rl
 }
 
-func (s *Server) queryOptions() query.Options {
+func (s *Server) queryOptions(rt *route) query.Options {
 	return query.Options{
 		DefaultPageSize:  s.settings.DefaultPageSize,
 		MaxReturnedRows:  s.settings.MaxReturnedRows,
 		DefaultFacetSize: s.settings.DefaultFacetSize,
 		AllowFacet:       s.settings.AllowFacet,
 		AllowWhere:       s.settings.AllowSQL,
+		ThroughKey: func(through string) (string, string, bool) {
+			// A table the actor may not see cannot filter the page: its
+			// rows would answer yes/no questions.
+			t := rt.schema.Table(through)
+			if t == nil || !rt.access.canViewTable(rt.db.Name, through) {
+				return "", "", false
+			}
+			for _, fk := range t.Outgoing {
+				if fk.OtherTable == rt.table.Name {
+					return fk.Column, fk.OtherColumn, true
+				}
+			}
+			return "", "", false
+		},
+		FTSTable: func(name string) bool {
+			// An FTS table is its own FTSTable; one the actor may not
+			// see cannot filter the page.
+			t := rt.schema.Table(name)
+			return t != nil && t.Virtual && t.FTSTable == t.Name && rt.access.canViewTable(rt.db.Name, name)
+		},
 	}
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
+// serveTable serves a table or view page: /DB/TABLE(.json|.csv).
+func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
-	db, sch, t, format, err := s.lookupTable(ctx, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	params := r.URL.Query()
+	db, sch, t, format, params := rt.db, rt.schema, rt.table, rt.format, rt.params
 	qt := s.queryTable(sch, t)
-	sel, err := query.Build(qt, params, s.queryOptions())
+	sel, err := query.Build(qt, params, s.queryOptions(rt))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
 	if format == formatCSV {
-		s.serveTableCSV(w, r, db, qt, sel, params)
+		s.serveTableCSV(w, r, rt, qt, sel)
 		return
 	}
 	res := &TableResult{Database: db.Name, Table: t, Select: sel, Columns: sel.Columns}
 	start := time.Now()
 	out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	res.QueryMS = float64(time.Since(start).Microseconds()) / 1000
@@ -210,25 +173,30 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 	req := requestURL(r)
 	if res.Next != "" {
 		replace := [][2]string{{"_next", res.Next}}
-		if sel.SortColumn != "" {
+		if sel.SortColumn != "" && !t.IsView { // a view's token is an offset alone
 			key := "_sort"
 			if sel.SortDesc {
 				key = "_sort_desc"
 			}
 			replace = append(replace, [2]string{key, sel.SortColumn})
 		}
-		res.NextURL = req.Base + pathWithReplacedArgs(req, replace)
+		res.NextURL = req.Base + query.PathWithReplacedArgs(req, replace)
 	}
-	if err := s.expandLabels(ctx, db, sch, sel, res.Rows); err != nil {
-		s.writeError(w, r, err)
+	if err := s.expandLabels(ctx, rt, sel, res.Rows); err != nil {
+		s.fail(w, r, rt, err)
 		return
 	}
-	extras := extrasOf(r)
-	htmlPage := format == formatHTML && s.cfg.HTML != nil
-	if extras["count"] || extras["suggested_facets"] || htmlPage {
+	extras := extrasOf(params)
+	htmlPage := format == formatHTML
+	// As Datasette: _nocount, _nofacet and _nosuggest skip that work, and
+	// so do the shapes that cannot show it.
+	shape := params.Get("_shape")
+	noCount := params.Get("_nocount") != "" || shape == "array" || shape == "object"
+	noFacet := params.Get("_nofacet") != "" || shape == "array" || shape == "object"
+	if !noCount && (extras["count"] || extras["suggested_facets"] || htmlPage) {
 		n, ok, err := db.Count(ctx, sel.CountSQL, sel.CountArgs, ms(s.settings.CountTimeLimitMS))
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		if ok {
@@ -238,9 +206,12 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, f := range sel.Facets {
-		fr, timedOut, err := s.runFacet(ctx, db, sch, f, req)
+		if noFacet {
+			break
+		}
+		fr, timedOut, err := s.runFacet(ctx, rt, f, req)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		if timedOut {
@@ -250,21 +221,20 @@ func (s *Server) handleTable(w http.ResponseWriter, r *http.Request) {
 		res.FacetResults = append(res.FacetResults, fr)
 	}
 	// As in Datasette, only the first page suggests facets.
-	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" {
+	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" &&
+		!noFacet && params.Get("_nosuggest") == "" {
 		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req)
 	}
-	var pkIdx []int
-	for i, c := range sel.Columns {
-		for _, pk := range keyColumns(t) {
-			if c == pk {
-				pkIdx = append(pkIdx, i)
-			}
+	var pkIdx []int // _shape=object keys: the declared primary keys (not rowid, as Datasette)
+	for _, pk := range t.PrimaryKeys {
+		if i := slices.Index(sel.Columns, pk); i >= 0 && !t.IsView {
+			pkIdx = append(pkIdx, i)
 		}
 	}
-	s.renderRows(w, r, format, res, rowsPage{
+	s.renderRows(w, r, rt, res, rowsPage{
 		cols: res.Columns, rows: res.Rows, shape: params.Get("_shape"), isTable: true,
-		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx,
-		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, res, sch, params) },
+		next: res.Next, nextURL: res.NextURL, pkIdx: pkIdx, jsonCols: extras["columns"],
+		build: func(o *orderedJSON, extras map[string]bool) { s.tableExtras(o, extras, r, res, rt) },
 	})
 }
 
@@ -282,8 +252,8 @@ func keyColumns(t *sqlitedb.Table) []string {
 
 // tableExtras adds facet_results (whenever facets were requested, as
 // Datasette does) and the keys asked for with _extra=.
-func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableResult, sch *sqlitedb.Schema, params url.Values) {
-	sel, t := res.Select, res.Table
+func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, r *http.Request, res *TableResult, rt *route) {
+	sel, t, sch, params := res.Select, res.Table, rt.schema, rt.params
 	if len(sel.Facets) > 0 || extras["facet_results"] {
 		results := orderedJSON{}
 		for _, fr := range res.FacetResults {
@@ -322,6 +292,17 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if extras["facets_timed_out"] {
 		o.set("facets_timed_out", nonNil(res.FacetsTimedOut))
 	}
+	if extras["sorted_facet_results"] {
+		sorted := append([]query.FacetResult(nil), res.FacetResults...)
+		sort.SliceStable(sorted, func(i, j int) bool { // by number of values, then name, both descending
+			a, b := sorted[i], sorted[j]
+			if len(a.Results) != len(b.Results) {
+				return len(a.Results) > len(b.Results)
+			}
+			return a.Name > b.Name
+		})
+		o.set("sorted_facet_results", nonNilSlice(sorted))
+	}
 	if extras["human_description_en"] {
 		o.set("human_description_en", sel.HumanDescription())
 	}
@@ -338,44 +319,168 @@ func (s *Server) tableExtras(o *orderedJSON, extras map[string]bool, res *TableR
 	if extras["primary_keys"] {
 		o.set("primary_keys", nonNil(t.PrimaryKeys))
 	}
-	if extras["table_definition"] && !t.IsView {
-		o.set("table_definition", t.Definition())
+	if extras["display_columns"] {
+		o.set("display_columns", displayColumns(t, sel.Columns))
 	}
-	if extras["view_definition"] && t.IsView {
-		o.set("view_definition", t.SQL+";")
+	if extras["column_types"] {
+		o.set("column_types", map[string]any{}) // Lode assigns no column types
+	}
+	if extras["set_column_type_ui"] {
+		o.set("set_column_type_ui", nil)
+	}
+	if extras["metadata"] {
+		o.set("metadata", map[string]any{"columns": map[string]any{}})
+	}
+	if extras["debug"] {
+		o.set("debug", map[string]any{"url_vars": urlVars(rt), "resolved": "table " + rt.db.Name + "/" + t.Name,
+			"nofacet": nilIfEmpty(params.Get("_nofacet")), "nosuggest": nilIfEmpty(params.Get("_nosuggest"))})
+	}
+	if extras["table_definition"] {
+		if t.IsView {
+			o.set("table_definition", nil)
+		} else {
+			o.set("table_definition", t.Definition())
+		}
+	}
+	if extras["view_definition"] {
+		if t.IsView {
+			o.set("view_definition", t.SQL+";")
+		} else {
+			o.set("view_definition", nil)
+		}
 	}
 	if extras["is_view"] {
 		o.set("is_view", t.IsView)
 	}
 	if extras["private"] {
-		o.set("private", false)
-	}
-	if extras["database"] {
-		o.set("database", res.Database)
+		o.set("private", rt.access.private(rt.db.Name, t.Name))
 	}
 	if extras["table"] {
 		o.set("table", t.Name)
 	}
-	if extras["database_color"] {
-		o.set("database_color", dbColor(res.Database))
-	}
-	if extras["expandable_columns"] {
-		exp := []any{}
+	var exp []any
+	if extras["expandable_columns"] || extras["renderers"] {
+		exp = []any{}
 		for _, fk := range t.Outgoing {
-			other := sch.Table(fk.OtherTable)
-			if other == nil || other.LabelColumn == "" {
+			if !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
 				continue
 			}
-			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, other.LabelColumn})
+			var label any
+			if other := sch.Table(fk.OtherTable); other != nil && other.LabelColumn != "" {
+				label = other.LabelColumn
+			}
+			exp = append(exp, []any{fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn}, label})
 		}
+	}
+	if extras["expandable_columns"] {
 		o.set("expandable_columns", exp)
 	}
-	if extras["metadata"] {
-		o.set("metadata", map[string]any{})
+	if extras["renderers"] {
+		// The same page as JSON (Datasette's path_with_format: the path
+		// already has an extension, so the format goes in _format).
+		extra := "_format=json"
+		if len(exp) > 0 {
+			extra += "&_labels=on"
+		}
+		q := r.URL.RawQuery
+		if q != "" {
+			q += "&"
+		}
+		o.set("renderers", map[string]any{"json": r.URL.EscapedPath() + "?" + q + extra})
 	}
-	if extras["request"] {
-		o.set("request", map[string]any{"url": params.Encode()})
+	if extras["custom_table_templates"] {
+		d, tc := cssClass(rt.db.Name), cssClass(t.Name)
+		o.set("custom_table_templates", []string{"_table-" + d + "-" + tc + ".html", "_table-table-" + d + "-" + tc + ".html", "_table.html"})
 	}
+	if extras["form_hidden_args"] {
+		args := [][2]string{}
+		for _, p := range query.ParsePairs(r.URL.RawQuery) {
+			if strings.HasPrefix(p[0], "_") && !strings.Contains(p[0], "__") {
+				switch p[0] {
+				case "_sort", "_sort_desc", "_search", "_next":
+					continue
+				}
+				args = append(args, p)
+			}
+		}
+		o.set("form_hidden_args", args)
+	}
+	s.commonExtras(o, extras, r, rt, scopeTable, res.Rows)
+}
+
+// displayColumns is the "display_columns" block: the page's columns as
+// Datasette's HTML table shows them. A table's rows lead with a link
+// column: its one primary key, or "Link" for compound keys and rowid
+// tables.
+func displayColumns(t *sqlitedb.Table, cols []string) []map[string]any {
+	pks := t.PrimaryKeys
+	isPK := func(c string) bool {
+		if len(pks) == 0 {
+			return c == "rowid"
+		}
+		return slices.Contains(pks, c)
+	}
+	colInfo := func(name string) (string, int) {
+		for _, c := range t.Columns {
+			if c.Name == name {
+				n := 0
+				if c.NotNull {
+					n = 1
+				}
+				return c.Type, n
+			}
+		}
+		return "integer", 0 // rowid
+	}
+	var out []map[string]any
+	for _, c := range cols {
+		if !t.IsView && len(pks) == 1 && c == pks[0] {
+			continue // it leads, as the link column
+		}
+		typ, nn := colInfo(c)
+		out = append(out, map[string]any{"name": c, "sortable": true, "is_pk": isPK(c), "type": typ, "notnull": nn,
+			"description": nil, "column_type": nil, "column_type_config": nil})
+	}
+	if t.IsView {
+		return nonNilSlice(out)
+	}
+	var first map[string]any
+	if len(pks) == 1 {
+		typ, nn := colInfo(pks[0])
+		first = map[string]any{"name": pks[0], "sortable": true, "is_pk": true, "type": typ, "notnull": nn}
+	} else {
+		first = map[string]any{"name": "Link", "sortable": false, "is_pk": false, "type": "", "notnull": 0, "is_special_link_column": true}
+	}
+	return append([]map[string]any{first}, out...)
+}
+
+// cssClass is Datasette's to_css_class: s itself when it is a plain CSS
+// class name, else its valid characters and six hex digits of its MD5.
+func cssClass(s string) string {
+	if cssClassRE.MatchString(s) {
+		return s
+	}
+	sum := md5.Sum([]byte(s))
+	suffix := hex.EncodeToString(sum[:])[:6]
+	s = strings.TrimLeft(strings.TrimLeft(s, "_"), "-")
+	s = strings.Join(strings.Fields(s), "-")
+	s = cssInvalidRE.ReplaceAllString(s, "")
+	if s == "" {
+		return suffix
+	}
+	return s + "-" + suffix
+}
+
+var (
+	cssClassRE   = regexp.MustCompile(`^[a-zA-Z]+[_a-zA-Z0-9-]*$`)
+	cssInvalidRE = regexp.MustCompile(`[^a-zA-Z0-9_\-]`)
+)
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func itoa(i int) string {
@@ -388,10 +493,11 @@ func itoa(i int) string {
 
 // runFacet runs one facet under facet_time_limit_ms. timedOut reports
 // that it was cut off (Datasette lists it in facets_timed_out).
-func (s *Server) runFacet(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+	db := rt.db
 	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetTimeLimitMS), Prepared: true})
-	if errors.Is(err, sqlitedb.ErrTimeLimit) {
-		return query.FacetResult{}, true, nil
+	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) {
+		return query.FacetResult{}, true, nil // not within facet_time_limit_ms
 	}
 	if err != nil {
 		return query.FacetResult{}, false, err
@@ -408,8 +514,8 @@ func (s *Server) runFacet(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Sc
 	}
 	var labels map[string]any
 	if f.LabelKey != nil {
-		if other := sch.Table(f.LabelKey.OtherTable); other != nil && other.LabelColumn != "" {
-			labels, err = s.fetchLabels(ctx, db, *f.LabelKey, other.LabelColumn, values)
+		if labelCol := s.labelColumn(rt, f.LabelKey.OtherTable); labelCol != "" {
+			labels, err = s.fetchLabels(ctx, db, *f.LabelKey, labelCol, values)
 			if err != nil {
 				return query.FacetResult{}, false, err
 			}
@@ -437,9 +543,21 @@ func (s *Server) fetchLabels(ctx context.Context, db *sqlitedb.DB, fk query.Fore
 	return labels, nil
 }
 
+// labelColumn is the label column of table other for the labels of
+// foreign keys pointing there (_labels, labelled facets, HTML links), or ""
+// when it has none or the actor may not see it: its values would leak.
+func (s *Server) labelColumn(rt *route, other string) string {
+	t := rt.schema.Table(other)
+	if t == nil || t.LabelColumn == "" || !rt.access.canViewTable(rt.db.Name, other) {
+		return ""
+	}
+	return t.LabelColumn
+}
+
 // expandLabels replaces foreign-key values with {"value", "label"} for the
-// columns in sel.ExpandLabels (_labels=on, _label=COL).
-func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, sel *query.Select, rows [][]any) error {
+// columns in sel.ExpandLabels (_labels=on, _label=COL); the label is the
+// value itself where labelColumn gives none.
+func (s *Server) expandLabels(ctx context.Context, rt *route, sel *query.Select, rows [][]any) error {
 	for _, fk := range sel.ExpandLabels {
 		idx := -1
 		for i, c := range sel.Columns {
@@ -450,11 +568,7 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 		if idx < 0 {
 			continue
 		}
-		other := sch.Table(fk.OtherTable)
-		labelCol := ""
-		if other != nil {
-			labelCol = other.LabelColumn
-		}
+		labelCol := s.labelColumn(rt, fk.OtherTable)
 		var values []any
 		for _, row := range rows {
 			if row[idx] != nil {
@@ -464,7 +578,7 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 		var labels map[string]any
 		if labelCol != "" && len(values) > 0 {
 			var err error
-			if labels, err = s.fetchLabels(ctx, db, fk, labelCol, values); err != nil {
+			if labels, err = s.fetchLabels(ctx, rt.db, fk, labelCol, values); err != nil {
 				return err
 			}
 		}
@@ -485,22 +599,36 @@ func (s *Server) expandLabels(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 
 // serveTableCSV writes a table page as CSV; with _stream=on it walks every
 // page with keyset tokens (never OFFSET) and streams all matching rows.
-func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, qt *query.Table, sel *query.Select, params url.Values) {
-	ctx := r.Context()
+func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route, qt *query.Table, sel *query.Select) {
+	ctx, db, params := r.Context(), rt.db, rt.params
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true}
-	stream := params.Get("_stream") == "on" && s.settings.AllowCSVStream
+	stream := isTrue(params.Get("_stream")) && s.settings.AllowCSVStream
 	filename := qt.Name + ".csv"
+	co := csvOptions{header: params.Get("_header") != "off", labels: map[string]bool{}}
+	for _, fk := range sel.ExpandLabels {
+		co.labels[fk.Column] = true
+	}
+	// A blob cell is the URL of its .blob download, as in Datasette.
+	base := requestURL(r).Base + tablePath(db.Name, qt.Name) + "/"
+	keysOf := sel.KeyValues
+	co.blobURL = func(cols []string, row []any, i int) string {
+		return base + query.RowPath(keysOf(row)) + ".blob?_blob_column=" + url.QueryEscape(cols[i])
+	}
 	if !stream {
 		out, err := db.Query(ctx, sel.SQL, sel.Args, opt)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
 		rows := out.Rows
 		if sel.PageSize >= 0 && len(rows) > sel.PageSize {
 			rows = rows[:sel.PageSize]
 		}
-		writeCSVRows(w, r, filename, sel.Columns, rows)
+		if err := s.expandLabels(ctx, rt, sel, rows); err != nil {
+			s.fail(w, r, rt, err)
+			return
+		}
+		s.writeCSVRows(w, rt, filename, sel.Columns, rows, co)
 		return
 	}
 	p := url.Values{}
@@ -509,9 +637,9 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 	}
 	p.Set("_size", "max")
 	p.Del("_next")
-	cur, err := query.Build(qt, p, s.queryOptions())
+	cur, err := query.Build(qt, p, s.queryOptions(rt))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	var cs *csvStream
@@ -519,7 +647,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 		out, err := db.Query(ctx, cur.SQL, cur.Args, opt)
 		if err != nil {
 			if cs == nil {
-				s.writeError(w, r, err)
+				s.fail(w, r, rt, err)
 			} else {
 				cs.flush()
 				s.csvStreamEnded(w, r, err)
@@ -527,28 +655,38 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 			return
 		}
 		rows := out.Rows
-		more := cur.Paginated && cur.PageSize > 0 && len(rows) > cur.PageSize
+		more := (cur.Paginated || qt.IsView) && cur.PageSize > 0 && len(rows) > cur.PageSize
 		if more {
 			rows = rows[:cur.PageSize]
 		}
+		next := ""
+		if more {
+			next = cur.NextToken(rows[len(rows)-1]) // before labels replace key values
+		}
+		keysOf = cur.KeyValues
+		err = s.expandLabels(ctx, rt, cur, rows)
 		if cs == nil {
-			csvHeaders(w, r, filename)
-			cs = s.newCSVStream(w)
+			if err != nil {
+				s.fail(w, r, rt, err)
+				return
+			}
+			csvHeaders(w, rt, filename)
+			cs = s.newCSVStream(w, co)
 			err = cs.header(cur.Columns)
 		}
 		for _, row := range rows {
 			if err != nil {
 				break
 			}
-			err = cs.row(row)
+			err = cs.row(cur.Columns, row)
 		}
 		if err != nil || !more || ctx.Err() != nil {
 			cs.flush()
 			s.csvStreamEnded(w, r, err)
 			return
 		}
-		p.Set("_next", cur.NextToken(rows[len(rows)-1]))
-		if cur, err = query.Build(qt, p, s.queryOptions()); err != nil {
+		p.Set("_next", next)
+		if cur, err = query.Build(qt, p, s.queryOptions(rt)); err != nil {
 			cs.flush()
 			s.csvStreamEnded(w, r, err)
 			return
@@ -556,46 +694,32 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, db *sqlit
 	}
 }
 
-func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
-	s.serveRow(w, r, r.PathValue("db"), r.PathValue("table"), r.PathValue("pk"))
-}
-
-// serveRow answers /DB/TABLE/PK given its unescaped path segments.
-func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tablePart, pkPart string) {
+// serveRow answers /DB/TABLE/PK(.json): one row, found by its key values.
+func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
-	db, sch, t, _, err := s.lookupTableIn(ctx, dbPart, tablePart, true)
+	db, t := rt.db, rt.table
+	rl := s.rowLookup(s.queryTable(rt.schema, t))
+	rq, err := rl.Query(rt.pk)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
-	pkSeg, format := splitFormat(pkPart)
-	if format == formatCSV {
-		s.writeError(w, r, notFound("Not found: "+r.URL.Path))
-		return
-	}
-	pkValues, err := query.ParseRowPath(pkSeg)
-	if err != nil {
-		s.writeError(w, r, badRequest("Invalid row key: "+err.Error()))
-		return
-	}
-	rl := s.rowLookup(s.queryTable(sch, t))
-	rq, err := rl.Query(pkValues)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if format == formatJSON {
-		s.serveRowJSON(w, r, db, t, rl, rq)
+	if rt.format == formatJSON && !rt.params.Has("_extra") && !rt.params.Has("_shape") {
+		s.serveRowJSON(w, r, rt, rl, rq)
 		return
 	}
 	start := time.Now()
 	out, err := db.Query(ctx, rq.SQL, rq.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS), Prepared: true, MaxRows: 1})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if len(out.Rows) == 0 {
-		s.writeError(w, r, notFound(msgRowNotFound))
+		s.fail(w, r, rt, notFound(msgRowNotFound))
+		return
+	}
+	if rt.format == formatCSV {
+		s.writeCSVRows(w, rt, t.Name+".csv", out.Columns, out.Rows, csvOptions{header: rt.params.Get("_header") != "off"})
 		return
 	}
 	res := &RowResult{
@@ -603,24 +727,101 @@ func (s *Server) serveRow(w http.ResponseWriter, r *http.Request, dbPart, tableP
 		PrimaryKeys: rq.PrimaryKeys, PrimaryKeyValues: rq.PrimaryKeyValues,
 		QueryMS: float64(time.Since(start).Microseconds()) / 1000,
 	}
-	s.render(w, r, format, res, func() any {
-		o := orderedJSON{}
-		o.set("ok", true)
-		o.set("database", res.Database)
+	var pkIdx []int
+	for _, pk := range t.PrimaryKeys {
+		if i := slices.Index(res.Columns, pk); i >= 0 {
+			pkIdx = append(pkIdx, i)
+		}
+	}
+	s.renderRows(w, r, rt, res, rowsPage{cols: res.Columns, rows: res.Rows, shape: rt.params.Get("_shape"), pkIdx: pkIdx,
+		build: func(o *orderedJSON, extras map[string]bool) {
+			o.set("database", res.Database)
+			o.set("table", t.Name)
+			o.set("primary_keys", res.PrimaryKeys)
+			o.set("primary_key_values", res.PrimaryKeyValues)
+			o.set("query_ms", res.QueryMS)
+			s.rowExtras(o, extras, r, rt, res)
+		}})
+}
+
+// rowExtras adds the _extra= blocks of a row page.
+func (s *Server) rowExtras(o *orderedJSON, extras map[string]bool, r *http.Request, rt *route, res *RowResult) {
+	t := res.Table
+	if extras["columns"] {
+		o.set("columns", res.Columns)
+	}
+	if extras["query"] {
+		sel, keys := "*", t.PrimaryKeys
+		if len(keys) == 0 {
+			sel, keys = "rowid, *", []string{"rowid"}
+		}
+		wheres := make([]string, len(keys))
+		params := map[string]any{}
+		for i, k := range keys {
+			wheres[i] = `"` + k + `"=:p` + itoa(i)
+			if i < len(res.PrimaryKeyValues) {
+				params["p"+itoa(i)] = res.PrimaryKeyValues[i]
+			}
+		}
+		o.set("query", map[string]any{"sql": "select " + sel + " from " + query.DatasetteIdent(t.Name) + " where " + strings.Join(wheres, " AND "), "params": params})
+	}
+	if extras["column_types"] {
+		o.set("column_types", map[string]any{})
+	}
+	if extras["metadata"] {
+		o.set("metadata", map[string]any{"columns": map[string]any{}})
+	}
+	if extras["table"] {
 		o.set("table", t.Name)
-		o.set("rows", rawRows{cols: res.Columns, rows: res.Rows})
-		o.set("primary_keys", res.PrimaryKeys)
-		o.set("primary_key_values", res.PrimaryKeyValues)
-		o.set("query_ms", res.QueryMS)
-		o.set("truncated", false)
-		return o
-	})
+	}
+	if extras["private"] {
+		o.set("private", rt.access.private(rt.db.Name, t.Name))
+	}
+	if extras["debug"] {
+		o.set("debug", map[string]any{"url_vars": urlVars(rt), "resolved": map[string]any{"table": t.Name,
+			"pks": res.PrimaryKeys, "pk_values": res.PrimaryKeyValues}})
+	}
+	if extras["foreign_key_tables"] {
+		o.set("foreign_key_tables", s.foreignKeyTables(r.Context(), rt, res))
+	}
+	s.commonExtras(o, extras, r, rt, scopeRow, res.Rows)
+}
+
+// foreignKeyTables is a row's "foreign_key_tables" block: for each
+// foreign key pointing at its table (from tables the actor may see), how
+// many rows hold this row's key, and the link to them. A compound key has
+// none, as in Datasette.
+func (s *Server) foreignKeyTables(ctx context.Context, rt *route, res *RowResult) []map[string]any {
+	out := []map[string]any{}
+	if len(res.PrimaryKeyValues) != 1 {
+		return out
+	}
+	val := res.PrimaryKeyValues[0]
+	for _, fk := range rt.table.Incoming {
+		if !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
+			continue
+		}
+		q := "select count(*) from " + query.QuoteIdent(fk.OtherTable) + " where " + query.QuoteIdent(fk.OtherColumn) + " = ?"
+		n, ok, err := rt.db.Count(ctx, q, []any{val}, ms(s.settings.SQLTimeLimitMS))
+		var count any = n
+		if err != nil || !ok {
+			count = 0
+		}
+		key := fk.OtherColumn
+		if strings.HasPrefix(key, "_") {
+			key += "__exact"
+		}
+		out = append(out, map[string]any{"other_table": fk.OtherTable, "column": fk.Column, "other_column": fk.OtherColumn,
+			"count": count, "link": tablePath(rt.db.Name, fk.OtherTable) + "?" + key + "=" + val})
+	}
+	return out
 }
 
 // serveRowJSON answers /DB/TABLE/PK.json, encoding the row straight into
 // the response buffer (the hot path of row lookups: no intermediate Result,
 // no per-request key encoding).
-func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, t *sqlitedb.Table, rl *rowLookup, rq *query.RowQuery) {
+func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, rt *route, rl *rowLookup, rq *query.RowQuery) {
+	db, t := rt.db, rt.table
 	buf := getBuf()
 	defer putBuf(buf)
 	b := append(buf.Bytes()[:0], `{"ok": true, "database": `...)
@@ -652,11 +853,11 @@ func (s *Server) serveRowJSON(w http.ResponseWriter, r *http.Request, db *sqlite
 	}
 	queryMS := float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if !found {
-		s.writeError(w, r, notFound(msgRowNotFound))
+		s.fail(w, r, rt, notFound(msgRowNotFound))
 		return
 	}
 	b = append(b, `], "primary_keys": `...)

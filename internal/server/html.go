@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -27,145 +26,12 @@ type htmlPages struct {
 	tpl *web.Templates
 }
 
-var _ HTMLRenderer = (*htmlPages)(nil)
-
-// routesHTML makes s answer the URLs without an extension (/, /DB,
-// /DB/TABLE, /DB/TABLE/PK, /DB/-/query) with Lode's HTML pages, as
-// Datasette does, unless Config.HTML brings another renderer. It serves the
-// stylesheet and script under /-/static/, redirects filter-builder
-// submissions to canonical filter URLs, and turns every error response to
-// an HTML URL into an HTML page with the same status and message as the
-// JSON error. routes calls it last, so it wraps every other route.
-func (s *Server) routesHTML() {
-	if s.cfg.HTML == nil {
-		tpl, err := web.New()
-		if err != nil {
-			// The templates are embedded and covered by tests: a parse
-			// error is a build bug, not a runtime condition.
-			panic(fmt.Sprintf("server: parse embedded HTML templates: %v", err))
-		}
-		s.cfg.HTML = &htmlPages{s: s, tpl: tpl}
-	}
-	p, ok := s.cfg.HTML.(*htmlPages)
-	if !ok {
-		return
-	}
-	static := http.StripPrefix(web.StaticPrefix, http.FileServerFS(web.Static()))
-	pages := p.errorPages(s.mux)
-	// A plain function in front instead of a second ServeMux: every request
-	// passes here, and a mux match costs more than a prefix test.
-	s.mux = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, web.StaticPrefix); ok && rest != "" && !strings.Contains(rest, "/") &&
-			(r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			w.Header().Set("Cache-Control", "public, max-age=300")
-			static.ServeHTTP(w, r)
-			return
-		}
-		pages.ServeHTTP(w, r)
-	})
-}
-
-// htmlRequest reports whether r asks for an HTML page: a GET or HEAD of
-// one of the page URLs (/, /DB, /DB/TABLE, /DB/TABLE/PK, /DB/-/query, each
-// without a .json or .csv extension). Other URLs, such as /-/versions,
-// keep their JSON answers.
-func htmlRequest(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	path := r.URL.Path
-	if strings.HasPrefix(path, "/-/") || strings.Count(path, "/") > 3 {
-		return false
-	}
-	_, format := splitFormat(path[strings.LastIndexByte(path, '/')+1:])
-	return format == formatHTML
-}
-
-// queryEditorDB returns the database of a /DB/-/query URL, or nil.
-func (p *htmlPages) queryEditorDB(r *http.Request) *sqlitedb.DB {
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if len(parts) != 3 || parts[1] != "-" || parts[2] != "query" {
-		return nil
-	}
-	name, err := query.TildeDecode(parts[0])
-	if err != nil {
-		return nil
-	}
-	return p.s.dbs[name]
-}
-
-// errorPages serves HTML requests through next and replaces a JSON error
-// response with an HTML page carrying the same status and message. The SQL
-// editor shows its errors inline instead, and opens empty without ?sql=.
-func (p *htmlPages) errorPages(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !htmlRequest(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if target, ok := query.FormRedirect(requestURL(r)); ok {
-			http.Redirect(w, r, target, http.StatusFound)
-			return
-		}
-		if db := p.queryEditorDB(r); db != nil && strings.TrimSpace(r.URL.Query().Get("sql")) == "" && p.s.settings.AllowSQL {
-			p.write(w, r, http.StatusOK, func(b *bytes.Buffer) error {
-				return p.tpl.Query(b, p.queryPage(db.Name, r.URL.Query().Get("sql"), r.URL.Query()))
-			})
-			return
-		}
-		ew := &htmlErrorWriter{ResponseWriter: w}
-		next.ServeHTTP(ew, r)
-		if ew.status != 0 {
-			p.renderError(w, r, ew.status, ew.body.Bytes())
-		}
-	})
-}
-
-// htmlErrorWriter holds back a JSON error response (status >= 400 with a
-// JSON content type) so that errorPages can send it as HTML. Every other
-// response passes straight through.
-type htmlErrorWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *htmlErrorWriter) WriteHeader(code int) {
-	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
-		w.status = code
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *htmlErrorWriter) Write(b []byte) (int, error) {
-	if w.status != 0 {
-		return w.body.Write(b)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer (Flush).
-func (w *htmlErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// renderError writes the HTML twin of a JSON error body.
-func (p *htmlPages) renderError(w http.ResponseWriter, r *http.Request, status int, body []byte) {
-	var e struct {
-		Error string `json:"error"`
-		Title string `json:"title"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Error == "" {
-		e.Error = http.StatusText(status)
-	}
-	p.errorPage(w, r, status, e.Error, e.Title)
-}
-
 // errorPage shows an error: inline in the SQL editor for /DB/-/query,
 // else as an error page.
-func (p *htmlPages) errorPage(w http.ResponseWriter, r *http.Request, status int, msg, title string) {
-	if db := p.queryEditorDB(r); db != nil {
+func (p *htmlPages) errorPage(w http.ResponseWriter, r *http.Request, rt *route, status int, msg, title string) {
+	if rt.queryEditor() && rt.db != nil && rt.access != nil {
 		p.write(w, r, status, func(b *bytes.Buffer) error {
-			pg := p.queryPage(db.Name, r.URL.Query().Get("sql"), r.URL.Query())
+			pg := p.queryPage(rt.db.Name, rt.params.Get("sql"), rt.params)
 			pg.Ran, pg.Error = true, msg
 			return p.tpl.Query(b, pg)
 		})
@@ -201,9 +67,8 @@ func (p *htmlPages) write(w http.ResponseWriter, r *http.Request, status int, re
 	w.Write(buf.Bytes())
 }
 
-// RenderHTML renders one of the handlers' result structs. Other values
-// (the /-/ introspection maps) are written as JSON.
-func (p *htmlPages) RenderHTML(w http.ResponseWriter, r *http.Request, page any) error {
+// render renders one of the handlers' result structs as the route's page.
+func (p *htmlPages) render(w http.ResponseWriter, r *http.Request, rt *route, page any) error {
 	var render func(*bytes.Buffer) error
 	switch v := page.(type) {
 	case *IndexResult:
@@ -211,19 +76,26 @@ func (p *htmlPages) RenderHTML(w http.ResponseWriter, r *http.Request, page any)
 	case *DatabaseResult:
 		render = func(b *bytes.Buffer) error { return p.tpl.Database(b, p.databasePage(v)) }
 	case *TableResult:
-		pg, err := p.tablePage(r, v)
+		pg, err := p.tablePage(r, rt, v)
 		if err != nil {
 			return err
 		}
 		render = func(b *bytes.Buffer) error { return p.tpl.Table(b, pg) }
 	case *RowResult:
-		pg, err := p.rowPage(r.Context(), v)
+		pg, err := p.rowPage(r.Context(), rt, v)
 		if err != nil {
 			return err
 		}
 		render = func(b *bytes.Buffer) error { return p.tpl.Row(b, pg) }
 	case *QueryResult:
-		pg := p.queryPage(v.Database, v.SQL, r.URL.Query())
+		if rt.canned != nil {
+			pg := p.cannedPage(rt)
+			pg.Ran, pg.Columns, pg.Truncated = true, v.Columns, v.Truncated
+			pg.Rows = htmlRows(v.Rows)
+			render = func(b *bytes.Buffer) error { return p.tpl.Query(b, pg) }
+			break
+		}
+		pg := p.queryPage(v.Database, v.SQL, rt.params)
 		pg.Ran, pg.Columns, pg.Truncated = true, v.Columns, v.Truncated
 		pg.Rows = htmlRows(v.Rows)
 		render = func(b *bytes.Buffer) error { return p.tpl.Query(b, pg) }
@@ -235,9 +107,12 @@ func (p *htmlPages) RenderHTML(w http.ResponseWriter, r *http.Request, page any)
 	return nil
 }
 
-// dbPath and tablePath are the tilde-encoded URL paths of pages.
-func dbPath(db string) string           { return "/" + tildeEncode(db) }
-func tablePath(db, table string) string { return dbPath(db) + "/" + tildeEncode(table) }
+// serveEditor is the SQL editor without a query: an empty form.
+func (p *htmlPages) serveEditor(w http.ResponseWriter, r *http.Request, rt *route) {
+	p.write(w, r, http.StatusOK, func(b *bytes.Buffer) error {
+		return p.tpl.Query(b, p.queryPage(rt.db.Name, "", rt.params))
+	})
+}
 
 // withQuery appends a raw query string to path when there is one.
 func withQuery(path, rawQuery string) string {
@@ -284,15 +159,13 @@ func (p *htmlPages) databasePage(v *DatabaseResult) *web.DatabasePage {
 			pg.Tables = append(pg.Tables, dt)
 		}
 	}
-	for _, name := range v.Views {
-		pg.Views = append(pg.Views, web.Link{Label: name, URL: tablePath(v.Database, name)})
+	for _, view := range v.Views {
+		pg.Views = append(pg.Views, web.Link{Label: view.Name, URL: tablePath(v.Database, view.Name)})
 	}
-	if d := p.s.cfg.Lode.Database(v.Database); d != nil {
-		for _, name := range slices.Sorted(maps.Keys(d.Queries)) {
-			q := d.Queries[name]
-			pg.Queries = append(pg.Queries, web.CannedLink{Name: name, Title: q.Title, URL: tablePath(v.Database, name),
-				Description: q.Description, Write: q.Write})
-		}
+	for _, cq := range v.Queries {
+		q := cq.Query
+		pg.Queries = append(pg.Queries, web.CannedLink{Name: cq.Name, Title: q.Title, URL: tablePath(v.Database, cq.Name),
+			Description: q.Description, Write: q.Write})
 	}
 	return pg
 }
@@ -354,15 +227,15 @@ type fkColumn struct {
 	labels map[string]any
 }
 
-func (p *htmlPages) fkColumns(ctx context.Context, db *sqlitedb.DB, sch *sqlitedb.Schema, t *sqlitedb.Table, columns []string, rows [][]any) (map[int]fkColumn, error) {
+func (p *htmlPages) fkColumns(ctx context.Context, rt *route, columns []string, rows [][]any) (map[int]fkColumn, error) {
 	out := map[int]fkColumn{}
-	for _, fk := range t.Outgoing {
+	for _, fk := range rt.table.Outgoing {
 		idx := slices.Index(columns, fk.Column)
-		if idx < 0 {
-			continue
+		if idx < 0 || !rt.access.canViewTable(rt.db.Name, fk.OtherTable) {
+			continue // no link, and no label, into a table the actor may not see
 		}
 		fc := fkColumn{fk: fk}
-		other := sch.Table(fk.OtherTable)
+		labelCol := p.s.labelColumn(rt, fk.OtherTable)
 		var values []any
 		for _, row := range rows {
 			if v := row[idx]; v != nil {
@@ -371,9 +244,9 @@ func (p *htmlPages) fkColumns(ctx context.Context, db *sqlitedb.DB, sch *sqlited
 				}
 			}
 		}
-		if other != nil && other.LabelColumn != "" && len(values) > 0 {
+		if labelCol != "" && len(values) > 0 {
 			qfk := query.ForeignKey{Column: fk.Column, OtherTable: fk.OtherTable, OtherColumn: fk.OtherColumn}
-			labels, err := p.s.fetchLabels(ctx, db, qfk, other.LabelColumn, values)
+			labels, err := p.s.fetchLabels(ctx, rt.db, qfk, labelCol, values)
 			if err != nil {
 				return nil, err
 			}
@@ -420,15 +293,10 @@ func rowLink(path string, keys []any) (url, label string) {
 	return path + "/" + query.RowPath(keys), strings.Join(labels, ",")
 }
 
-func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, error) {
+func (p *htmlPages) tablePage(r *http.Request, rt *route, v *TableResult) (*web.TablePage, error) {
 	ctx := r.Context()
-	db := p.s.dbs[v.Database]
-	sch, err := db.Schema(ctx)
-	if err != nil {
-		return nil, err
-	}
 	t, sel := v.Table, v.Select
-	params := r.URL.Query()
+	params := rt.params
 	path := tablePath(v.Database, t.Name)
 	req := requestURL(r)
 	csvQuery := maps.Clone(params)
@@ -460,10 +328,10 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 				next = [][2]string{{"_sort", ""}, {"_sort_desc", c}, {"_next", ""}}
 			}
 		}
-		col.SortURL = pathWithReplacedArgs(req, next)
+		col.SortURL = query.PathWithReplacedArgs(req, next)
 		pg.Columns = append(pg.Columns, col)
 	}
-	fks, err := p.fkColumns(ctx, db, sch, t, v.Columns, v.Rows)
+	fks, err := p.fkColumns(ctx, rt, v.Columns, v.Rows)
 	if err != nil {
 		return nil, err
 	}
@@ -519,13 +387,8 @@ func (p *htmlPages) tablePage(r *http.Request, v *TableResult) (*web.TablePage, 
 	return pg, nil
 }
 
-func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, error) {
-	db := p.s.dbs[v.Database]
-	sch, err := db.Schema(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t := v.Table
+func (p *htmlPages) rowPage(ctx context.Context, rt *route, v *RowResult) (*web.RowPage, error) {
+	db, t := rt.db, v.Table
 	path := tablePath(v.Database, t.Name)
 	key := strings.Join(v.PrimaryKeyValues, ",")
 	pg := &web.RowPage{
@@ -544,7 +407,7 @@ func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, er
 		return pg, nil
 	}
 	row := v.Rows[0]
-	fks, err := p.fkColumns(ctx, db, sch, t, v.Columns, v.Rows)
+	fks, err := p.fkColumns(ctx, rt, v.Columns, v.Rows)
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +419,7 @@ func (p *htmlPages) rowPage(ctx context.Context, v *RowResult) (*web.RowPage, er
 	// foreign_key_tables.
 	for _, fk := range t.Incoming {
 		idx := slices.Index(v.Columns, fk.Column)
-		if idx < 0 || row[idx] == nil {
+		if idx < 0 || row[idx] == nil || !rt.access.canViewTable(db.Name, fk.OtherTable) {
 			continue
 		}
 		val := unwrapLabel(row[idx])
@@ -592,7 +455,7 @@ func (p *htmlPages) queryPage(dbName, sqlText string, params url.Values) *web.Qu
 		pg.JSONURL = path + ".json?" + params.Encode()
 		pg.CSVURL = path + ".csv?" + params.Encode()
 	}
-	for _, name := range namedParams(sqlText) {
+	for _, name := range query.NamedParams(sqlText) {
 		pg.Params = append(pg.Params, web.Param{Name: name, Value: params.Get(name)})
 	}
 	return pg

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -32,48 +34,66 @@ func htmlOpValue(key string) string {
 	return key
 }
 
-// htmlCSRFCookie holds the CSRF token of the HTML write forms; the form repeats it
-// in web.CSRFField. A cross-site page can make a browser send the cookie but
-// cannot read it, so it cannot fill in the field (double-submit cookie, the
-// scheme of Datasette's asgi-csrf). SameSite=Lax keeps the cookie off
-// cross-site POSTs as well.
-const htmlCSRFCookie = "lode_csrftoken"
+// csrfCookie holds the CSRF token of the HTML write forms; the form
+// repeats it in web.CSRFField (double-submit cookie, the scheme of
+// Datasette's asgi-csrf). A cross-site page can make a browser send the
+// cookie but cannot read it, so it cannot fill in the field; SameSite=Lax
+// keeps the cookie off cross-site POSTs as well, and the front door refuses
+// cross-site POSTs by their Sec-Fetch-Site and Origin headers. The token is
+// signed with the server secret (random half, HMAC half), so a cookie
+// planted from a sibling host with a value of the attacker's choosing is
+// refused too.
+const csrfCookie = "lode_csrftoken"
 
-// errHTMLCSRF is the message of a form POST whose token is missing or wrong.
-var errHTMLCSRF = errors.New("form token missing or wrong (CSRF check failed): reload the page and submit the form again")
+// errCSRF is the message of a form POST whose token is missing or wrong.
+var errCSRF = errors.New("form token missing or wrong (CSRF check failed): reload the page and submit the form again")
 
-// htmlCSRFToken returns the request's CSRF token, creating one (and its cookie)
-// when the browser has none yet.
-func htmlCSRFToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(htmlCSRFCookie); err == nil && htmlValidToken(c.Value) {
+// csrfToken returns the request's CSRF token, creating one (and its
+// cookie) when the browser has none with a valid signature.
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && s.validCSRF(c.Value) {
 		return c.Value
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
-	tok := hex.EncodeToString(b[:])
+	tok := hex.EncodeToString(b[:]) + s.csrfMAC(b[:])
 	http.SetCookie(w, &http.Cookie{
-		Name: htmlCSRFCookie, Value: tok, Path: "/",
+		Name: csrfCookie, Value: tok, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	return tok
 }
 
-func htmlValidToken(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
+// csrfMAC is the signature half of a token: 16 bytes of
+// HMAC-SHA256(secret, "lode-csrf" || random half), in hex.
+func (s *Server) csrfMAC(random []byte) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("lode-csrf\x00"))
+	m.Write(random)
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// htmlCheckCSRF reports errHTMLCSRF unless the parsed form's token equals the cookie.
-func htmlCheckCSRF(r *http.Request) error {
-	c, err := r.Cookie(htmlCSRFCookie)
-	if err != nil || !htmlValidToken(c.Value) {
-		return errHTMLCSRF
+// validCSRF reports whether tok is a token this server signed.
+func (s *Server) validCSRF(tok string) bool {
+	if len(tok) != 64 || len(s.secret) == 0 {
+		return false
+	}
+	random, err := hex.DecodeString(tok[:32])
+	if err != nil {
+		return false
+	}
+	return hmac.Equal([]byte(tok[32:]), []byte(s.csrfMAC(random)))
+}
+
+// checkCSRF reports errCSRF unless the cookie holds a signed token and the
+// parsed form repeats it.
+func (s *Server) checkCSRF(r *http.Request) error {
+	c, err := r.Cookie(csrfCookie)
+	if err != nil || !s.validCSRF(c.Value) {
+		return errCSRF
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue(web.CSRFField)), []byte(c.Value)) != 1 {
-		return errHTMLCSRF
+		return errCSRF
 	}
 	return nil
 }

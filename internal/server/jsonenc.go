@@ -40,6 +40,9 @@ func appendValue(b []byte, v any) []byte {
 	case string:
 		return appendString(b, x)
 	case []byte:
+		if utf8.Valid(x) {
+			return appendString(b, string(x)) // as Datasette: a blob that is text is text
+		}
 		b = append(b, `{"$base64": true, "encoded": "`...)
 		b = base64.StdEncoding.AppendEncode(b, x)
 		return append(b, `"}`...)
@@ -57,6 +60,10 @@ func appendValue(b []byte, v any) []byte {
 		return append(b, x...)
 	case orderedJSON:
 		return x.appendTo(b)
+	case pyFloat:
+		return appendPyFloat(b, float64(x))
+	case rowObject:
+		return appendRowObject(b, encodeKeys(x.cols), x.row)
 	case rawRows:
 		return x.appendTo(b)
 	default:
@@ -82,6 +89,22 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return append(b, ".0"...)
+}
+
+// pyFloat is a float written as Python's json writes it, Infinity,
+// -Infinity and NaN included (Datasette's _json_infinity=1).
+type pyFloat float64
+
+func appendPyFloat(b []byte, f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...)
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	}
+	return appendFloat(b, f)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -235,6 +258,12 @@ func (o *orderedJSON) appendTo(b []byte) []byte {
 		b = appendValue(b, o.vals[i])
 	}
 	return append(b, '}')
+}
+
+// rowObject renders one result row as a JSON object in column order.
+type rowObject struct {
+	cols []string
+	row  []any
 }
 
 // rawRows renders result rows in a shape, lazily inside orderedJSON.

@@ -3,11 +3,16 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,12 +20,12 @@ import (
 	"lode/internal/sqlitedb"
 )
 
-// render writes a page: HTML through Config.HTML when the request has no
-// extension and a renderer is configured, otherwise JSON built by jsonFn.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, format string, data any, jsonFn func() any) {
-	if format == formatHTML && s.cfg.HTML != nil {
-		if err := s.cfg.HTML.RenderHTML(w, r, data); err != nil {
-			s.writeError(w, r, err)
+// render writes a page: HTML when the route has no extension, otherwise
+// JSON built by jsonFn.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, rt *route, data any, jsonFn func() any) {
+	if rt.format == formatHTML {
+		if err := s.html.render(w, r, rt, data); err != nil {
+			s.fail(w, r, rt, err)
 		}
 		return
 	}
@@ -51,12 +56,54 @@ type rowsPage struct {
 	pkIdx []int
 	// build adds the _extra keys (and facet_results) to the object form.
 	build func(o *orderedJSON, extras map[string]bool)
+	// jsonCols says that ?_json=COLUMN applies: a query's page, or a
+	// table's with _extra=columns (Datasette's rule: it needs "columns").
+	jsonCols bool
+}
+
+// jsonRowValues applies ?_json=COLUMN (text that is JSON is sent as JSON)
+// and ?_json_infinity=1 (infinities sent as Python's Infinity, else null)
+// to the rows about to be written; without them the rows are unchanged.
+func jsonRowValues(params url.Values, cols []string, rows [][]any, jsonCols bool) [][]any {
+	var parse map[int]bool
+	if jsonCols {
+		for _, c := range params["_json"] {
+			if i := slices.Index(cols, c); i >= 0 {
+				if parse == nil {
+					parse = map[int]bool{}
+				}
+				parse[i] = true
+			}
+		}
+	}
+	inf := isTrue(params.Get("_json_infinity"))
+	if parse == nil && !inf {
+		return rows
+	}
+	out := make([][]any, len(rows))
+	for i, row := range rows {
+		nr := append([]any(nil), row...)
+		for j, v := range nr {
+			switch x := v.(type) {
+			case float64:
+				if inf {
+					nr[j] = pyFloat(x)
+				}
+			case string:
+				if parse[j] && json.Valid([]byte(x)) {
+					nr[j] = json.RawMessage(x)
+				}
+			}
+		}
+		out[i] = nr
+	}
+	return out
 }
 
 // extrasOf parses _extra=a,b&_extra=c.
-func extrasOf(r *http.Request) map[string]bool {
+func extrasOf(params url.Values) map[string]bool {
 	out := map[string]bool{}
-	for _, v := range r.URL.Query()["_extra"] {
+	for _, v := range params["_extra"] {
 		for _, e := range strings.Split(v, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				out[e] = true
@@ -68,14 +115,15 @@ func extrasOf(r *http.Request) map[string]bool {
 
 // renderRows renders a table or query result as JSON in the requested
 // shape; for HTML it hands data to the HTML renderer.
-func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format string, data any, p rowsPage) {
-	if format == formatHTML && s.cfg.HTML != nil {
-		s.render(w, r, format, data, nil)
+func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, data any, p rowsPage) {
+	if rt.format == formatHTML {
+		s.render(w, r, rt, data, nil)
 		return
 	}
 	if p.nextURL != "" {
 		w.Header().Set("Link", "<"+p.nextURL+`>; rel="next"`)
 	}
+	p.rows = jsonRowValues(rt.params, p.cols, p.rows, p.jsonCols)
 	buf := getBuf()
 	defer putBuf(buf)
 	b := buf.Bytes()[:0]
@@ -93,13 +141,13 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		}
 		o.set("rows", rawRows{cols: p.cols, rows: p.rows, arrays: p.shape == "arrays"})
 		if p.build != nil {
-			p.build(&o, extrasOf(r))
+			p.build(&o, extrasOf(rt.params))
 		}
 		o.set("truncated", p.truncated)
 		b = o.appendTo(b)
 	case "array":
 		keys := encodeKeys(p.cols)
-		if r.URL.Query().Get("_nl") == "on" {
+		if isTrue(rt.params.Get("_nl")) {
 			ctype = "text/plain"
 			for i, row := range p.rows {
 				if i > 0 {
@@ -132,7 +180,8 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		b = append(b, ']')
 	case "object":
 		if len(p.pkIdx) == 0 {
-			s.writeError(w, r, badRequest("_shape=object is only available on tables with a primary key or rowid"))
+			// Datasette's answer, 200 included.
+			writeJSONStatus(w, http.StatusOK, map[string]any{"ok": false, "error": "_shape=object not available for tables with no primary keys"})
 			return
 		}
 		keys := encodeKeys(p.cols)
@@ -143,7 +192,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 			}
 			var parts []string
 			for _, j := range p.pkIdx {
-				parts = append(parts, query.PyStr(unwrapLabel(row[j])))
+				parts = append(parts, query.TildeEncode(query.PyStr(unwrapLabel(row[j]))))
 			}
 			b = appendString(b, strings.Join(parts, ","))
 			b = append(b, ": "...)
@@ -151,7 +200,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, format strin
 		}
 		b = append(b, '}')
 	default:
-		s.writeError(w, r, badRequest("Invalid _shape: "+p.shape))
+		s.fail(w, r, rt, badRequest("Invalid _shape: "+p.shape))
 		return
 	}
 	if ctype != "text/plain" {
@@ -187,8 +236,8 @@ func csvValue(v any) string {
 
 // csvHeaders sets Datasette's CSV headers: text/plain unless _dl is set,
 // which asks for a download.
-func csvHeaders(w http.ResponseWriter, r *http.Request, filename string) {
-	if r.URL.Query().Get("_dl") != "" {
+func csvHeaders(w http.ResponseWriter, rt *route, filename string) {
+	if rt.params.Get("_dl") != "" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(filename, `"`, "")+`"`)
 		return
@@ -201,36 +250,55 @@ func csvHeaders(w http.ResponseWriter, r *http.Request, filename string) {
 // errors are proper JSON errors). With stream (_stream=on) every row is
 // written as it is read; an error after the first row can only end the
 // body early, so it is logged and appended as a final CSV line.
-func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, db *sqlitedb.DB, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
+func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
+	db := rt.db
+	co := csvOptions{header: rt.params.Get("_header") != "off", blobURL: queryBlobURL(r)}
 	if !stream {
 		opt.MaxRows = s.settings.MaxReturnedRows
 		res, err := db.Query(r.Context(), q, args, opt)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, rt, err)
 			return
 		}
-		writeCSVRows(w, r, filename, res.Columns, res.Rows)
+		s.writeCSVRows(w, rt, filename, res.Columns, res.Rows, co)
 		return
 	}
 	// Streaming has no overall time limit (the client asked for every
-	// row); max_csv_mb bounds the size instead.
-	opt.TimeLimit = 0
+	// row); max_csv_mb bounds the size instead. The wait for a connection
+	// keeps the limit.
+	opt.WaitLimit, opt.TimeLimit = opt.TimeLimit, 0
 	var cs *csvStream
-	err := db.Each(r.Context(), q, args, opt, func(cols []string) error {
-		csvHeaders(w, r, filename)
-		cs = s.newCSVStream(w)
+	var cols []string
+	err := db.Each(r.Context(), q, args, opt, func(c []string) error {
+		csvHeaders(w, rt, filename)
+		cs, cols = s.newCSVStream(w, co), c
 		return cs.header(cols)
 	}, func(row []any) error {
-		return cs.row(row)
+		return cs.row(cols, row)
 	})
 	if err != nil && cs == nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, rt, err)
 		return
 	}
 	if cs != nil {
 		cs.flush()
 	}
 	s.csvStreamEnded(w, r, err)
+}
+
+// queryBlobURL is the URL a query's CSV gives a blob cell, as Datasette:
+// the same query as .blob, naming the column and the blob's SHA-256.
+func queryBlobURL(r *http.Request) func(cols []string, row []any, i int) string {
+	return func(cols []string, row []any, i int) string {
+		req := requestURL(r)
+		sum := sha256.Sum256(row[i].([]byte))
+		path := strings.TrimSuffix(req.Path, ".csv") + ".blob"
+		extra := "_blob_column=" + url.QueryEscape(cols[i]) + "&_blob_hash=" + hex.EncodeToString(sum[:])
+		if req.RawQuery != "" {
+			return req.Base + path + "?" + req.RawQuery + "&" + extra
+		}
+		return req.Base + path + "?" + extra
+	}
 }
 
 // csvStreamEnded logs how a CSV stream ended early. A stream cut at
@@ -246,37 +314,36 @@ func (s *Server) csvStreamEnded(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
-func writeCSVRows(w http.ResponseWriter, r *http.Request, filename string, cols []string, rows [][]any) {
-	csvHeaders(w, r, filename)
-	writeCSVBody(w, cols, rows, true)
+// writeCSVRows writes a whole CSV answer.
+func (s *Server) writeCSVRows(w http.ResponseWriter, rt *route, filename string, cols []string, rows [][]any, co csvOptions) {
+	csvHeaders(w, rt, filename)
+	cs := s.newCSVStream(w, co)
+	cs.max = 0 // max_returned_rows bounds it
+	if err := cs.header(cols); err != nil {
+		return
+	}
+	for _, row := range rows {
+		if err := cs.row(cols, row); err != nil {
+			break
+		}
+	}
+	cs.flush()
 }
 
-// writeCSVBody writes rows (and the header row when header is set) as CSV
-// and reports the first write error (a closed connection, or errCSVLimit).
-func writeCSVBody(w io.Writer, cols []string, rows [][]any, header bool) error {
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	if header {
-		cw.Write(cols)
-	}
-	rec := make([]string, len(cols))
-	for _, row := range rows {
-		for i, v := range row {
-			rec[i] = csvValue(v)
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
+// csvOptions are Datasette's CSV choices: the header row (_header=off
+// drops it), a COLUMN_label column after each labelled foreign key
+// (_labels=on), and what a blob cell holds (a URL to download it).
+type csvOptions struct {
+	header  bool
+	labels  map[string]bool
+	blobURL func(cols []string, row []any, i int) string
 }
 
 // errCSVLimit ends a CSV stream that reached max_csv_mb.
 var errCSVLimit = errors.New("CSV size limit (max_csv_mb) reached")
 
-// csvStream writes streamed CSV one whole record at a time, so the
-// max_csv_mb limit (0 = none) cuts the output at a row boundary.
+// csvStream writes CSV one whole record at a time, so the max_csv_mb
+// limit (0 = none) cuts the output at a row boundary.
 type csvStream struct {
 	out *bufio.Writer
 	buf bytes.Buffer
@@ -284,31 +351,61 @@ type csvStream struct {
 	rec []string
 	n   int64
 	max int64
+	co  csvOptions
 }
 
-func (s *Server) newCSVStream(w io.Writer) *csvStream {
-	c := &csvStream{out: bufio.NewWriterSize(w, 32<<10), max: int64(s.settings.MaxCSVMB) << 20}
+func (s *Server) newCSVStream(w io.Writer, co csvOptions) *csvStream {
+	c := &csvStream{out: bufio.NewWriterSize(w, 32<<10), max: int64(s.settings.MaxCSVMB) << 20, co: co}
 	c.cw = csv.NewWriter(&c.buf)
 	c.cw.UseCRLF = true
 	return c
 }
 
-// header writes the column names.
-func (c *csvStream) header(cols []string) error { return c.write(cols) }
+// header writes the column names (and label columns), unless turned off.
+func (c *csvStream) header(cols []string) error {
+	if !c.co.header {
+		return nil
+	}
+	c.rec = c.rec[:0]
+	for _, col := range cols {
+		c.rec = append(c.rec, col)
+		if c.co.labels[col] {
+			c.rec = append(c.rec, col+"_label")
+		}
+	}
+	return c.write(c.rec)
+}
 
 // row writes one row of SQLite values.
-func (c *csvStream) row(vals []any) error {
+func (c *csvStream) row(cols []string, vals []any) error {
 	c.rec = c.rec[:0]
-	for _, v := range vals {
-		c.rec = append(c.rec, csvValue(v))
+	for i, v := range vals {
+		if _, blob := v.([]byte); blob && c.co.blobURL != nil {
+			c.rec = append(c.rec, c.co.blobURL(cols, vals, i))
+		} else {
+			c.rec = append(c.rec, csvValue(v))
+		}
+		if i < len(cols) && c.co.labels[cols[i]] {
+			label := ""
+			if l, ok := v.(query.Label); ok && l.Label != nil {
+				label = csvValue(l.Label)
+			}
+			c.rec = append(c.rec, label)
+		}
 	}
 	return c.write(c.rec)
 }
 
 func (c *csvStream) write(rec []string) error {
 	c.buf.Reset()
-	c.cw.Write(rec)
-	c.cw.Flush()
+	if len(rec) == 1 && rec[0] == "" {
+		// A lone empty field, written as Python's csv does (an empty
+		// line would read as no record at all).
+		c.buf.WriteString("\"\"\r\n")
+	} else {
+		c.cw.Write(rec)
+		c.cw.Flush()
+	}
 	if c.max > 0 && c.n+int64(c.buf.Len()) > c.max {
 		return errCSVLimit
 	}

@@ -13,10 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,9 +25,11 @@ import (
 	"sync"
 	"time"
 
+	"lode/internal/auth"
 	"lode/internal/config"
 	"lode/internal/query"
 	"lode/internal/sqlitedb"
+	"lode/internal/web"
 )
 
 // Config describes what a Server serves. Zero fields take defaults.
@@ -46,20 +48,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /-/versions.json.
 	Version string
-	// HTML, when set, renders pages requested without an extension
-	// (/db/table instead of /db/table.json). Without it those requests get
-	// the JSON rendering.
-	HTML HTMLRenderer
-	// Lode is the parsed lode.yaml (--config), nil without one. The write
-	// API reads permissions and canned queries from it.
+	// Lode is the parsed lode.yaml (--config), nil without one: its allow
+	// blocks decide permissions, and it holds the canned queries.
 	Lode *config.Config
-}
-
-// HTMLRenderer renders a page's data as HTML. page is one of the result
-// types built by the handlers (*IndexResult, *DatabaseResult, *TableResult,
-// *RowResult, *QueryResult); an error is turned into an error response.
-type HTMLRenderer interface {
-	RenderHTML(w http.ResponseWriter, r *http.Request, page any) error
+	// CORS sends Datasette's CORS headers on every response (datasette
+	// serve --cors): any origin may read the JSON API from a browser, and
+	// OPTIONS preflights answer 200.
+	CORS bool
+	// AccessLog, if set, receives one line per request (lode serve
+	// --access-log) in AccessLogFormat: AccessLogCombined (default) or
+	// AccessLogJSON.
+	AccessLog       io.Writer
+	AccessLogFormat string
 }
 
 // Settings are the parsed Datasette settings the server applies.
@@ -71,7 +71,7 @@ type Settings struct {
 	FacetSuggestTimeLimitMS  int  `json:"facet_suggest_time_limit_ms"`
 	DefaultFacetSize         int  `json:"default_facet_size"`
 	AllowFacet               bool `json:"allow_facet"`
-	AllowSQL                 bool `json:"allow_sql"`
+	AllowSQL                 bool `json:"default_allow_sql"`
 	AllowDownload            bool `json:"allow_download"`
 	AllowCSVStream           bool `json:"allow_csv_stream"`
 	SuggestFacets            bool `json:"suggest_facets"`
@@ -87,6 +87,9 @@ type Settings struct {
 	TrustedForwardedFor      bool `json:"-"`
 	CacheSizeKB              int  `json:"cache_size_kb"`
 	FacetSuggestConsiderRows int  `json:"-"`
+	// Metrics (Lode's own, default on) serves /-/metrics and counts what
+	// it shows; off, requests and SQLite files are not instrumented at all.
+	Metrics bool `json:"metrics"`
 }
 
 // DefaultSettings returns Datasette's defaults plus Lode's own:
@@ -100,7 +103,7 @@ func DefaultSettings() Settings {
 		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
 		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
 		IndexCountTimeLimitMS: 10, TruncateCells: 2048, NumSQLThreads: 3,
-		MaxSignedTokensTTL: 0, AllowSignedTokens: true,
+		MaxSignedTokensTTL: 0, AllowSignedTokens: true, Metrics: true,
 	}
 }
 
@@ -110,19 +113,26 @@ func (s *Settings) fields() map[string]any {
 		"default_page_size": &s.DefaultPageSize, "max_returned_rows": &s.MaxReturnedRows,
 		"sql_time_limit_ms": &s.SQLTimeLimitMS, "facet_time_limit_ms": &s.FacetTimeLimitMS,
 		"facet_suggest_time_limit_ms": &s.FacetSuggestTimeLimitMS, "default_facet_size": &s.DefaultFacetSize,
-		"allow_facet": &s.AllowFacet, "allow_sql": &s.AllowSQL, "allow_download": &s.AllowDownload,
+		"allow_facet": &s.AllowFacet, "default_allow_sql": &s.AllowSQL, "allow_download": &s.AllowDownload,
 		"allow_csv_stream": &s.AllowCSVStream, "suggest_facets": &s.SuggestFacets, "max_csv_mb": &s.MaxCSVMB,
 		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
 		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
 		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
-		"cache_size_kb": &s.CacheSizeKB,
+		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics,
 	}
 }
+
+// settingAliases are older names of settings: allow_sql is Datasette
+// 0.x's name of default_allow_sql.
+var settingAliases = map[string]string{"allow_sql": "default_allow_sql"}
 
 // IsSetting reports whether name is a setting this server understands.
 func IsSetting(name string) bool {
 	var s Settings
+	if a, ok := settingAliases[name]; ok {
+		name = a
+	}
 	_, ok := s.fields()[name]
 	return ok
 }
@@ -139,6 +149,9 @@ func ParseSettings(raw map[string]string) (Settings, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		v := raw[name]
+		if a, ok := settingAliases[name]; ok {
+			name = a
+		}
 		p, ok := f[name]
 		if !ok {
 			known := make([]string, 0, len(f))
@@ -182,15 +195,29 @@ type Server struct {
 	explicit  map[string]string
 	log       *slog.Logger
 	dbs       map[string]*sqlitedb.DB
-	dbNames   []string     // in the order given
-	mux       http.Handler // the routes, wrapped by routesHTML
-	pidHeader []string     // X-Lode-Pid value: this process id
+	dbNames   []string // in the order given
+	pidHeader []string // X-Lode-Pid value: this process id
+
+	html        *htmlPages
+	static      http.Handler // web.Static() files
+	crossOrigin *http.CrossOriginProtection
+
+	// The gate's configuration: permissions, and the secret that signs
+	// tokens, sign-in cookies and CSRF tokens (nil: no tokens accepted).
+	// NewWriteAPI sets them before the server serves.
+	checker *auth.Checker
+	secret  []byte
+	now     func() time.Time
+	api     *WriteAPI // nil: a read-only server
 
 	tablesMu sync.Mutex
 	tables   map[*sqlitedb.Table]*query.Table // converted per schema snapshot
 	rowStmts map[*query.Table]*rowLookup
 
 	suggested suggestCache // accepted facet suggestions, see suggest_cache.go
+
+	metrics *metricsState // nil: the metrics setting is off (metrics.go)
+	obs     *observer     // nil: neither metrics nor an access log
 }
 
 // New opens every database and builds the routes. On error, databases
@@ -211,6 +238,31 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg: cfg, settings: settings, explicit: cfg.Settings, log: log,
 		dbs: map[string]*sqlitedb.DB{}, pidHeader: []string{strconv.Itoa(os.Getpid())},
 		tables: map[*sqlitedb.Table]*query.Table{},
+		static: http.FileServerFS(web.Static()), crossOrigin: http.NewCrossOriginProtection(),
+		checker: &auth.Checker{Config: cfg.Lode}, now: time.Now,
+	}
+	tpl, err := web.New()
+	if err != nil {
+		// The templates are embedded and covered by tests: a parse error
+		// is a build bug, not a runtime condition.
+		return nil, fmt.Errorf("parse embedded HTML templates: %w", err)
+	}
+	s.html = &htmlPages{s: s, tpl: tpl}
+	if settings.Metrics {
+		s.metrics = newMetricsState(s)
+		s.obs = &observer{http: newHTTPMetrics(s.metrics.reg)}
+	} else {
+		cfg.DB.NoFileStats = true // no VFS shim either
+	}
+	if cfg.AccessLog != nil {
+		al, err := newAccessLog(cfg.AccessLog, cfg.AccessLogFormat, log)
+		if err != nil {
+			return nil, err
+		}
+		if s.obs == nil {
+			s.obs = &observer{}
+		}
+		s.obs.log = al
 	}
 	open := func(path string, st sqlitedb.Settings) error {
 		db, err := sqlitedb.Open(ctx, path, st)
@@ -224,10 +276,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Name = name
 		s.dbs[name] = db
 		s.dbNames = append(s.dbNames, name)
-		eff, err := db.EffectiveSettings(ctx)
-		if err != nil {
-			return err
-		}
+		eff := db.EffectiveSettings()
 		log.Info("database opened", "db", name, "path", db.Path, "journal_mode", eff.JournalMode,
 			"synchronous", eff.Synchronous, "busy_timeout", eff.BusyTimeout, "txlock", eff.TxLock,
 			"cache_size", eff.CacheSize, "mmap_size", eff.MmapSize, "immutable", eff.Immutable, "read_conns", eff.ReadConns)
@@ -247,7 +296,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.routes()
 	return s, nil
 }
 
@@ -269,75 +317,6 @@ func (s *Server) DatabaseNames() []string { return append([]string(nil), s.dbNam
 // Settings returns the parsed settings.
 func (s *Server) Settings() Settings { return s.settings }
 
-// ServeHTTP adds the X-Lode-Pid header (the serving process id, which the
-// prefork tests use to see which worker answered) and routes the request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	setPid(w, s.pidHeader)
-	s.route(w, r)
-}
-
-// route serves r through the routes, except that a row's JSON
-// (GET /DB/TABLE/PK.json on a clean path, the hot path of lookups) goes
-// straight to its handler: the same handler the mux would pick, without
-// the pattern match. Every other request goes through the mux.
-func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if db, table, pk, ok := rowJSONPath(r); ok {
-		s.serveRow(w, r, db, table, pk)
-		return
-	}
-	s.mux.ServeHTTP(w, r)
-}
-
-// rowJSONPath splits a GET or HEAD of /DB/TABLE/PK.json into its segments,
-// unescaped as ServeMux would. It declines anything the mux would treat
-// differently: other methods, paths it would clean or redirect, and
-// segments that are "-" (the /DB/-/... and /-/... routes).
-func rowJSONPath(r *http.Request) (db, table, pk string, ok bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return "", "", "", false
-	}
-	p := r.URL.EscapedPath()
-	if !strings.HasSuffix(p, ".json") || len(p) < 2 || p[0] != '/' {
-		return "", "", "", false
-	}
-	var segs [3]string
-	rest := p[1:]
-	for i := range segs {
-		j := strings.IndexByte(rest, '/')
-		if i < 2 {
-			if j < 0 {
-				return "", "", "", false
-			}
-			segs[i], rest = rest[:j], rest[j+1:]
-		} else {
-			if j >= 0 {
-				return "", "", "", false
-			}
-			segs[i] = rest
-		}
-		switch segs[i] {
-		case "", ".", "..", "-":
-			return "", "", "", false
-		}
-		if strings.IndexByte(segs[i], '%') >= 0 {
-			u, err := url.PathUnescape(segs[i])
-			if err != nil || u == "/" { // the mux reads a lone %2F as a trailing slash
-				return "", "", "", false
-			}
-			segs[i] = u
-		}
-	}
-	return segs[0], segs[1], segs[2], true
-}
-
-// setPid stamps X-Lode-Pid unless a wrapper (the prefork worker) already
-// did: v is the header value, built once, which net/http only reads.
-func setPid(w http.ResponseWriter, v []string) {
-	if h := w.Header(); h["X-Lode-Pid"] == nil {
-		h["X-Lode-Pid"] = v
-	}
-}
-
 // Timeouts of the http.Server built by Serve.
 const (
 	ReadHeaderTimeout = 10 * time.Second
@@ -349,15 +328,15 @@ const (
 	ShutdownTimeout = 30 * time.Second
 )
 
-// Serve serves h on ln until ctx is cancelled, then shuts down gracefully:
-// it stops accepting, lets in-flight requests finish (up to
-// ShutdownTimeout) and returns nil. The prefork worker calls this with the
-// listener inherited from its master.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// NewHTTPServer is the http.Server that serves h for lode serve, in
+// process or in a prefork worker: its timeouts bound slow clients, and
+// requests do not see ctx's cancellation (a graceful stop lets them
+// finish, bounded by the caller's drain timeout).
+func NewHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -367,6 +346,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// Serve serves h on ln until ctx is cancelled, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish (up to
+// ShutdownTimeout) and returns nil.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := NewHTTPServer(ctx, h, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"lode/internal/auth"
 	"lode/internal/config"
 	"lode/internal/server"
@@ -55,6 +53,8 @@ type envOpts struct {
 	root     bool
 	rootTok  string
 	noSchema bool
+	// queueTimeout bounds a write's wait for the writer (0: the default).
+	queueTimeout time.Duration
 }
 
 func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
@@ -81,7 +81,7 @@ func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
 	t.Cleanup(func() { srv.Close() })
 	e := &writeEnv{t: t, path: path, secret: []byte("test-secret"), now: time.Now()}
 	api, err := server.NewWriteAPI(srv, server.WriteConfig{Secret: e.secret, Root: o.root, RootToken: o.rootTok,
-		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}})
+		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}, QueueTimeout: o.queueTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +128,12 @@ func (e *writeEnv) do(method, path, token, contentType, body string) resp {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	// raw is the body without insignificant whitespace, so tests can look
+	// for a key order in it.
+	var c bytes.Buffer
+	if json.Compact(&c, b) == nil {
+		b = c.Bytes()
+	}
 	r := resp{status: res.StatusCode, header: res.Header, raw: string(b)}
 	_ = json.Unmarshal(b, &r.body)
 	return r

@@ -20,6 +20,9 @@ var (
 	// ErrNotReadOnly means a statement would write, attach, change a
 	// setting or load an extension and was refused on the read pool.
 	ErrNotReadOnly = errors.New("sqlitedb: statement is not read-only")
+	// ErrNoConnection means every read connection stayed busy for the
+	// whole wait (the time limit, or WaitLimit): the statement never ran.
+	ErrNoConnection = errors.New("sqlitedb: timed out waiting for a free read connection")
 )
 
 // SQLError is an error reported by SQLite for a statement (syntax error,
@@ -52,6 +55,10 @@ type QueryOptions struct {
 	// key): it runs without the time-limit watchdog, so neither TimeLimit
 	// nor ctx interrupts it; ctx still bounds the wait for a connection.
 	Bounded bool
+	// WaitLimit bounds the wait for a free connection when it is shorter
+	// than TimeLimit or TimeLimit is 0 (a streamed CSV has no time limit,
+	// but its wait for a connection must end); 0 means TimeLimit.
+	WaitLimit time.Duration
 }
 
 // Result is a fully read statement result, bounded by MaxRows. Values are
@@ -206,8 +213,8 @@ func (db *DB) Count(ctx context.Context, q string, args []any, limit time.Durati
 		}
 	}
 	res, err := db.Query(ctx, q, args, QueryOptions{TimeLimit: limit, Prepared: true, MaxRows: 1})
-	if errors.Is(err, ErrTimeLimit) {
-		return 0, false, nil
+	if errors.Is(err, ErrTimeLimit) || errors.Is(err, ErrNoConnection) {
+		return 0, false, nil // not counted within the limit: unknown
 	}
 	if err != nil {
 		return 0, false, err

@@ -67,10 +67,14 @@ type readPool struct {
 	gen      atomic.Int64 // bumped when cached statements must be dropped
 	watching atomic.Bool  // the watchdog goroutine runs
 	nWatched atomic.Int64 // statements registered with the watchdog
+
+	waits    *histogram    // waits for a free connection (ns)
+	timeouts atomic.Uint64 // waits that ran out (ErrNoConnection)
 }
 
 func newReadPool(max int, open func() (*sqlite3.SQLiteConn, error)) *readPool {
-	return &readPool{open: open, max: max, free: make(chan *readConn, max), closed: make(chan struct{})}
+	return &readPool{open: open, max: max, free: make(chan *readConn, max), closed: make(chan struct{}),
+		waits: newDurationHistogram()}
 }
 
 // get returns an idle connection, opens one while fewer than max are open,
@@ -105,6 +109,8 @@ func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, erro
 		return rc, nil
 	}
 	p.mu.Unlock()
+	start := time.Now()
+	defer func() { p.waits.observe(int64(time.Since(start))) }()
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -117,7 +123,8 @@ func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, erro
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-timeout:
-		return nil, ErrTimeLimit
+		p.timeouts.Add(1)
+		return nil, ErrNoConnection
 	case <-p.closed:
 		return nil, errPoolClosed
 	}
@@ -305,9 +312,13 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	if err != nil {
 		return err
 	}
-	rc, err := db.pool.get(ctx, opt.TimeLimit)
+	wait := opt.TimeLimit
+	if opt.WaitLimit > 0 && (wait == 0 || opt.WaitLimit < wait) {
+		wait = opt.WaitLimit
+	}
+	rc, err := db.pool.get(ctx, wait)
 	if err != nil {
-		return err // ctx's error, ErrTimeLimit, closed, or opening failed
+		return err // ctx's error, ErrNoConnection, closed, or opening failed
 	}
 	defer db.pool.put(rc)
 	dctx := context.Background()
@@ -325,11 +336,20 @@ func (db *DB) Each(ctx context.Context, q string, args []any, opt QueryOptions, 
 	case err == nil:
 		return nil
 	case timedOut:
+		db.stats.timeLimit.Add(1)
 		return ErrTimeLimit
 	case ctx.Err() != nil:
+		db.stats.cancelled.Add(1)
 		return ctx.Err()
 	}
-	return db.mapErr(ctx, err)
+	if isBusyCode(err) {
+		db.stats.locks.count(err)
+	}
+	err = db.mapErr(ctx, err)
+	if errors.Is(err, ErrTimeLimit) {
+		db.stats.timeLimit.Add(1)
+	}
+	return err
 }
 
 // each runs q on rc with the driver context dctx. cbErr is an error a

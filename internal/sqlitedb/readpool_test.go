@@ -65,8 +65,8 @@ func TestEachWaitsForConnection(t *testing.T) {
 		}
 	}()
 	<-holding
-	if _, err := db.Query(context.Background(), "SELECT 2", nil, sqlitedb.QueryOptions{TimeLimit: 50 * time.Millisecond}); !errors.Is(err, sqlitedb.ErrTimeLimit) {
-		t.Errorf("query while the only connection is busy = %v; want ErrTimeLimit", err)
+	if _, err := db.Query(context.Background(), "SELECT 2", nil, sqlitedb.QueryOptions{TimeLimit: 50 * time.Millisecond}); !errors.Is(err, sqlitedb.ErrNoConnection) {
+		t.Errorf("query while the only connection is busy = %v; want ErrNoConnection", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

@@ -111,6 +111,15 @@ func (t *Table) HasRowid() bool {
 // schema_version tells whether it must be rebuilt. Immutable databases are
 // never re-read.
 func (db *DB) Schema(ctx context.Context) (*Schema, error) {
+	if s := db.CachedSchema(); s != nil {
+		return s, nil
+	}
+	return db.refreshSchema(ctx)
+}
+
+// CachedSchema returns the cached schema while it is trusted (see
+// Schema), else nil: then Schema must read the database.
+func (db *DB) CachedSchema() *Schema {
 	db.schemaMu.Lock()
 	s, at := db.schema, db.schemaCheckedAt
 	db.schemaMu.Unlock()
@@ -119,9 +128,18 @@ func (db *DB) Schema(ctx context.Context) (*Schema, error) {
 		interval = DefaultSchemaCheckInterval
 	}
 	if s != nil && (db.settings.Immutable || time.Since(at) < interval) {
-		return s, nil
+		return s
 	}
-	return db.refreshSchema(ctx)
+	return nil
+}
+
+// ExpireSchema makes the next Schema call check PRAGMA schema_version,
+// without waiting for SchemaCheckInterval: call it after a write that may
+// have changed the schema (DDL, ALTER, a write script).
+func (db *DB) ExpireSchema() {
+	db.schemaMu.Lock()
+	db.schemaCheckedAt = time.Time{}
+	db.schemaMu.Unlock()
 }
 
 // RefreshSchema checks PRAGMA schema_version now and rebuilds the cached
@@ -247,7 +265,10 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 		upper := strings.ToUpper(t.SQL)
 		isFTS := t.Virtual && regexp.MustCompile(`USING\s+FTS[345]`).MatchString(upper)
 		lower := strings.ToLower(t.Name)
-		t.Hidden = shadow[t.Name] || isFTS || strings.HasPrefix(lower, "sqlite_")
+		// Litestream keeps two bookkeeping tables in a database it
+		// replicates (_litestream_seq, _litestream_lock); they travel to
+		// every replica and are nobody's data.
+		t.Hidden = shadow[t.Name] || isFTS || strings.HasPrefix(lower, "sqlite_") || strings.HasPrefix(lower, "_litestream_")
 		if isFTS {
 			t.FTSTable = t.Name
 			if m := ftsContentRE.FindStringSubmatch(t.SQL); m != nil {

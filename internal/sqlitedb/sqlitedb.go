@@ -74,6 +74,26 @@ type Settings struct {
 	ReadConns int `json:"read_conns"`
 	// Create creates the file when it does not exist (default: Open fails).
 	Create bool `json:"-"`
+	// ReadOnly opens no write connection and leaves the journal mode alone:
+	// another process owns the file's writes (a replica followed by `lode
+	// serve --follow`). Unlike Immutable, SQLite still takes its locks and
+	// sees every change, so nothing is cached on the assumption that the
+	// file stands still.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// AutoCheckpoint is PRAGMA wal_autocheckpoint on the write connection:
+	// 0 keeps SQLite's default (a PASSIVE checkpoint after a commit that
+	// leaves 1000 pages in the WAL), negative turns it off. lode serve
+	// --replicate turns it off: Litestream checkpoints itself, between its
+	// copies of the WAL, so commits do not pay for checkpoints.
+	AutoCheckpoint int `json:"-"`
+	// SchemaCheckInterval overrides DefaultSchemaCheckInterval (see
+	// DB.Schema); a replica uses a short one because its schema changes
+	// under it.
+	SchemaCheckInterval time.Duration `json:"-"`
+	// NoFileStats opens the connections through SQLite's default VFS
+	// instead of the counting shim (vfsstat.go), so Stats().File stays
+	// zero: for servers with metrics off, and for measuring the shim.
+	NoFileStats bool `json:"-"`
 }
 
 // withDefaults returns s with every zero field set to its default.
@@ -92,6 +112,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReadConns <= 0 {
 		s.ReadConns = runtime.NumCPU()
+	}
+	if s.ReadOnly {
+		s.JournalMode = "keep" // the owner of the writes decides it
 	}
 	s.JournalMode = strings.ToLower(s.JournalMode)
 	s.Synchronous = strings.ToLower(s.Synchronous)
@@ -132,9 +155,11 @@ type DB struct {
 	// Name is the database name used in URLs (the file name without its
 	// extension unless set otherwise by the caller).
 	Name string
-	// Path is the absolute file path.
-	Path     string
-	settings Settings
+	// Path is the absolute file path; GivenPath the path as the caller
+	// gave it (lode serve shows it as Datasette does).
+	Path      string
+	GivenPath string
+	settings  Settings
 
 	read  *sql.DB // read-only pool: mode=ro, query_only=1, authorizer
 	write *sql.DB // one read-write connection; nil when immutable
@@ -156,6 +181,11 @@ type DB struct {
 
 	checked  sync.Map     // SQL whose result columns need no rewriting
 	checkedN atomic.Int64 // entries in checked, to bound it
+
+	effective Settings // read back from SQLite once, at Open
+
+	vfs   *statsVFS // the counting VFS every connection opens through (nil: none)
+	stats dbStats   // read-side counters (stats.go)
 }
 
 // Open opens the database file at path with settings s (zero fields take
@@ -177,13 +207,18 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		}
 	}
 	db := &DB{
-		Name:     strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
-		Path:     abs,
-		settings: s,
-		counts:   map[string]int64{},
-		wrap:     map[string]string{},
+		Name:                strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
+		Path:                abs,
+		GivenPath:           path,
+		settings:            s,
+		counts:              map[string]int64{},
+		wrap:                map[string]string{},
+		SchemaCheckInterval: s.SchemaCheckInterval,
 	}
-	if !s.Immutable {
+	if !s.NoFileStats {
+		db.vfs = newStatsVFS()
+	}
+	if !s.Immutable && !s.ReadOnly {
 		db.write = sql.OpenDB(&connector{dsn: db.dsn(false), hook: db.writeHook})
 		// One writer per process: SQLite allows one writer per file anyway,
 		// and a single connection turns lock waits into an in-process queue.
@@ -224,6 +259,12 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	// Read back now, while nothing else holds the write connection: once a
+	// Writer owns it, asking it for PRAGMAs would wait for the Writer.
+	if db.effective, err = db.readEffectiveSettings(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -243,6 +284,9 @@ func (db *DB) dsn(readOnly bool) string {
 		q.Set("mode", "rwc")
 	default:
 		q.Set("mode", "rw")
+	}
+	if db.vfs != nil {
+		q.Set("vfs", db.vfs.name) // SQLite's own URI parameter
 	}
 	if !readOnly {
 		// mattn/go-sqlite3 reads _txlock to decide how BeginTx starts.
@@ -268,6 +312,9 @@ func (db *DB) writeHook(c *sqlite3.SQLiteConn) error {
 		p = append(p, "PRAGMA journal_mode = "+db.settings.JournalMode)
 	}
 	p = append(p, "PRAGMA synchronous = "+db.settings.Synchronous, "PRAGMA foreign_keys = ON")
+	if n := db.settings.AutoCheckpoint; n != 0 {
+		p = append(p, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", max(n, 0)))
+	}
 	return execAll(c, p)
 }
 
@@ -314,6 +361,10 @@ func (db *DB) Settings() Settings { return db.settings }
 // Immutable reports whether the database was opened with immutable=1.
 func (db *DB) Immutable() bool { return db.settings.Immutable }
 
+// ReadOnly reports whether the database was opened without a write
+// connection because another process writes it (Settings.ReadOnly).
+func (db *DB) ReadOnly() bool { return db.settings.ReadOnly }
+
 // ReadDB returns a small (two connection) database/sql pool for occasional
 // reads outside Query and Each. Statements on it cannot write: the
 // connections are opened with mode=ro, PRAGMA query_only=1 and an
@@ -339,14 +390,22 @@ func (db *DB) Close() error {
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}
+	if db.vfs != nil {
+		db.vfs.close()
+	}
 	return errors.Join(errs...)
 }
 
-// EffectiveSettings reads the settings back from SQLite PRAGMAs: journal
-// mode and synchronous from the write connection (the one that matters for
-// durability; the read pool for immutable databases), the rest from a read
-// connection. TxLock, Immutable and ReadConns are not PRAGMAs and are copied.
-func (db *DB) EffectiveSettings(ctx context.Context) (Settings, error) {
+// EffectiveSettings returns the settings as SQLite reported them when the
+// database was opened: journal mode, synchronous, busy timeout, cache and
+// mmap size read back from PRAGMAs of the write connection (the one that
+// matters for durability; a read connection for immutable databases).
+// TxLock, Immutable and ReadConns are not PRAGMAs and are copied. It never
+// waits: the connections are per-process and keep these settings.
+func (db *DB) EffectiveSettings() Settings { return db.effective }
+
+// readEffectiveSettings reads the settings back from SQLite PRAGMAs.
+func (db *DB) readEffectiveSettings(ctx context.Context) (Settings, error) {
 	out := db.settings
 	src := db.write
 	if src == nil {

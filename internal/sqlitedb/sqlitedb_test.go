@@ -24,7 +24,7 @@ func TestSettingsApplied(t *testing.T) {
 		t.Run(s.JournalMode+"/"+s.Synchronous+"/"+s.BusyTimeout.String(), func(t *testing.T) {
 			s.Create = true
 			db := sqlitetest.MustOpenDBWith(t, filepath.Join(t.TempDir(), "s.db"), s)
-			got, err := db.EffectiveSettings(context.Background())
+			got, err := db.EffectiveSettings(), error(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func TestImmutable(t *testing.T) {
 func TestNoBusyTimeout(t *testing.T) {
 	db := sqlitetest.MustOpenDBWith(t, filepath.Join(t.TempDir(), "b.db"),
 		sqlitedb.Settings{Create: true, BusyTimeout: sqlitedb.NoBusyTimeout})
-	got, err := db.EffectiveSettings(context.Background())
+	got, err := db.EffectiveSettings(), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

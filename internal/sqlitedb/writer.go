@@ -74,9 +74,13 @@ type Writer struct {
 	done  chan struct{}
 	once  sync.Once
 
-	// Counters for metrics and tests.
-	batches  atomic.Int64
-	requests atomic.Int64
+	// Counters for metrics and tests (stats.go).
+	batches   atomic.Int64
+	requests  atomic.Int64
+	batchSize *histogram // requests per transaction
+	commit    *histogram // COMMIT time (ns)
+	queueWait *histogram // time from Do to the start of the request's transaction (ns)
+	locks     lockCounts
 }
 
 type writeReq struct {
@@ -91,6 +95,21 @@ type writeReq struct {
 type WriterStats struct {
 	Batches  int64 // committed or failed transactions (single mode)
 	Requests int64 // requests run
+	// BatchSize holds the requests of each transaction: group commit's
+	// batches in single mode, always 1 in pool mode.
+	BatchSize Histogram
+	// Commit holds the time of each COMMIT statement (seconds), which
+	// includes the fsync that synchronous=FULL asks for.
+	Commit Histogram
+	// QueueWait holds how long each request waited for its transaction
+	// to start (seconds): in single mode its turn at the writer.
+	QueueWait Histogram
+	// Queued is the number of requests waiting for the writer now.
+	Queued int
+	// LockErrors counts the lock errors SQLite returned to this writer,
+	// by extended code (SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, ...): once per
+	// failed statement, however many requests of a batch it failed.
+	LockErrors map[string]uint64
 }
 
 // NewWriter starts a Writer over db. In single mode db should allow exactly
@@ -112,7 +131,8 @@ func NewWriter(db *sql.DB, opts WriterOptions) (*Writer, error) {
 	if opts.TxLock != "immediate" && opts.TxLock != "deferred" {
 		return nil, fmt.Errorf("txlock %q: want immediate or deferred", opts.TxLock)
 	}
-	w := &Writer{opts: opts, db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{opts: opts, db: db, stop: make(chan struct{}), done: make(chan struct{}),
+		batchSize: newHistogram(1, batchBounds), commit: newDurationHistogram(), queueWait: newDurationHistogram()}
 	if opts.Mode == "single" {
 		w.queue = make(chan *writeReq, opts.MaxBatch*4)
 		conn, err := db.Conn(context.Background())
@@ -129,9 +149,11 @@ func NewWriter(db *sql.DB, opts WriterOptions) (*Writer, error) {
 // Options returns the options in force after defaults were applied.
 func (w *Writer) Options() WriterOptions { return w.opts }
 
-// Stats returns the writer's counters.
+// Stats returns a snapshot of the writer's counters.
 func (w *Writer) Stats() WriterStats {
-	return WriterStats{Batches: w.batches.Load(), Requests: w.requests.Load()}
+	return WriterStats{Batches: w.batches.Load(), Requests: w.requests.Load(),
+		BatchSize: w.batchSize.snapshot(), Commit: w.commit.snapshot(), QueueWait: w.queueWait.snapshot(),
+		Queued: w.Queued(), LockErrors: w.locks.snapshot()}
 }
 
 // Queued returns how many requests wait for the writer (single mode).
@@ -157,7 +179,9 @@ func (w *Writer) Do(ctx context.Context, fn WriteFunc) error {
 		default:
 		}
 		w.requests.Add(1)
-		return w.runPool(ctx, fn)
+		err := w.runPool(ctx, fn)
+		w.locks.count(err)
+		return err
 	}
 	r := &writeReq{ctx: ctx, fn: fn, reply: make(chan error, 1), enq: time.Now()}
 	select {
@@ -194,11 +218,14 @@ func (w *Writer) begin() string {
 
 // runPool is the naive design: any connection, one transaction per request.
 func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
+	t0 := time.Now()
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("take write connection: %w", err)
 	}
 	defer conn.Close()
+	w.queueWait.observe(int64(time.Since(t0)))
+	w.batchSize.observe(1)
 	// Statements run with a context that the client cannot cancel halfway:
 	// an interrupt inside a transaction rolls it back behind our back.
 	bg := context.WithoutCancel(ctx)
@@ -210,7 +237,10 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
 		return err
 	}
-	if _, err := ex.ExecContext(bg, "COMMIT"); err != nil {
+	tc := time.Now()
+	_, err = ex.ExecContext(bg, "COMMIT")
+	w.commit.observe(int64(time.Since(tc)))
+	if err != nil {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -290,7 +320,13 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 	}
 	w.batches.Add(1)
 	w.requests.Add(int64(len(live)))
+	w.batchSize.observe(int64(len(live)))
+	start := time.Now()
+	for _, r := range live {
+		w.queueWait.observe(int64(start.Sub(r.enq)))
+	}
 	if _, err := ex.ExecContext(ctx, w.begin()); err != nil {
+		w.locks.count(err)
 		for _, r := range live {
 			r.reply <- err
 		}
@@ -311,6 +347,7 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 		errs[i] = err
 		var be *BusyError
 		if errors.As(err, &be) {
+			w.locks.count(be)
 			// A lock failure inside the batch (a deferred upgrade refused, or
 			// another process holding the lock): the transaction cannot
 			// write, so no neighbour may be told it committed.
@@ -330,7 +367,11 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 		}
 		_, _ = conn.ExecContext(ctx, "RELEASE lode_req")
 	}
-	if _, err := ex.ExecContext(ctx, "COMMIT"); err != nil {
+	tc := time.Now()
+	_, err := ex.ExecContext(ctx, "COMMIT")
+	w.commit.observe(int64(time.Since(tc)))
+	if err != nil {
+		w.locks.count(err)
 		w.failAll(conn, live, fmt.Errorf("commit: %w", err))
 		return
 	}

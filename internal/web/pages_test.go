@@ -166,7 +166,7 @@ func TestCannedQueryPages(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	m := regexp.MustCompile(`name="csrftoken" value="([0-9a-f]{32})"`).FindStringSubmatch(string(b))
+	m := regexp.MustCompile(`name="csrftoken" value="([0-9a-f]{64})"`).FindStringSubmatch(string(b))
 	if resp.StatusCode != 200 || m == nil {
 		t.Fatalf("write query page = %d, no csrftoken field\n%s", resp.StatusCode, b)
 	}
@@ -186,7 +186,7 @@ func TestCannedQueryPages(t *testing.T) {
 		form url.Values
 	}{
 		"no cookie":   {http.DefaultClient, url.Values{"message": {"x"}, "csrftoken": {m[1]}}},
-		"wrong token": {client, url.Values{"message": {"x"}, "csrftoken": {strings.Repeat("a", 32)}}},
+		"wrong token": {client, url.Values{"message": {"x"}, "csrftoken": {strings.Repeat("a", 64)}}},
 		"no token":    {client, url.Values{"message": {"x"}}},
 	} {
 		if status, body := post(tc.c, tc.form); status != 403 || !strings.Contains(body, "CSRF") {

@@ -9,6 +9,11 @@
 #   bash internal/server/testdata/rowspeed/rowspeed.sh            # C=32 D=5 R=3 WORKERS="0 1"
 #   R=5 D=10 WORKERS=1 bash internal/server/testdata/rowspeed/rowspeed.sh
 #   WRITTEN=1 bash internal/server/testdata/rowspeed/rowspeed.sh  # see below
+#   BASELINE=/tmp/lode-old bash internal/server/testdata/rowspeed/rowspeed.sh
+#       # also an older lode binary, in the same rounds: before/after a change
+#   METRICS_OFF=1 bash internal/server/testdata/rowspeed/rowspeed.sh
+#       # also lode with --setting metrics off, in the same rounds: what the
+#       # metrics (request counters, the counting VFS) cost a row lookup
 #
 # lode serve opens the copy in WAL mode. While the WAL holds no frame, SQLite
 # learns the database size with an fstat() in every read transaction; once
@@ -34,12 +39,24 @@ wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; slee
 "$tmp/hello" -addr 127.0.0.1:$port & pids+=($!)
 hello_pid=$!; hello_url=http://127.0.0.1:$port/
 wait_up "$hello_url"
-declare -A lode_url lode_pid
+declare -A lode_url lode_pid base_url base_pid off_url off_pid
 for w in $WORKERS; do
 	port=$((port + 1))
 	"$tmp/lode" serve "$tmp/fixtures.db" --port $port --workers "$w" --log-level warn & pids+=($!)
 	lode_pid[$w]=$!; lode_url[$w]=http://127.0.0.1:$port$URLPATH
 	wait_up "${lode_url[$w]}"
+	if [ -n "${BASELINE:-}" ]; then
+		port=$((port + 1))
+		"$BASELINE" serve "$tmp/fixtures.db" --port $port --workers "$w" --log-level warn & pids+=($!)
+		base_pid[$w]=$!; base_url[$w]=http://127.0.0.1:$port$URLPATH
+		wait_up "${base_url[$w]}"
+	fi
+	if [ -n "${METRICS_OFF:-}" ]; then
+		port=$((port + 1))
+		"$tmp/lode" serve "$tmp/fixtures.db" --port $port --workers "$w" --log-level warn --setting metrics off & pids+=($!)
+		off_pid[$w]=$!; off_url[$w]=http://127.0.0.1:$port$URLPATH
+		wait_up "${off_url[$w]}"
+	fi
 done
 
 if [ -n "${WRITTEN:-}" ]; then
@@ -72,8 +89,21 @@ for round in $(seq "$R"); do
 	read -r h hc <<<"$(run "$hello_url" "$hello_pid")"
 	line=$(printf "round %d -c %d -d %ss: hello %s req/s (%s µs CPU/req)" "$round" "$C" "$D" "$h" "$hc")
 	for w in $WORKERS; do
+		if [ -n "${METRICS_OFF:-}" ] && [ $((round % 2)) -eq 0 ]; then
+			# Every other round measures metrics off first, so neither
+			# variant always runs right after hello-world.
+			read -r o oc <<<"$(run "${off_url[$w]}" "${off_pid[$w]}")"
+		fi
 		read -r l lc <<<"$(run "${lode_url[$w]}" "${lode_pid[$w]}")"
 		line+=$(printf "; lode --workers %s %s req/s (%s µs CPU/req) = %.0f%%" "$w" "$l" "$lc" "$(bc -l <<<"100*$l/$h")")
+		if [ -n "${BASELINE:-}" ]; then
+			read -r b bc_ <<<"$(run "${base_url[$w]}" "${base_pid[$w]}")"
+			line+=$(printf "; baseline %s req/s (%s µs CPU/req) = %.0f%%" "$b" "$bc_" "$(bc -l <<<"100*$b/$h")")
+		fi
+		if [ -n "${METRICS_OFF:-}" ]; then
+			[ $((round % 2)) -eq 0 ] || read -r o oc <<<"$(run "${off_url[$w]}" "${off_pid[$w]}")"
+			line+=$(printf "; metrics off %s req/s (%s µs CPU/req), on/off = %.3f" "$o" "$oc" "$(bc -l <<<"$l/$o")")
+		fi
 	done
 	echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
 done

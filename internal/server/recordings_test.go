@@ -1,0 +1,313 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"lode/internal/server"
+)
+
+// Recordings of the real Datasette 1.0a34 (testdata/datasette/recordings,
+// SETUP-FAMILY.jsonl, made from urls/SETUP-FAMILY.txt as that folder's
+// README says) replayed against Lode. A setup is how both servers ran:
+var recordingSetups = map[string]struct {
+	db       string
+	settings map[string]string
+	cors     bool
+}{
+	// datasette serve fixtures.db --setting default_page_size 100
+	"fixtures": {db: "fixtures.db", settings: map[string]string{"default_page_size": "100"}},
+	// datasette serve edge.db
+	"edge": {db: "edge.db"},
+	// datasette serve edge.db --cors
+	"cors": {db: "edge.db", cors: true},
+}
+
+// testOnlySettings give the time limits room on a loaded test machine:
+// a count or facet cut off by its limit would differ from the recording
+// for no fault of Lode's. (Only /-/settings.json and /-/config.json show
+// them: the first is a listed difference, the second is adjusted.)
+var testOnlySettings = map[string]string{
+	"index_count_time_limit_ms":   "20000",
+	"count_time_limit_ms":         "20000",
+	"facet_time_limit_ms":         "20000",
+	"facet_suggest_time_limit_ms": "20000",
+	"sql_time_limit_ms":           "20000",
+}
+
+// recordedDifferences are recorded responses Lode deliberately answers
+// differently, each with its reason; each is in README.md "Differences
+// from Datasette". Everything else must match.
+var recordedDifferences = map[string]string{
+	// Datasette answers 500 (an unhandled Python exception); Lode a 4xx
+	// that says what is wrong.
+	"fixtures /fixtures/facetable.json?pk__in=%5B":                                                    "a malformed JSON list is a 400",
+	"fixtures /fixtures/facetable.json?_facet=nope":                                                   "a facet on a missing column is a 400",
+	"fixtures /fixtures/roadside_attractions.json?_through=bad":                                       "a malformed _through is a 400",
+	"fixtures /fixtures/facetable.xyz":                                                                "an unknown format is a 404",
+	"fixtures /fixtures/-/query.blob?sql=select+data+from+binary_data&_blob_column=data&_blob_hash=x": "a query blob link that matches no row is a 400",
+	"edge /edge/compound/x.json":                                                                      "a row key with too few parts is a 404",
+	"edge /edge/a.b.json":                                                                             "a table segment with two dots is a 404",
+	"edge /edge/blobs.csv":                                                                            "Datasette's CSV fails on a blob table with a rowid (No item with that key); Lode writes it",
+	"edge /edge/compound/x,1,2.json":                                                                  "a row key with too many parts is a 404 (Datasette ignores the extra part)",
+	// Datasette does not tilde-decode the table name of /-/schema pages.
+	"edge /edge/~C3~BC+space/-/schema.json": "the schema page decodes tilde-encoded names",
+	"edge /edge/secret~2Fx/-/schema.json":   "the schema page decodes tilde-encoded names",
+	// Errors of URLs without .json: Datasette's HTML error page.
+	"fixtures /nope":              "Lode's HTML error page differs from Datasette's",
+	"fixtures /fixtures/nope.csv": "errors of .csv URLs are JSON",
+	"fixtures /fixtures.xyz":      "errors of unknown formats are JSON",
+	"fixtures /fixtures/binary_data/1.blob?_blob_column=nope":  "errors of .blob URLs are JSON",
+	"fixtures /fixtures/binary_data/1.blob":                    "errors of .blob URLs are JSON",
+	"fixtures /fixtures/binary_data/99.blob?_blob_column=data": "errors of .blob URLs are JSON",
+	// The SQL Lode shows is the SQL it runs (keyset pages, quoted names,
+	// positional parameters), not Datasette's.
+	"fixtures /fixtures/facetable.json?_size=1&_extra=query":       "query.sql is the SQL Lode runs",
+	"fixtures /fixtures/simple_view.json?_size=1&_extra=query":     "query.sql is the SQL Lode runs",
+	"fixtures /fixtures/facetable.json?_size=1&_extra=count_sql":   "count_sql is the SQL Lode runs",
+	"fixtures /fixtures/simple_view.json?_size=1&_extra=count_sql": "count_sql is the SQL Lode runs",
+	"fixtures /fixtures/facetable.json?state=CA&_extra=count_sql":  "count_sql is the SQL Lode runs",
+	// _extra=debug is not a stable part of Datasette's API: it holds a
+	// Python repr.
+	"fixtures /fixtures/facetable.json?_size=1&_extra=debug":   "debug.resolved is Lode's own",
+	"fixtures /fixtures/simple_view.json?_size=1&_extra=debug": "debug.resolved is Lode's own",
+	// A filter on a column the table lacks is a 400 (Datasette compares a
+	// string literal and returns no rows).
+	"fixtures /fixtures/facetable.json?bogus=1": "a filter on an unknown column is a 400",
+	// Lode's own settings are listed too.
+	"fixtures /-/settings.json": "adds count_time_limit_ms, index_count_time_limit_ms and the sqlite PRAGMAs",
+	// FTS5's hidden table-named column holds an internal value that
+	// depends on SQLite's version (Datasette ran 3.40.1).
+	"fixtures /fixtures/searchable_fts.json": "an FTS5 internal value differs by SQLite version",
+}
+
+// TestDatasetteRecordings replays every recording and requires each one
+// to match (or be a listed difference), and the listed differences to
+// stay under 5% of all recordings. It logs the pass counts per family.
+func TestDatasetteRecordings(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "datasette", "recordings", "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recordings: %v", err)
+	}
+	servers := map[string]string{}
+	dbPaths := map[string][2]string{} // the file as Datasette was given it, and as Lode was
+	serverFor := func(setup string) string {
+		if u, ok := servers[setup]; ok {
+			return u
+		}
+		st, ok := recordingSetups[setup]
+		if !ok {
+			t.Fatalf("recording setup %q is not described in recordingSetups", setup)
+		}
+		dir := t.TempDir()
+		db := copyFile(t, filepath.Join("testdata", "datasette", st.db), dir)
+		settings := map[string]string{}
+		for k, v := range testOnlySettings {
+			settings[k] = v
+		}
+		for k, v := range st.settings {
+			settings[k] = v
+		}
+		srv, err := server.New(context.Background(), server.Config{Files: []string{db}, Settings: settings, CORS: st.cors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		ts := httptest.NewServer(srv)
+		t.Cleanup(ts.Close)
+		servers[setup] = ts.URL
+		dbPaths[setup] = [2]string{st.db, db}
+		return ts.URL
+	}
+	type tally struct{ pass, fail, listed int }
+	families := map[string]*tally{}
+	total, listed := 0, 0
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
+		setup, _, _ := strings.Cut(name, "-")
+		base := serverFor(setup)
+		fam := &tally{}
+		families[name] = fam
+		for _, e := range readRecording(t, f) {
+			total++
+			if e.URL == "/-/config.json" {
+				// Lode was given testOnlySettings too (above).
+				var cfg map[string]map[string]any
+				if err := json.Unmarshal([]byte(e.Body), &cfg); err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range testOnlySettings {
+					n, _ := strconv.Atoi(v)
+					cfg["settings"][k] = n
+				}
+				b, _ := json.Marshal(cfg)
+				e.Body = string(b)
+			}
+			if strings.HasPrefix(e.URL, "/-/databases.json") {
+				// /-/databases.json shows the path as given on the command line.
+				p := dbPaths[setup]
+				e.Body = strings.ReplaceAll(e.Body, fmt.Sprintf(`"path": %q`, p[0]), fmt.Sprintf(`"path": %q`, p[1]))
+			}
+			key := setup + " " + e.URL
+			diffs := replayOne(t, base, e)
+			reason, isListed := recordedDifferences[key]
+			switch {
+			case isListed:
+				listed++
+				fam.listed++
+				if len(diffs) == 0 {
+					t.Errorf("%s: listed as a difference (%s) but matches now: remove it from recordedDifferences and the README", key, reason)
+				}
+			case len(diffs) == 0:
+				fam.pass++
+			default:
+				fam.fail++
+				t.Errorf("%s:\n\t%s", key, strings.Join(diffs, "\n\t"))
+			}
+		}
+	}
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		f := families[n]
+		fmt.Fprintf(&b, "\n%-20s %3d identical, %2d listed differences, %2d failed", n, f.pass, f.listed, f.fail)
+	}
+	t.Logf("%d recordings: %d identical, %d listed differences%s", total, total-listed, listed, b.String())
+	if total < 500 {
+		t.Errorf("only %d recordings read", total)
+	}
+	if listed*100 > total*5 {
+		t.Errorf("%d of %d recordings are listed differences: more than 5%%", listed, total)
+	}
+}
+
+func readRecording(t *testing.T, path string) []replayEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []replayEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e replayEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// replayOne fetches one recorded URL from base and returns how the answer
+// differs from the recording: status, media type, the Location and Link
+// headers and any Access-Control-* header the recording has, and the body
+// (JSON structurally, ignoring query_ms and key order; text exactly).
+func replayOne(t *testing.T, base string, e replayEntry) []string {
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	goldHost := hostOf(e.Base)
+	rebase := func(s string) string { return strings.ReplaceAll(s, goldHost, hostOf(base)) }
+	resp, err := client.Get(base + e.URL)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var diffs []string
+	if resp.StatusCode != e.Status {
+		diffs = append(diffs, fmt.Sprintf("status = %d; want %d", resp.StatusCode, e.Status))
+	}
+	if got, want := mediaType(resp.Header.Get("Content-Type")), mediaType(e.ContentType); got != want {
+		diffs = append(diffs, fmt.Sprintf("content type = %q; want %q", got, want))
+	}
+	for h, want := range e.Headers {
+		h = strings.ToLower(h)
+		if h == "location" || h == "link" || strings.HasPrefix(h, "access-control-") {
+			if got := resp.Header.Get(h); got != rebase(want) {
+				diffs = append(diffs, fmt.Sprintf("header %s = %q; want %q", h, got, rebase(want)))
+			}
+		}
+	}
+	want := rebase(e.Body)
+	switch e.Compare {
+	case "json", "":
+		diffs = append(diffs, diffJSONLenient(want, string(body))...)
+	case "jsonl":
+		gl, al := nonEmptyLines(want), nonEmptyLines(string(body))
+		if len(gl) != len(al) {
+			diffs = append(diffs, fmt.Sprintf("jsonl lines = %d; want %d", len(al), len(gl)))
+		}
+		for i := 0; i < len(gl) && i < len(al); i++ {
+			for _, d := range diffJSONLenient(gl[i], al[i]) {
+				diffs = append(diffs, fmt.Sprintf("line %d: %s", i+1, d))
+			}
+		}
+	case "text":
+		if got := replaceInvalidUTF8(body); got != want {
+			diffs = append(diffs, fmt.Sprintf("body =\n%.400q\nwant\n%.400q", body, want))
+		}
+	}
+	return diffs
+}
+
+// replaceInvalidUTF8 decodes b as Python's bytes.decode("utf-8",
+// errors="replace") does, as the recordings were stored (a blob's bytes
+// that are not UTF-8 became U+FFFD).
+func replaceInvalidUTF8(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		sb.WriteRune(r) // utf8.RuneError for each invalid byte
+		b = b[size:]
+	}
+	return sb.String()
+}
+
+// pyJSONSpecials are Python's JSON extensions (Datasette's
+// _json_infinity=1) outside strings.
+var pyJSONSpecials = regexp.MustCompile(`("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)`)
+
+// diffJSONLenient is diffJSON for documents that may hold Python's
+// Infinity, -Infinity and NaN, which become marker strings on both sides.
+func diffJSONLenient(want, got string) []string {
+	fix := func(s string) string {
+		return pyJSONSpecials.ReplaceAllStringFunc(s, func(m string) string {
+			if m[0] == '"' {
+				return m
+			}
+			return `"__` + m + `__"`
+		})
+	}
+	var g, a any
+	if err := json.Unmarshal([]byte(fix(want)), &g); err != nil {
+		return []string{fmt.Sprintf("recorded body is not JSON: %v", err)}
+	}
+	if err := json.Unmarshal([]byte(fix(got)), &a); err != nil {
+		return []string{fmt.Sprintf("body is not JSON (%v): %.200s", err, got)}
+	}
+	var out []string
+	diffValue(g, a, "$", &out)
+	return out
+}

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"lode/internal/sqlitedb"
+)
+
+// serveSchema serves the schema pages, as Datasette 1.0 does: the CREATE
+// statements of every database the actor may view (/-/schema), of one
+// database (/DB/-/schema) or of one table or view (/DB/TABLE/-/schema),
+// as JSON, Markdown (.md) or plain text. `dclient schema` reads them.
+func (s *Server) serveSchema(w http.ResponseWriter, r *http.Request, rt *route) {
+	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS)}
+	dbSchema := func(db *sqlitedb.DB) (string, error) {
+		res, err := db.Query(r.Context(), "select group_concat(sql, ';' || CHAR(10)) as schema from sqlite_master where sql is not null", nil, opt)
+		if err != nil || len(res.Rows) == 0 {
+			return "", err
+		}
+		text, _ := res.Rows[0][0].(string)
+		return text, nil
+	}
+	switch rt.kind {
+	case routeInstance:
+		var schemas []map[string]any
+		var md []string
+		for _, name := range s.dbNames {
+			if !rt.access.canViewDatabase(name) {
+				continue
+			}
+			text, err := dbSchema(s.dbs[name])
+			if err != nil {
+				s.fail(w, r, rt, err)
+				return
+			}
+			schemas = append(schemas, map[string]any{"database": name, "schema": text})
+			md = append(md, "# Schema for "+name+"\n\n```sql\n"+text+"\n```")
+		}
+		if rt.format == "md" {
+			writeMarkdown(w, strings.Join(md, "\n\n"))
+			return
+		}
+		writeSchema(w, rt, http.StatusOK, map[string]any{"schemas": nonNilSlice(schemas)})
+	case routeDatabaseAction:
+		text, err := dbSchema(rt.db)
+		if err != nil {
+			s.fail(w, r, rt, err)
+			return
+		}
+		if rt.format == "md" {
+			writeMarkdown(w, "# Schema for "+rt.db.Name+"\n\n```sql\n"+text+"\n```\n")
+			return
+		}
+		writeSchema(w, rt, http.StatusOK, map[string]any{"database": rt.db.Name, "schema": text})
+	case routeTableAction:
+		res, err := rt.db.Query(r.Context(), "select sql from sqlite_master where name = ? and sql is not null", []any{rt.name}, opt)
+		if err != nil {
+			s.fail(w, r, rt, err)
+			return
+		}
+		if len(res.Rows) == 0 {
+			writeSchema(w, rt, http.StatusNotFound, map[string]any{"ok": false, "error": msgTableNotFound})
+			return
+		}
+		text, _ := res.Rows[0][0].(string)
+		if rt.format == "md" {
+			writeMarkdown(w, "# Schema for "+rt.db.Name+"."+rt.name+"\n\n```sql\n"+text+"\n```\n")
+			return
+		}
+		writeSchema(w, rt, http.StatusOK, map[string]any{"database": rt.db.Name, "table": rt.name, "schema": text})
+	}
+}
+
+// writeSchema writes a schema page's data: JSON for .json, else the text
+// Datasette's HTML page would show (Lode has no HTML schema page: the JSON
+// is shown).
+func writeSchema(w http.ResponseWriter, rt *route, status int, v map[string]any) {
+	if rt.format != formatJSON && status != http.StatusOK {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		w.Write([]byte(v["error"].(string)))
+		return
+	}
+	writeJSONStatus(w, status, v)
+}
+
+func writeMarkdown(w http.ResponseWriter, text string) {
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Write([]byte(text))
+}
