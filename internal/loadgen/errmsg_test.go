@@ -40,17 +40,21 @@ func TestErrorGroupsFromRecordedBodies(t *testing.T) {
 				w.Write(body)
 			}))
 			defer srv.Close()
-			res, err := loadgen.Run(context.Background(), loadgen.Config{Scenario: loadgen.URLScenario(srv.URL), Users: 1, MaxRequests: 3})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Total.Errors) != 1 || res.Total.Errors[0].Message != tt.want || res.Total.Errors[0].Count != 3 {
-				var got []string
-				for _, e := range res.Total.Errors {
-					got = append(got, e.Message)
+			// Both drivers keep error bodies: the event loops and the
+			// goroutine per user.
+			forEachDriver(t, func(t *testing.T, driver func(loadgen.Config) loadgen.Config) {
+				res, err := loadgen.Run(context.Background(), driver(loadgen.Config{Scenario: loadgen.URLScenario(srv.URL), Users: 1, MaxRequests: 3}))
+				if err != nil {
+					t.Fatal(err)
 				}
-				t.Errorf("error groups = %q; want 3 × %q", got, tt.want)
-			}
+				if len(res.Total.Errors) != 1 || res.Total.Errors[0].Message != tt.want || res.Total.Errors[0].Count != 3 {
+					var got []string
+					for _, e := range res.Total.Errors {
+						got = append(got, e.Message)
+					}
+					t.Errorf("error groups = %q; want 3 × %q", got, tt.want)
+				}
+			})
 		})
 	}
 }
