@@ -56,6 +56,10 @@ type WriterOptions struct {
 	// MaxWait is how long the writer waits for more requests after the first
 	// one of a batch; 0 takes only those already queued.
 	MaxWait time.Duration
+	// Check, if set, runs before every write transaction; an error fails
+	// the transaction's requests without running them (DB.CheckFile
+	// refuses writes to a file that was deleted or replaced).
+	Check func() error
 }
 
 // Writer serialises the writes of one database. In single mode one goroutine
@@ -230,6 +234,11 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 	// an interrupt inside a transaction rolls it back behind our back.
 	bg := context.WithoutCancel(ctx)
 	ex := busyExecer{c: conn}
+	if w.opts.Check != nil {
+		if err := w.opts.Check(); err != nil {
+			return err
+		}
+	}
 	if _, err := ex.ExecContext(bg, w.begin()); err != nil {
 		return err
 	}
@@ -325,6 +334,14 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 	for _, r := range live {
 		w.queueWait.observe(int64(start.Sub(r.enq)))
 	}
+	if w.opts.Check != nil {
+		if err := w.opts.Check(); err != nil {
+			for _, r := range live {
+				r.reply <- err
+			}
+			return
+		}
+	}
 	if _, err := ex.ExecContext(ctx, w.begin()); err != nil {
 		w.locks.count(err)
 		for _, r := range live {
@@ -361,6 +378,17 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 			}
 			return
 		}
+		if txGone(conn) {
+			// SQLite rolled back the whole transaction itself, closing
+			// every savepoint: it does so after SQLITE_FULL, SQLITE_IOERR
+			// or SQLITE_NOMEM in a statement without a statement
+			// journal. The neighbours' work is gone too, so each is
+			// answered with the cause (a full disk is 507 for all).
+			for _, r := range live {
+				r.reply <- err
+			}
+			return
+		}
 		if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO lode_req"); rerr != nil {
 			w.failAll(conn, live, fmt.Errorf("rollback to savepoint: %w", rerr))
 			return
@@ -378,6 +406,19 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 	for i, r := range live {
 		r.reply <- errs[i]
 	}
+}
+
+// txGone reports whether conn is back in autocommit mode, i.e. SQLite
+// ended the batch's transaction on its own.
+func txGone(conn *sql.Conn) bool {
+	gone := false
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
+			gone = c.AutoCommit()
+		}
+		return nil
+	})
+	return gone
 }
 
 func (w *Writer) failAll(conn *sql.Conn, live []*writeReq, err error) {
