@@ -60,6 +60,9 @@ type Config struct {
 	// AccessLogJSON.
 	AccessLog       io.Writer
 	AccessLogFormat string
+	// MemoryLimit is lode serve's --memory-limit in bytes (0: none). New
+	// does not apply it: it is process state, see ApplyProcessLimits.
+	MemoryLimit int64
 }
 
 // Settings are the parsed Datasette settings the server applies.
