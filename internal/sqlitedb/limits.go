@@ -65,6 +65,9 @@ func valueSize(v any) int64 {
 // SQLITE_NOMEM, which fails that one statement ("out of memory").
 type HeapLimits struct {
 	Soft, Hard int64
+	// Malloc reports (from SetHeapLimits) that the C allocator was set to
+	// return freed memory to the system (glibc; see tuneMalloc).
+	Malloc bool `json:"-"`
 }
 
 // SetHeapLimits sets SQLite's process-wide heap limits and returns the
@@ -72,7 +75,9 @@ type HeapLimits struct {
 // (read, write, every database): they bound what SQLite itself
 // allocates, not what Go holds. SQLite only lowers a hard limit that is
 // already set (PRAGMA hard_heap_limit), so a second call can tighten but
-// not loosen it. Call it once at startup, from main: it is process state.
+// not loosen it. With a hard limit it also fixes the C allocator's mmap
+// and trim thresholds (tuneMalloc), so that memory SQLite frees leaves the
+// process. Call it once at startup, from main: it is process state.
 func SetHeapLimits(l HeapLimits) (HeapLimits, error) {
 	if l.Soft < 0 || l.Hard < 0 {
 		return HeapLimits{}, fmt.Errorf("heap limits must not be negative: %+v", l)
@@ -98,6 +103,9 @@ func SetHeapLimits(l HeapLimits) (HeapLimits, error) {
 			return out, err
 		}
 		*p.dst = n
+	}
+	if l.Hard > 0 {
+		out.Malloc = tuneMalloc()
 	}
 	return out, nil
 }

@@ -99,7 +99,10 @@ func heapLimitsChild(t *testing.T) {
 	if err != nil || got.Soft != 8<<20 || got.Hard != 24<<20 {
 		t.Fatalf("SetHeapLimits = %+v, %v", got, err)
 	}
-	if cur, err := sqlitedb.CurrentHeapLimits(); err != nil || cur != got {
+	if !got.Malloc {
+		t.Logf("the C library is not glibc: malloc thresholds left alone")
+	}
+	if cur, err := sqlitedb.CurrentHeapLimits(); err != nil || cur.Soft != got.Soft || cur.Hard != got.Hard {
 		t.Fatalf("CurrentHeapLimits = %+v, %v; want %+v", cur, err, got)
 	}
 	// A hard limit is only ever lowered.

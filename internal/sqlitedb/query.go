@@ -212,6 +212,13 @@ func (db *DB) mapErr(ctx context.Context, err error) error {
 		case sqlite3.ErrAuth:
 			return fmt.Errorf("%w: %s", ErrNotReadOnly, sqErr.Error())
 		case sqlite3.ErrReadonly:
+			if sqErr.ExtendedCode != sqlite3.ErrNoExtended(sqlite3.ErrReadonly) {
+				// SQLITE_READONLY_ROLLBACK, _RECOVERY, _CANTLOCK ...: the
+				// read-only connection cannot recover a hot journal or
+				// WAL another connection left (after a failed write); not
+				// the statement's fault.
+				return err
+			}
 			return fmt.Errorf("%w: %s", ErrNotReadOnly, sqErr.Error())
 		case sqlite3.ErrTooBig:
 			return &SQLError{Msg: fmt.Sprintf("%s: a query may read or build strings and blobs of at most %s (the server's value limit)",

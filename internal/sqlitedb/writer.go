@@ -244,6 +244,9 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 	}
 	if err := fn(bg, ex); err != nil {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
+		if code, _ := ErrorCode(err); code == CodeFull || code == CodeIOErr || code == CodeNoMem {
+			w.recover(conn)
+		}
 		return err
 	}
 	tc := time.Now()
@@ -251,6 +254,7 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 	w.commit.observe(int64(time.Since(tc)))
 	if err != nil {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
+		w.recover(conn)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -384,6 +388,7 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 			// or SQLITE_NOMEM in a statement without a statement
 			// journal. The neighbours' work is gone too, so each is
 			// answered with the cause (a full disk is 507 for all).
+			w.recover(conn)
 			for _, r := range live {
 				r.reply <- err
 			}
@@ -421,8 +426,19 @@ func txGone(conn *sql.Conn) bool {
 	return gone
 }
 
+// recover makes the write connection clean up after a transaction that
+// failed in I/O (a full disk): in rollback-journal mode SQLite leaves the
+// journal on disk until the failed connection next reads, and until then
+// every read-only connection fails with SQLITE_READONLY_ROLLBACK, since it
+// may not roll a hot journal back itself. One read here does it at once
+// (it needs no free space); in WAL mode it costs a page-cache lookup.
+func (w *Writer) recover(conn *sql.Conn) {
+	_, _ = conn.ExecContext(context.Background(), "SELECT count(*) FROM sqlite_schema")
+}
+
 func (w *Writer) failAll(conn *sql.Conn, live []*writeReq, err error) {
 	_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+	w.recover(conn)
 	for _, r := range live {
 		r.reply <- err
 	}
