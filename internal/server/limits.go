@@ -112,6 +112,8 @@ type ProcessLimits struct {
 	// MaxConns = FDLimit - FDReserve client connections at once.
 	FDReserve int
 	MaxConns  int
+	// MallocTuned: the C allocator returns memory SQLite frees (glibc).
+	MallocTuned bool
 }
 
 // Descriptors a database may use besides client connections: per
@@ -147,9 +149,11 @@ func ApplyProcessLimits(cfg *Config, log *slog.Logger) (ProcessLimits, error) {
 	pl.Memory = plan
 	cfg.DB.MaxValueBytes = plan.MaxValue
 	if plan.Limit > 0 {
-		if _, err := sqlitedb.SetHeapLimits(sqlitedb.HeapLimits{Soft: plan.SQLiteSoft, Hard: plan.SQLiteHard}); err != nil {
+		hl, err := sqlitedb.SetHeapLimits(sqlitedb.HeapLimits{Soft: plan.SQLiteSoft, Hard: plan.SQLiteHard})
+		if err != nil {
 			return pl, fmt.Errorf("set SQLite heap limits: %w", err)
 		}
+		pl.MallocTuned = hl.Malloc
 		if os.Getenv("GOMEMLIMIT") == "" {
 			debug.SetMemoryLimit(plan.GoSoft)
 		}
@@ -170,7 +174,7 @@ func ApplyProcessLimits(cfg *Config, log *slog.Logger) (ProcessLimits, error) {
 			pl.FDLimit, len(cfg.Files)+len(cfg.Immutable), readConns, pl.FDReserve, minConns)
 	}
 	log.Info("process limits", "memory_limit", plan.Limit, "sqlite_hard_heap_limit", plan.SQLiteHard,
-		"go_memory_limit", plan.GoSoft, "max_value_bytes", plan.MaxValue,
+		"go_memory_limit", plan.GoSoft, "max_value_bytes", plan.MaxValue, "malloc_tuned", pl.MallocTuned,
 		"fd_limit", pl.FDLimit, "max_connections", pl.MaxConns)
 	if pl.MaxConns < 1024 {
 		log.Warn("low file descriptor limit: at most this many client connections are accepted at once; others wait in the listen queue (raise it with ulimit -n)",
