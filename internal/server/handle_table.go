@@ -520,15 +520,16 @@ func (b facetBudget) limit(own time.Duration) time.Duration {
 // runFacet runs one facet under limit (facet_time_limit_ms, or less when
 // the request's facet budget runs out; 0 = no time left, not run).
 // timedOut reports that it was cut off (Datasette lists it in
-// facets_timed_out).
+// facets_timed_out); so is a facet whose values alone pass
+// max_response_mb (huge text values), rather than failing the page.
 func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL, limit time.Duration) (query.FacetResult, bool, error) {
 	if limit <= 0 {
 		return query.FacetResult{}, true, nil
 	}
 	db := rt.db
 	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: limit, Prepared: true})
-	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) {
-		return query.FacetResult{}, true, nil // not within facet_time_limit_ms
+	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) || errors.Is(err, sqlitedb.ErrResultTooLarge) {
+		return query.FacetResult{}, true, nil // not within facet_time_limit_ms (or max_response_mb)
 	}
 	if err != nil {
 		return query.FacetResult{}, false, err

@@ -385,3 +385,28 @@ func TestCorruptDatabaseIs500(t *testing.T) {
 	getJSON(t, base, "/bad/ok.json", 200)
 	getJSON(t, base, "/fixtures/items.json?_size=1", 200)
 }
+
+// A facet whose values alone pass max_response_mb (a column of big texts)
+// is reported as timed out; the page itself is served.
+func TestFacetOfHugeValues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT, k TEXT);
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40)
+		INSERT INTO t (body, k) SELECT printf('%d%.*c', x, 100000, 'b'), x % 3 FROM c`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	base, _ := hardServer(t, server.Config{Files: []string{path}, Settings: map[string]string{"max_response_mb": "1"}}, false)
+	m := getJSON(t, base, "/h/t.json?_size=1&_col=k&_facet=body&_facet=k", 200)
+	fr, _ := m["facet_results"].(map[string]any)
+	if got := jsonOf(fr["timed_out"]); got != `["body"]` {
+		t.Errorf("timed_out = %s; want [\"body\"]", got)
+	}
+	if res, _ := fr["results"].(map[string]any); res["k"] == nil {
+		t.Errorf("the small facet is missing: %v", fr)
+	}
+}
