@@ -56,6 +56,8 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.Int("cache-size", 0, "PRAGMA cache_size per connection (negative = KiB; 0 = SQLite default)")
 	f.Int64("mmap-size", 0, "PRAGMA mmap_size in bytes (0 = off)")
 	f.Int("read-conns", 0, "read-only connections per database (0 = number of CPUs)")
+	f.String("memory-limit", "512MiB", "memory budget of each serving process: SQLite heap limit 1/4, Go soft limit 1/2,\n"+
+		"largest value a query may read or build 1/16 (0 = no limits)")
 	addWorkerFlags(f)  // serve_workers.go: --workers, --reuse-port, --graceful-timeout, ...
 	addWriteFlags(f)   // token.go: --writer, --root, --secret
 	addReplicaFlags(f) // serve_replica.go: --replicate, --follow, --as, --primary, ...
@@ -130,6 +132,13 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
 	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
 	cfg.DB.ReadConns, _ = f.GetInt("read-conns")
+	memLimit, _ := f.GetString("memory-limit")
+	if cfg.MemoryLimit, err = server.ParseSize(memLimit); err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	if _, err := server.PlanMemory(cfg.MemoryLimit); err != nil {
+		return err
+	}
 	if configPath != "" {
 		lc, err := config.Load(configPath)
 		if err != nil {
@@ -184,6 +193,10 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	if logFile != nil {
 		defer logFile.Close()
 	}
+	limits, err := server.ApplyProcessLimits(&cfg, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -193,6 +206,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
+	ln = server.LimitListener(ln, limits.MaxConns, log)
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
 	api, err := server.EnableWrites(srv, writeOptions(f))
 	if err != nil {

@@ -69,6 +69,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"x.db", "--setting", "nope", "1"}, "unknown setting"},
 		{[]string{"x.db", "--journal-mode", "sideways"}, "journal mode"},
 		{[]string{"x.db", "--bogus"}, "unknown flag"},
+		{[]string{"x.db", "--memory-limit", "lots"}, "--memory-limit"},
+		{[]string{"x.db", "--memory-limit", "1MiB"}, "want at least 32MiB"},
 	} {
 		err := runServeCmd(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -70,6 +70,12 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 	}
 	// Open the databases once here too, so a missing or unreadable file is
 	// reported at once instead of after a worker crash loop's backoff.
+	// The workers' limits, checked here once (the descriptor limit is
+	// inherited); the master itself opens no database for serving.
+	probeCfg := cfg
+	if _, err := server.ApplyProcessLimits(&probeCfg, slog.New(slog.DiscardHandler)); err != nil {
+		return true, err
+	}
 	probe, err := server.New(ctx, cfg)
 	if err != nil {
 		return true, err
@@ -132,6 +138,11 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 	if logFile != nil {
 		defer logFile.Close()
 	}
+	limits, err := server.ApplyProcessLimits(&cfg, log)
+	if err != nil {
+		return err
+	}
+	w.Listener = server.LimitListener(w.Listener, limits.MaxConns, log)
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err

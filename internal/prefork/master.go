@@ -140,6 +140,20 @@ type Master struct {
 	missedBy   map[int]int            // heartbeats missed by slot
 	gathers    map[uint64]*gathering  // metrics scrapes in progress (gather.go)
 	gatherSeq  uint64
+
+	// The master's own progress: time that passed while its loop ran,
+	// advanced on every tick by at most maxStep. Heartbeat silences are
+	// measured on this clock, so a master that was itself stopped
+	// (SIGSTOP, a swapped-out or paused machine) does not blame its
+	// workers for the heartbeats it did not read.
+	progress time.Duration
+	lastTick time.Time
+	// The last kill for a missed heartbeat: the next one waits until that
+	// slot's replacement is ready or 2×WorkerTimeout of progress passed,
+	// so workers are never all killed in one step.
+	hbKillPending bool
+	hbKillSlot    int
+	hbKillAt      time.Duration
 }
 
 // proc is one worker process as the master sees it.
@@ -151,6 +165,7 @@ type proc struct {
 	started  time.Time
 	readyAt  time.Time
 	lastBeat time.Time
+	beatAt   time.Duration // master progress at the last heartbeat (or start)
 	served   uint64
 	inflight int64
 	maxReq   uint64
@@ -495,7 +510,7 @@ func (m *Master) spawn(slot int, old *proc) (*proc, error) {
 		ctrl.Close()
 		return nil, fmt.Errorf("start %s: %w", m.Path, err)
 	}
-	p.cmd, p.pid, p.started = cmd, cmd.Process.Pid, time.Now()
+	p.cmd, p.pid, p.started, p.beatAt = cmd, cmd.Process.Pid, time.Now(), m.progress
 	m.procs = append(m.procs, p)
 	m.log.Info("worker started", "worker", slot, "pid", p.pid, "replaces", pidOf(old))
 	go m.readControl(p)
@@ -606,7 +621,10 @@ func (m *Master) handleEvent(ev event) error {
 	}
 	switch ev.msg.Type {
 	case msgReady:
-		p.readyAt, p.lastBeat = now, now
+		p.readyAt, p.lastBeat, p.beatAt = now, now, m.progress
+		if m.hbKillPending && p.slot == m.hbKillSlot {
+			m.hbKillPending = false // replaced: the next kill may come
+		}
 		m.log.Info("worker ready", "worker", p.slot, "pid", p.pid, "startup", now.Sub(p.started).Round(time.Millisecond))
 		if old := p.replaces; old != nil {
 			p.replaces = nil
@@ -620,7 +638,7 @@ func (m *Master) handleEvent(ev event) error {
 			}
 		}
 	case msgBeat:
-		p.lastBeat, p.served, p.inflight = now, ev.msg.Served, ev.msg.InFlight
+		p.lastBeat, p.beatAt, p.served, p.inflight = now, m.progress, ev.msg.Served, ev.msg.InFlight
 		p.missed = 0
 		if p.maxReq > 0 && p.served >= p.maxReq && !p.stopping && !p.queued && p != m.replacing && !m.stopping {
 			m.log.Info("worker reached max requests; replacing it", "worker", p.slot, "pid", p.pid, "requests", p.served)
@@ -718,8 +736,36 @@ func exitReason(err error) string {
 	return err.Error()
 }
 
+// maxStep is the most the master's progress clock advances in one tick:
+// a longer gap between ticks means the master itself did not run.
+func (m *Master) maxStep() time.Duration { return max(4*tickInterval, m.heartbeat) }
+
+// advance moves the master's progress clock to now. After a stall (a gap
+// longer than maxStep) every worker gets a fresh grace period: their
+// heartbeats are waiting unread in the control sockets.
+func (m *Master) advance(now time.Time) {
+	if m.lastTick.IsZero() {
+		m.lastTick = now
+		return
+	}
+	step := now.Sub(m.lastTick)
+	m.lastTick = now
+	if step <= m.maxStep() {
+		m.progress += step
+		return
+	}
+	m.progress += m.maxStep()
+	m.log.Warn("the master itself did not run for a while; giving every worker a fresh heartbeat grace period",
+		"stalled_for", step.Round(time.Millisecond), "workers", len(m.procs))
+	for _, p := range m.procs {
+		p.beatAt = m.progress
+	}
+}
+
 func (m *Master) checkTimers() {
 	now := time.Now()
+	m.advance(now)
+	var silent *proc // the longest-silent worker past WorkerTimeout
 	for _, p := range m.procs {
 		switch {
 		case p.killed:
@@ -729,19 +775,32 @@ func (m *Master) checkTimers() {
 				m.kill(p)
 			}
 		default:
-			last := p.lastBeat
-			if last.IsZero() {
-				last = p.started
-			} else if n := int(now.Sub(last)/m.heartbeat) - 1; n > p.missed {
-				m.missedBy[p.slot] += n - p.missed
-				p.missed = n
+			silence := m.progress - p.beatAt
+			if !p.lastBeat.IsZero() {
+				if n := int(silence/m.heartbeat) - 1; n > p.missed {
+					m.missedBy[p.slot] += n - p.missed
+					p.missed = n
+				}
 			}
-			if now.Sub(last) > m.WorkerTimeout {
-				m.log.Error("worker missed its heartbeat; killing and replacing it", "worker", p.slot, "pid", p.pid,
-					"silent_for", now.Sub(last).Round(time.Millisecond), "worker_timeout", m.WorkerTimeout)
-				m.kill(p)
+			if silence > m.WorkerTimeout && (silent == nil || p.beatAt < silent.beatAt) {
+				silent = p
 			}
 		}
+	}
+	// One worker at a time: the next only when the last one killed for
+	// silence was replaced (its replacement may itself be killed if it
+	// never gets ready), or after two more WorkerTimeouts. If all went
+	// silent at once the cause is likelier the machine than the workers.
+	if silent != nil && (!m.hbKillPending || silent.slot == m.hbKillSlot || m.progress-m.hbKillAt > 2*m.WorkerTimeout) {
+		last := silent.lastBeat
+		if last.IsZero() {
+			last = silent.started
+		}
+		m.log.Error("worker missed its heartbeat; killing and replacing it", "worker", silent.slot, "pid", silent.pid,
+			"silent_for", (m.progress - silent.beatAt).Round(time.Millisecond), "last_heartbeat", last,
+			"worker_timeout", m.WorkerTimeout)
+		m.kill(silent)
+		m.hbKillPending, m.hbKillSlot, m.hbKillAt = true, silent.slot, m.progress
 	}
 	m.expireGathers(now, nil)
 	if m.failures > 0 && slices.ContainsFunc(m.procs, func(p *proc) bool {

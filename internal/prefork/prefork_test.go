@@ -467,3 +467,74 @@ func TestRollingReloadNewConnections(t *testing.T) {
 		t.Errorf("failed request: %s", f)
 	}
 }
+
+// A master that is itself stopped (SIGSTOP, a paused VM) for longer than
+// --worker-timeout must not blame its workers for the heartbeats it did
+// not read: after SIGCONT it judges silence by its own progress, gives
+// every worker a fresh grace period and kills none. Requests go on.
+func TestStalledMasterKeepsWorkers(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, "PREFORK_TEST_WORKERS=2", "PREFORK_TEST_WORKER_TIMEOUT=1s")
+	st := m.waitStatus(30*time.Second, "ready workers", func(st *prefork.Status) bool { return serving(st, 2, nil) })
+	before := pids(st)
+	l := startLoad(m.base+"/", 4)
+	defer l.stop()
+	l.waitOK(t, 20, 30*time.Second)
+	m.signal(syscall.SIGSTOP)
+	stopped := time.Now()
+	// The workers keep serving while the master is stopped.
+	l.waitOK(t, 20, 30*time.Second)
+	for time.Since(stopped) < 3*time.Second { // the fault: 3 worker timeouts without the master
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.signal(syscall.SIGCONT)
+	// Watch for 3 more worker timeouts: the same two workers throughout.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		st := m.waitStatus(30*time.Second, "status", func(*prefork.Status) bool { return true })
+		if got := pids(st); len(got) != 2 || !got[st.Workers[0].PID] || !before[st.Workers[0].PID] || !before[st.Workers[1].PID] {
+			t.Fatalf("workers changed after the master's stall: before %v, now %+v\n%s", before, st.Workers, m.output(true))
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	l.waitOK(t, 20, 30*time.Second)
+	out := m.output(true)
+	if strings.Contains(out, "missed its heartbeat") {
+		t.Errorf("the master killed workers for its own stall:\n%s", out)
+	}
+	if !strings.Contains(out, "did not run for a while") {
+		t.Errorf("the master did not log its stall:\n%s", out)
+	}
+	if f, _ := l.snapshot(); len(f) > 0 {
+		t.Errorf("%d requests failed around the master's stall: %v", len(f), f)
+	}
+}
+
+// When every worker goes silent at once the master kills them one at a
+// time: the second only after the first one's replacement is ready, so a
+// mistaken verdict never empties the server.
+func TestSilentWorkersAreKilledOneAtATime(t *testing.T) {
+	t.Parallel()
+	// A timeout well above a worker's start-up time on a busy machine.
+	m := startMaster(t, "PREFORK_TEST_WORKERS=2", "PREFORK_TEST_WORKER_TIMEOUT=3s")
+	st := m.waitStatus(30*time.Second, "ready workers", func(st *prefork.Status) bool { return serving(st, 2, nil) })
+	frozen := pids(st)
+	for pid := range frozen {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.waitStatus(60*time.Second, "both frozen workers replaced", func(st *prefork.Status) bool { return serving(st, 2, frozen) })
+	// In the master's log: kill, a replacement ready, then the next kill.
+	var events []string
+	for _, line := range strings.Split(m.output(true), "\n") {
+		switch {
+		case strings.Contains(line, "missed its heartbeat"):
+			events = append(events, "kill")
+		case strings.Contains(line, "worker ready") && len(events) > 0:
+			events = append(events, "ready")
+		}
+	}
+	if len(events) < 3 || events[0] != "kill" || events[1] != "ready" || events[2] != "kill" {
+		t.Errorf("kills and replacements in the master's log: %v; want kill, ready, kill\n%s", events, m.output(true))
+	}
+}

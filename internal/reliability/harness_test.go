@@ -71,8 +71,20 @@ var urlRE = regexp.MustCompile(`url=(http://\S+/)`)
 // its URL. The process is killed (with its workers) when the test ends.
 func startLode(t *testing.T, args ...string) *lodeProc {
 	t.Helper()
+	return startLodeShell(t, "", args...)
+}
+
+// startLodeShell is startLode with a shell command run first in the same
+// process (e.g. "ulimit -n 256"), which lode serve then replaces (exec);
+// "" runs lode serve directly.
+func startLodeShell(t *testing.T, shell string, args ...string) *lodeProc {
+	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(lodeBin, append(append([]string{"serve"}, args...), "--port", "0")...)
+	argv := append(append([]string{"serve"}, args...), "--port", "0")
+	cmd := exec.Command(lodeBin, argv...)
+	if shell != "" {
+		cmd = exec.Command("/bin/sh", append([]string{"-c", shell + ` && exec "$0" "$@"`, lodeBin}, argv...)...)
+	}
 	cmd.Env = append(os.Environ(), "LODE_SECRET=reliability-secret", "HOME="+home, "XDG_CONFIG_HOME="+home)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -34,7 +34,11 @@ const (
 	msgTableNotFound    = "Table not found"
 	msgRowNotFound      = "Row not found"
 	msgTimeLimit        = "SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting."
+	msgTooLarge         = "The response would be larger than the max_response_mb setting allows. Ask for fewer rows (_size=) or columns (_col=, _nocol=), or stream every row as CSV (.csv?_stream=on)."
 )
+
+// errResponseTooLarge is a rendered response past max_response_mb.
+var errResponseTooLarge = errors.New("response larger than max_response_mb")
 
 // errorInfo is what mapError decided about an error.
 type errorInfo struct {
@@ -65,10 +69,15 @@ type errorInfo struct {
 //     SQL", as the user wrote the SQL or the filter), SQL that would write
 //     on the read path (403), the time limit (400 "SQL Interrupted", as
 //     Datasette);
+//   - a result or response past max_response_mb is 400 (the request
+//     asked for too much);
 //   - momentary server states are 503 with Retry-After: a lock that
 //     outlived the busy timeout (with SQLite's code), a wait for a
 //     connection that ran out, a stopping writer, a read-only or
-//     unreachable file;
+//     unreachable file, SQLite out of memory (its heap limit);
+//   - a database file deleted or replaced while open is 503 without
+//     Retry-After, logged as an ERROR: writes are refused until an
+//     operator acts;
 //   - a full disk is 507; a corrupt file and anything unexpected are 500
 //     with their details logged, never sent.
 func mapError(err error) errorInfo {
@@ -99,6 +108,14 @@ func mapError(err error) errorInfo {
 	case errors.Is(err, sqlitedb.ErrNoConnection):
 		return errorInfo{status: http.StatusServiceUnavailable, retry: true,
 			msgs: []string{"The server is busy: every read connection of this database stayed in use for the whole time limit (sql_time_limit_ms). Try again."}}
+	case errors.Is(err, sqlitedb.ErrResultTooLarge), errors.Is(err, errResponseTooLarge):
+		return errorInfo{status: http.StatusBadRequest, title: "Response too large", msgs: []string{msgTooLarge}}
+	case errors.Is(err, sqlitedb.ErrFileMoved):
+		// Writing on would be acknowledged and lost: SQLite writes into
+		// the open file, which no path reaches any more. Waiting does
+		// not help, so no Retry-After; an operator must act.
+		return errorInfo{status: http.StatusServiceUnavailable, logged: true, logLevel: slog.LevelError,
+			msgs: []string{"The database file was deleted or replaced while the server had it open, so writes are refused (they would be lost). Put the file back, or restart lode serve to serve the file now at that path."}}
 	case errors.Is(err, sqlitedb.ErrTimeLimit):
 		return errorInfo{status: http.StatusBadRequest, msgs: []string{msgTimeLimit}, title: "SQL Interrupted"}
 	case errors.As(sqlitedb.AsBusy(err, 0), &be):

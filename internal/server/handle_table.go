@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -205,11 +206,18 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 			res.CountTimedOut = true
 		}
 	}
+	// One budget for every facet and suggestion of this request
+	// (facet_total_time_limit_ms): 120 facets at facet_time_limit_ms each
+	// would otherwise hold a read connection for 24 s.
+	var budget facetBudget
+	if s.settings.FacetTotalTimeLimitMS > 0 {
+		budget.end = time.Now().Add(ms(s.settings.FacetTotalTimeLimitMS))
+	}
 	for _, f := range sel.Facets {
 		if noFacet {
 			break
 		}
-		fr, timedOut, err := s.runFacet(ctx, rt, f, req)
+		fr, timedOut, err := s.runFacet(ctx, rt, f, req, budget.limit(ms(s.settings.FacetTimeLimitMS)))
 		if err != nil {
 			s.fail(w, r, rt, err)
 			return
@@ -223,7 +231,7 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	// As in Datasette, only the first page suggests facets.
 	if (extras["suggested_facets"] || htmlPage) && s.settings.SuggestFacets && s.settings.AllowFacet && params.Get("_next") == "" &&
 		!noFacet && params.Get("_nosuggest") == "" {
-		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req)
+		res.Suggested = s.suggestFacets(ctx, db, sel, res.Count, req, budget)
 	}
 	var pkIdx []int // _shape=object keys: the declared primary keys (not rowid, as Datasette)
 	for _, pk := range t.PrimaryKeys {
@@ -491,13 +499,37 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-// runFacet runs one facet under facet_time_limit_ms. timedOut reports
-// that it was cut off (Datasette lists it in facets_timed_out).
-func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL) (query.FacetResult, bool, error) {
+// facetBudget is the time left for a request's facets and suggestions;
+// the zero value is no budget (facet_total_time_limit_ms 0).
+type facetBudget struct{ end time.Time }
+
+// limit returns the time limit for the next facet or suggestion: each
+// one's own limit, or what is left of the budget if that is less; 0 when
+// nothing is left (the facet is then reported as timed out unrun).
+func (b facetBudget) limit(own time.Duration) time.Duration {
+	if b.end.IsZero() {
+		return own
+	}
+	left := time.Until(b.end)
+	if left <= 0 {
+		return 0
+	}
+	return min(own, left)
+}
+
+// runFacet runs one facet under limit (facet_time_limit_ms, or less when
+// the request's facet budget runs out; 0 = no time left, not run).
+// timedOut reports that it was cut off (Datasette lists it in
+// facets_timed_out); so is a facet whose values alone pass
+// max_response_mb (huge text values), rather than failing the page.
+func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req query.RequestURL, limit time.Duration) (query.FacetResult, bool, error) {
+	if limit <= 0 {
+		return query.FacetResult{}, true, nil
+	}
 	db := rt.db
-	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetTimeLimitMS), Prepared: true})
-	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) {
-		return query.FacetResult{}, true, nil // not within facet_time_limit_ms
+	out, err := db.Query(ctx, f.SQL, f.Args, sqlitedb.QueryOptions{TimeLimit: limit, Prepared: true})
+	if errors.Is(err, sqlitedb.ErrTimeLimit) || errors.Is(err, sqlitedb.ErrNoConnection) || errors.Is(err, sqlitedb.ErrResultTooLarge) {
+		return query.FacetResult{}, true, nil // not within facet_time_limit_ms (or max_response_mb)
 	}
 	if err != nil {
 		return query.FacetResult{}, false, err
@@ -643,8 +675,18 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 		return
 	}
 	var cs *csvStream
+	pageSize := cur.PageSize
 	for {
 		out, err := db.Query(ctx, cur.SQL, cur.Args, opt)
+		if errors.Is(err, sqlitedb.ErrResultTooLarge) && pageSize > 1 {
+			// A page of big rows is over max_response_mb: the stream
+			// (bounded by max_csv_mb) goes on in smaller pages.
+			pageSize = max(1, pageSize/2)
+			p.Set("_size", strconv.Itoa(pageSize))
+			if cur, err = query.Build(qt, p, s.queryOptions(rt)); err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			if cs == nil {
 				s.fail(w, r, rt, err)
@@ -876,7 +918,7 @@ var errRowFound = errors.New("row found")
 // suggestFacets returns the facets worth suggesting for sel's filtered
 // rows, running one query per candidate unless a recent answer for the
 // same table and filters is cached (see suggestCache).
-func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.Select, count *int64, req query.RequestURL) []query.SuggestedFacet {
+func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.Select, count *int64, req query.RequestURL, budget facetBudget) []query.SuggestedFacet {
 	key := suggestKey(db.Name, sel)
 	now := time.Now()
 	accepted, ok := s.suggested.get(key, now)
@@ -886,8 +928,14 @@ func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.
 			rowCount = *count
 		}
 		accepted = []query.FacetSuggestion{}
+		complete := true
 		for _, fs := range sel.SuggestFacets() {
-			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: ms(s.settings.FacetSuggestTimeLimitMS), Prepared: true})
+			limit := budget.limit(ms(s.settings.FacetSuggestTimeLimitMS))
+			if limit <= 0 {
+				complete = false // the request's facet budget is spent
+				break
+			}
+			out, err := db.Query(ctx, fs.SQL, fs.Args, sqlitedb.QueryOptions{TimeLimit: limit, Prepared: true})
 			if err != nil {
 				continue // a suggestion that fails or times out is simply not made
 			}
@@ -895,7 +943,9 @@ func (s *Server) suggestFacets(ctx context.Context, db *sqlitedb.DB, sel *query.
 				accepted = append(accepted, fs)
 			}
 		}
-		if ctx.Err() == nil {
+		// A list cut short by the budget is not the answer for these
+		// filters: the next request tries again.
+		if ctx.Err() == nil && complete {
 			s.suggested.put(key, accepted, now)
 		}
 	}

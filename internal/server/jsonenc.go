@@ -267,10 +267,13 @@ type rowObject struct {
 }
 
 // rawRows renders result rows in a shape, lazily inside orderedJSON.
+// With a limit it stops after the row that takes the buffer past it (the
+// caller then refuses the response).
 type rawRows struct {
 	cols   []string
 	rows   [][]any
 	arrays bool
+	limit  int
 }
 
 func (r rawRows) appendTo(b []byte) []byte {
@@ -280,6 +283,9 @@ func (r rawRows) appendTo(b []byte) []byte {
 		keys = encodeKeys(r.cols)
 	}
 	for i, row := range r.rows {
+		if r.limit > 0 && len(b) > r.limit {
+			break
+		}
 		if i > 0 {
 			b = append(b, ", "...)
 		}

@@ -128,6 +128,11 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 	defer putBuf(buf)
 	b := buf.Bytes()[:0]
 	ctype := "application/json; charset=utf-8"
+	// The rows' values are bounded by max_response_mb already; escaping
+	// and base64 can still make their JSON larger. Encoding stops at the
+	// first row past the limit.
+	limit := int(s.settings.maxResponseBytes())
+	over := func() bool { return limit > 0 && len(b) > limit }
 	switch p.shape {
 	case "", "objects", "arrays":
 		o := orderedJSON{}
@@ -139,7 +144,7 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 				o.set("next", p.next)
 			}
 		}
-		o.set("rows", rawRows{cols: p.cols, rows: p.rows, arrays: p.shape == "arrays"})
+		o.set("rows", rawRows{cols: p.cols, rows: p.rows, arrays: p.shape == "arrays", limit: limit})
 		if p.build != nil {
 			p.build(&o, extrasOf(rt.params))
 		}
@@ -150,6 +155,9 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 		if isTrue(rt.params.Get("_nl")) {
 			ctype = "text/plain"
 			for i, row := range p.rows {
+				if over() {
+					break
+				}
 				if i > 0 {
 					b = append(b, '\n')
 				}
@@ -158,6 +166,9 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 		} else {
 			b = append(b, '[')
 			for i, row := range p.rows {
+				if over() {
+					break
+				}
 				if i > 0 {
 					b = append(b, ", "...)
 				}
@@ -168,6 +179,9 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 	case "arrayfirst":
 		b = append(b, '[')
 		for i, row := range p.rows {
+			if over() {
+				break
+			}
 			if i > 0 {
 				b = append(b, ", "...)
 			}
@@ -187,6 +201,9 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 		keys := encodeKeys(p.cols)
 		b = append(b, '{')
 		for i, row := range p.rows {
+			if over() {
+				break
+			}
 			if i > 0 {
 				b = append(b, ", "...)
 			}
@@ -201,6 +218,10 @@ func (s *Server) renderRows(w http.ResponseWriter, r *http.Request, rt *route, d
 		b = append(b, '}')
 	default:
 		s.fail(w, r, rt, badRequest("Invalid _shape: "+p.shape))
+		return
+	}
+	if over() {
+		s.fail(w, r, rt, errResponseTooLarge)
 		return
 	}
 	if ctype != "text/plain" {

@@ -60,6 +60,9 @@ type Config struct {
 	// AccessLogJSON.
 	AccessLog       io.Writer
 	AccessLogFormat string
+	// MemoryLimit is lode serve's --memory-limit in bytes (0: none). New
+	// does not apply it: it is process state, see ApplyProcessLimits.
+	MemoryLimit int64
 }
 
 // Settings are the parsed Datasette settings the server applies.
@@ -79,6 +82,8 @@ type Settings struct {
 	DefaultCacheTTL          int  `json:"default_cache_ttl"`
 	CountTimeLimitMS         int  `json:"count_time_limit_ms"`
 	IndexCountTimeLimitMS    int  `json:"index_count_time_limit_ms"`
+	FacetTotalTimeLimitMS    int  `json:"facet_total_time_limit_ms"`
+	MaxResponseMB            int  `json:"max_response_mb"`
 	TruncateCells            int  `json:"truncate_cells_html"`
 	NumSQLThreads            int  `json:"num_sql_threads"`
 	MaxSignedTokensTTL       int  `json:"max_signed_tokens_ttl"`
@@ -94,15 +99,20 @@ type Settings struct {
 
 // DefaultSettings returns Datasette's defaults plus Lode's own:
 // count_time_limit_ms (the table page's count(*), default 200 ms; past it the
-// count is reported as unknown) and index_count_time_limit_ms (per-table
-// counts on /DB.json and /.json, default 10 ms like Datasette).
+// count is reported as unknown), index_count_time_limit_ms (per-table
+// counts on /DB.json and /.json, default 10 ms like Datasette),
+// facet_total_time_limit_ms (all facets and facet suggestions of one
+// request together, default 1000 ms; each keeps its own limit too) and
+// max_response_mb (the largest JSON or non-streamed CSV response, default
+// 16; 0 = no limit).
 func DefaultSettings() Settings {
 	return Settings{
 		DefaultPageSize: 100, MaxReturnedRows: 1000, SQLTimeLimitMS: 1000,
 		FacetTimeLimitMS: 200, FacetSuggestTimeLimitMS: 50, DefaultFacetSize: 30,
 		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
 		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
-		IndexCountTimeLimitMS: 10, TruncateCells: 2048, NumSQLThreads: 3,
+		IndexCountTimeLimitMS: 10, FacetTotalTimeLimitMS: 1000, MaxResponseMB: 16,
+		TruncateCells: 2048, NumSQLThreads: 3,
 		MaxSignedTokensTTL: 0, AllowSignedTokens: true, Metrics: true,
 	}
 }
@@ -117,6 +127,7 @@ func (s *Settings) fields() map[string]any {
 		"allow_csv_stream": &s.AllowCSVStream, "suggest_facets": &s.SuggestFacets, "max_csv_mb": &s.MaxCSVMB,
 		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
+		"facet_total_time_limit_ms": &s.FacetTotalTimeLimitMS, "max_response_mb": &s.MaxResponseMB,
 		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
 		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
 		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics,
@@ -184,6 +195,9 @@ func ParseSettings(raw map[string]string) (Settings, error) {
 	}
 	return s, nil
 }
+
+// maxResponseBytes is max_response_mb in bytes (0: no limit).
+func (s Settings) maxResponseBytes() int64 { return int64(s.MaxResponseMB) << 20 }
 
 // Server serves the configured databases. It implements http.Handler and
 // is safe for concurrent use. Close releases the databases.
@@ -265,6 +279,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.obs.log = al
 	}
 	open := func(path string, st sqlitedb.Settings) error {
+		// A query keeps at most max_response_mb of values in memory;
+		// the rendered response is checked against it again.
+		st.MaxResultBytes = settings.maxResponseBytes()
+		if st.MaxResultBytes == 0 {
+			st.MaxResultBytes = -1 // max_response_mb 0: no limit
+		}
 		db, err := sqlitedb.Open(ctx, path, st)
 		if err != nil {
 			return err
@@ -279,7 +299,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		eff := db.EffectiveSettings()
 		log.Info("database opened", "db", name, "path", db.Path, "journal_mode", eff.JournalMode,
 			"synchronous", eff.Synchronous, "busy_timeout", eff.BusyTimeout, "txlock", eff.TxLock,
-			"cache_size", eff.CacheSize, "mmap_size", eff.MmapSize, "immutable", eff.Immutable, "read_conns", eff.ReadConns)
+			"cache_size", eff.CacheSize, "mmap_size", eff.MmapSize, "immutable", eff.Immutable, "read_conns", eff.ReadConns,
+			"max_value_bytes", eff.MaxValueBytes)
 		return nil
 	}
 	for _, f := range cfg.Files {

@@ -113,6 +113,9 @@ func NewWriteAPI(s *Server, cfg WriteConfig) (*WriteAPI, error) {
 		}
 		opts := cfg.Writer
 		opts.TxLock = db.Settings().TxLock
+		// Before every write transaction: is the file still at its path?
+		// (In WAL mode SQLite would write on into a deleted file.)
+		opts.Check = db.CheckFile
 		if opts.Mode == "pool" {
 			db.WriteDB().SetMaxOpenConns(PoolWriteConns)
 			db.WriteDB().SetMaxIdleConns(PoolWriteConns)

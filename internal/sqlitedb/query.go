@@ -59,6 +59,10 @@ type QueryOptions struct {
 	// than TimeLimit or TimeLimit is 0 (a streamed CSV has no time limit,
 	// but its wait for a connection must end); 0 means TimeLimit.
 	WaitLimit time.Duration
+	// MaxBytes bounds the bytes of values Query keeps (0: the database's
+	// Settings.MaxResultBytes; negative: no bound). Past it Query stops
+	// the statement and returns ErrResultTooLarge. Each ignores it.
+	MaxBytes int64
 }
 
 // Result is a fully read statement result, bounded by MaxRows. Values are
@@ -71,9 +75,15 @@ type Result struct {
 }
 
 // Query runs a read-only statement on the read pool and returns at most
-// opt.MaxRows rows.
+// opt.MaxRows rows holding at most opt.MaxBytes bytes of values (else
+// ErrResultTooLarge and no rows).
 func (db *DB) Query(ctx context.Context, q string, args []any, opt QueryOptions) (*Result, error) {
 	res := &Result{}
+	maxBytes := opt.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = db.settings.MaxResultBytes
+	}
+	var size int64
 	err := db.Each(ctx, q, args, opt, func(cols []string) error {
 		res.Columns = cols
 		return nil
@@ -82,11 +92,22 @@ func (db *DB) Query(ctx context.Context, q string, args []any, opt QueryOptions)
 			res.Truncated = true
 			return errStop
 		}
+		if maxBytes > 0 {
+			for _, v := range row {
+				size += valueSize(v)
+			}
+			if size > maxBytes {
+				return ErrResultTooLarge
+			}
+		}
 		res.Rows = append(res.Rows, append([]any(nil), row...))
 		return nil
 	})
 	if res.Columns == nil {
 		res.Columns = []string{}
+	}
+	if errors.Is(err, ErrResultTooLarge) {
+		res.Rows = nil // let the collector have them now
 	}
 	return res, err
 }
@@ -191,7 +212,17 @@ func (db *DB) mapErr(ctx context.Context, err error) error {
 		case sqlite3.ErrAuth:
 			return fmt.Errorf("%w: %s", ErrNotReadOnly, sqErr.Error())
 		case sqlite3.ErrReadonly:
+			if sqErr.ExtendedCode != sqlite3.ErrNoExtended(sqlite3.ErrReadonly) {
+				// SQLITE_READONLY_ROLLBACK, _RECOVERY, _CANTLOCK ...: the
+				// read-only connection cannot recover a hot journal or
+				// WAL another connection left (after a failed write); not
+				// the statement's fault.
+				return err
+			}
 			return fmt.Errorf("%w: %s", ErrNotReadOnly, sqErr.Error())
+		case sqlite3.ErrTooBig:
+			return &SQLError{Msg: fmt.Sprintf("%s: a query may read or build strings and blobs of at most %s (the server's value limit)",
+				sqErr.Error(), formatBytes(int64(db.settings.MaxValueBytes))), Err: err}
 		}
 		return &SQLError{Msg: sqErr.Error(), Err: err}
 	}
@@ -295,4 +326,12 @@ func authorizeRead(op int, arg1, arg2, _ string) int {
 	default:
 		return sqlite3.SQLITE_DENY
 	}
+}
+
+// formatBytes writes n as MiB when it is a whole number of them.
+func formatBytes(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,15 +51,17 @@ type readConn struct {
 	timedOut bool            // the watchdog interrupted for the deadline
 }
 
-// readPool is a bounded pool of read-only connections, opened on demand.
+// readPool is a fixed set of read-only connections, all opened by
+// openReadPool. Connections are never opened later: a statement takes an
+// idle one or waits for one, so it cannot fail for want of a file
+// descriptor ("too many open files") or because the file was moved.
 type readPool struct {
-	open func() (*sqlite3.SQLiteConn, error)
-	max  int
+	max int
 
 	free   chan *readConn // idle connections; capacity max
 	closed chan struct{}  // closed by close
 
-	mu     sync.Mutex // guards conns and isShut
+	mu     sync.Mutex // guards isShut
 	conns  []*readConn
 	isShut bool
 
@@ -72,13 +73,33 @@ type readPool struct {
 	timeouts atomic.Uint64 // waits that ran out (ErrNoConnection)
 }
 
-func newReadPool(max int, open func() (*sqlite3.SQLiteConn, error)) *readPool {
-	return &readPool{open: open, max: max, free: make(chan *readConn, max), closed: make(chan struct{}),
-		waits: newDurationHistogram()}
+// openReadPool opens n connections with open. Each runs one read, which
+// makes SQLite open the WAL file (it does so at a connection's first read)
+// and load the schema, so the first requests pay for neither.
+func openReadPool(n int, open func() (*sqlite3.SQLiteConn, error)) (*readPool, error) {
+	p := &readPool{max: n, free: make(chan *readConn, n), closed: make(chan struct{}), waits: newDurationHistogram()}
+	for range n {
+		c, err := open()
+		if err == nil {
+			_, err = c.Exec("SELECT count(*) FROM sqlite_schema", nil)
+			if err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		rc := &readConn{c: c, stmts: map[string]*sqlite3.SQLiteStmt{}}
+		rc.ctx, rc.cancel = context.WithCancel(context.Background())
+		p.conns = append(p.conns, rc)
+		p.free <- rc
+	}
+	return p, nil
 }
 
-// get returns an idle connection, opens one while fewer than max are open,
-// or waits for one until ctx is done or wait passes (0: no bound).
+// get returns an idle connection, or waits for one until ctx is done or
+// wait passes (0: no bound).
 func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, error) {
 	select {
 	case rc := <-p.free:
@@ -86,29 +107,11 @@ func (p *readPool) get(ctx context.Context, wait time.Duration) (*readConn, erro
 	default:
 	}
 	p.mu.Lock()
-	if p.isShut {
-		p.mu.Unlock()
+	shut := p.isShut
+	p.mu.Unlock()
+	if shut {
 		return nil, errPoolClosed
 	}
-	if len(p.conns) < p.max {
-		rc := &readConn{}
-		p.conns = append(p.conns, rc) // reserve the slot before opening
-		p.mu.Unlock()
-		c, err := p.open()
-		if err != nil {
-			p.mu.Lock()
-			// A new slice: the watchdog may be ranging over the old one.
-			p.conns = slices.DeleteFunc(slices.Clone(p.conns), func(x *readConn) bool { return x == rc })
-			p.mu.Unlock()
-			return nil, err
-		}
-		rc.c = c
-		rc.stmts = map[string]*sqlite3.SQLiteStmt{}
-		rc.gen = p.gen.Load()
-		rc.ctx, rc.cancel = context.WithCancel(context.Background())
-		return rc, nil
-	}
-	p.mu.Unlock()
 	start := time.Now()
 	defer func() { p.waits.observe(int64(time.Since(start))) }()
 	var timeout <-chan time.Time

@@ -145,41 +145,51 @@ func TestEachAfterClose(t *testing.T) {
 	}
 }
 
-// A connection that cannot be opened is an error for that statement, not a
-// lost pool slot: once the file is back, the pool opens connections again.
-func TestEachOpenFailure(t *testing.T) {
+// Every read connection is opened by Open: statements never open one, so
+// they neither fail when the process runs out of file descriptors nor when
+// the file is moved away. Here the path is gone while three statements
+// hold all three connections at once.
+func TestPoolOpensEveryConnectionAtStart(t *testing.T) {
 	dir := t.TempDir()
 	path := sqlitetest.WriteFixtures(t, dir)
-	db := sqlitetest.MustOpenDBWith(t, path, sqlitedb.Settings{ReadConns: 2})
+	const n = 3
+	db := sqlitetest.MustOpenDBWith(t, path, sqlitedb.Settings{ReadConns: n})
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(path+suffix, filepath.Join(dir, "moved.db"+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	var held, wg sync.WaitGroup
+	held.Add(n)
 	release := make(chan struct{})
-	holding := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- db.Each(context.Background(), "SELECT 1", nil, sqlitedb.QueryOptions{}, func([]string) error { return nil },
-			func([]any) error {
-				close(holding)
-				<-release
-				return nil
-			})
-	}()
-	<-holding // the pre-opened connection is busy: the next statement opens one
-	moved := filepath.Join(dir, "moved.db")
-	if err := os.Rename(path, moved); err != nil {
-		t.Fatal(err)
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			holding := false
+			err := db.Each(context.Background(), "SELECT count(*) FROM items", nil, sqlitedb.QueryOptions{TimeLimit: 10 * time.Second},
+				func([]string) error { return nil },
+				func([]any) error {
+					holding = true
+					held.Done()
+					<-release
+					return nil
+				})
+			if !holding {
+				held.Done() // failed before holding its connection
+			}
+			errs <- err
+		}()
 	}
-	if _, err := db.Query(context.Background(), "SELECT 2", nil, sqlitedb.QueryOptions{TimeLimit: time.Second}); err == nil {
-		t.Fatal("query needing a new connection to a missing file succeeded")
-	}
-	if err := os.Rename(moved, path); err != nil {
-		t.Fatal(err)
-	}
-	// Both slots work: one busy, one opened now.
-	if res, err := db.Query(context.Background(), "SELECT 3", nil, sqlitedb.QueryOptions{TimeLimit: time.Second}); err != nil || res.Rows[0][0] != int64(3) {
-		t.Fatalf("query after the file came back = %v, %v", res, err)
-	}
+	held.Wait() // all n connections in use at the same time
 	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("statement on a pre-opened connection after the file moved: %v", err)
+		}
 	}
 }
 

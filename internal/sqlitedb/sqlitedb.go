@@ -71,7 +71,19 @@ type Settings struct {
 	// database has no write connection.
 	Immutable bool `json:"immutable"`
 	// ReadConns is the size of the read-only pool (default runtime.NumCPU()).
+	// Every connection is opened by Open, so a request never needs a new
+	// file descriptor (see readPool).
 	ReadConns int `json:"read_conns"`
+	// MaxValueBytes is SQLITE_LIMIT_LENGTH on read connections: the
+	// largest string or blob a read may load or build (default
+	// DefaultMaxValueBytes). Larger values fail the statement with
+	// "string or blob too big"; that includes stored values, which can
+	// then only be read with a higher limit.
+	MaxValueBytes int `json:"max_value_bytes"`
+	// MaxResultBytes bounds the bytes of values one Query keeps in memory
+	// (default DefaultMaxResultBytes; negative: no limit). Past it the
+	// statement stops with ErrResultTooLarge.
+	MaxResultBytes int64 `json:"max_result_bytes"`
 	// Create creates the file when it does not exist (default: Open fails).
 	Create bool `json:"-"`
 	// ReadOnly opens no write connection and leaves the journal mode alone:
@@ -115,6 +127,12 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReadOnly {
 		s.JournalMode = "keep" // the owner of the writes decides it
+	}
+	if s.MaxValueBytes <= 0 {
+		s.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if s.MaxResultBytes == 0 {
+		s.MaxResultBytes = DefaultMaxResultBytes
 	}
 	s.JournalMode = strings.ToLower(s.JournalMode)
 	s.Synchronous = strings.ToLower(s.Synchronous)
@@ -186,6 +204,34 @@ type DB struct {
 
 	vfs   *statsVFS // the counting VFS every connection opens through (nil: none)
 	stats dbStats   // read-side counters (stats.go)
+
+	file os.FileInfo // the database file as Open found it (CheckFile)
+}
+
+// readDBConns is the size of the database/sql read pool (schema reads).
+const readDBConns = 2
+
+// openAll opens n connections of p at once and returns them to its idle
+// list, where they stay (no lifetime or idle limit is set).
+func openAll(ctx context.Context, p *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := p.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		// A first read opens the WAL file too (SQLite opens it lazily).
+		if _, err := c.ExecContext(ctx, "SELECT count(*) FROM sqlite_schema"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open opens the database file at path with settings s (zero fields take
@@ -230,31 +276,38 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 			return nil, fmt.Errorf("open database %q for writing: %w", path, err)
 		}
 	}
+	// The file the connections opened: CheckFile compares the path with
+	// it before every write transaction.
+	if db.file, err = os.Stat(abs); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
 	readConn := &connector{dsn: db.dsn(true), hook: db.readHook}
-	db.pool = newReadPool(s.ReadConns, func() (*sqlite3.SQLiteConn, error) {
+	// Every read connection is opened now, not on demand: a request must
+	// never need a new file descriptor, which fails when the process is
+	// out of them ("too many open files") or the file was moved.
+	db.pool, err = openReadPool(s.ReadConns, func() (*sqlite3.SQLiteConn, error) {
 		c, err := readConn.Connect(context.Background())
 		if err != nil {
 			return nil, err
 		}
 		return c.(*sqlite3.SQLiteConn), nil
 	})
-	// database/sql's pool serves the schema reads and ReadDB; statements
-	// of Each and Query run on db.pool.
-	db.read = sql.OpenDB(readConn)
-	db.read.SetMaxOpenConns(2)
-	db.read.SetMaxIdleConns(2)
-	db.read.SetConnMaxLifetime(0)
-	if err := db.read.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
-	}
-	// One query connection now, so the first request does not pay for it.
-	rc, err := db.pool.get(ctx, 0)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
 	}
-	db.pool.put(rc)
+	// database/sql's pool serves the schema reads and ReadDB; statements
+	// of Each and Query run on db.pool. Both of its connections are
+	// opened now too (idle connections are kept for ever).
+	db.read = sql.OpenDB(readConn)
+	db.read.SetMaxOpenConns(readDBConns)
+	db.read.SetMaxIdleConns(readDBConns)
+	db.read.SetConnMaxLifetime(0)
+	if err := openAll(ctx, db.read, readDBConns); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
+	}
 	if _, err := db.refreshSchema(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -326,6 +379,7 @@ func (db *DB) readHook(c *sqlite3.SQLiteConn) error {
 	if err := execAll(c, p); err != nil {
 		return err
 	}
+	setReadLimits(c, db.settings.MaxValueBytes)
 	// The authorizer goes last so the PRAGMAs above are not subject to it.
 	c.RegisterAuthorizer(authorizeRead)
 	return nil
@@ -399,7 +453,8 @@ func (db *DB) Close() error {
 // EffectiveSettings returns the settings as SQLite reported them when the
 // database was opened: journal mode, synchronous, busy timeout, cache and
 // mmap size read back from PRAGMAs of the write connection (the one that
-// matters for durability; a read connection for immutable databases).
+// matters for durability; a read connection for immutable databases), and
+// the value limit (SQLITE_LIMIT_LENGTH) of a read connection.
 // TxLock, Immutable and ReadConns are not PRAGMAs and are copied. It never
 // waits: the connections are per-process and keep these settings.
 func (db *DB) EffectiveSettings() Settings { return db.effective }
@@ -438,6 +493,12 @@ func (db *DB) readEffectiveSettings(ctx context.Context) (Settings, error) {
 	out.BusyTimeout = time.Duration(busy) * time.Millisecond
 	out.CacheSize = cache
 	out.MmapSize = mmap
+	rc, err := db.pool.get(ctx, 0)
+	if err != nil {
+		return out, fmt.Errorf("effective settings: %w", err)
+	}
+	out.MaxValueBytes = rc.c.GetLimit(sqlite3.SQLITE_LIMIT_LENGTH)
+	db.pool.put(rc)
 	return out, nil
 }
 
@@ -445,3 +506,30 @@ func (db *DB) readEffectiveSettings(ctx context.Context) (Settings, error) {
 // change SQLite re-prepares them anyway, but statements for dropped tables
 // would otherwise linger until the connection closes).
 func (db *DB) InvalidateStatements() { db.pool.gen.Add(1) }
+
+// ErrFileMoved means the database file is no longer at its path: it was
+// deleted, renamed or replaced by another file while the server had it
+// open. SQLite would go on writing to the open (now unreachable) file, in
+// WAL mode without any error, so every write would be acknowledged and
+// then lost at the next restart; the writer refuses writes instead.
+var ErrFileMoved = errors.New("sqlitedb: the database file was deleted, moved or replaced while open")
+
+// CheckFile reports ErrFileMoved (wrapped with the path) when the path no
+// longer names the file Open opened: it is gone, or another file (another
+// inode) took its place. This is what SQLite's SQLITE_FCNTL_HAS_MOVED
+// checks, which mattn/go-sqlite3 cannot return. One stat call; the writer
+// runs it before every write transaction.
+func (db *DB) CheckFile() error {
+	fi, err := os.Stat(db.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %s no longer exists", ErrFileMoved, db.Path)
+	case err != nil:
+		// Not knowing is not proof of a move: let SQLite report what it
+		// finds (a permission or I/O error).
+		return nil
+	case !os.SameFile(fi, db.file):
+		return fmt.Errorf("%w: %s is now another file", ErrFileMoved, db.Path)
+	}
+	return nil
+}

@@ -56,6 +56,10 @@ type WriterOptions struct {
 	// MaxWait is how long the writer waits for more requests after the first
 	// one of a batch; 0 takes only those already queued.
 	MaxWait time.Duration
+	// Check, if set, runs before every write transaction; an error fails
+	// the transaction's requests without running them (DB.CheckFile
+	// refuses writes to a file that was deleted or replaced).
+	Check func() error
 }
 
 // Writer serialises the writes of one database. In single mode one goroutine
@@ -230,11 +234,19 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 	// an interrupt inside a transaction rolls it back behind our back.
 	bg := context.WithoutCancel(ctx)
 	ex := busyExecer{c: conn}
+	if w.opts.Check != nil {
+		if err := w.opts.Check(); err != nil {
+			return err
+		}
+	}
 	if _, err := ex.ExecContext(bg, w.begin()); err != nil {
 		return err
 	}
 	if err := fn(bg, ex); err != nil {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
+		if code, _ := ErrorCode(err); code == CodeFull || code == CodeIOErr || code == CodeNoMem {
+			w.recover(conn)
+		}
 		return err
 	}
 	tc := time.Now()
@@ -242,6 +254,7 @@ func (w *Writer) runPool(ctx context.Context, fn WriteFunc) error {
 	w.commit.observe(int64(time.Since(tc)))
 	if err != nil {
 		_, _ = conn.ExecContext(bg, "ROLLBACK")
+		w.recover(conn)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -325,6 +338,14 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 	for _, r := range live {
 		w.queueWait.observe(int64(start.Sub(r.enq)))
 	}
+	if w.opts.Check != nil {
+		if err := w.opts.Check(); err != nil {
+			for _, r := range live {
+				r.reply <- err
+			}
+			return
+		}
+	}
 	if _, err := ex.ExecContext(ctx, w.begin()); err != nil {
 		w.locks.count(err)
 		for _, r := range live {
@@ -361,6 +382,18 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 			}
 			return
 		}
+		if txGone(conn) {
+			// SQLite rolled back the whole transaction itself, closing
+			// every savepoint: it does so after SQLITE_FULL, SQLITE_IOERR
+			// or SQLITE_NOMEM in a statement without a statement
+			// journal. The neighbours' work is gone too, so each is
+			// answered with the cause (a full disk is 507 for all).
+			w.recover(conn)
+			for _, r := range live {
+				r.reply <- err
+			}
+			return
+		}
 		if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO lode_req"); rerr != nil {
 			w.failAll(conn, live, fmt.Errorf("rollback to savepoint: %w", rerr))
 			return
@@ -380,8 +413,32 @@ func (w *Writer) runBatch(conn *sql.Conn, batch []*writeReq) {
 	}
 }
 
+// txGone reports whether conn is back in autocommit mode, i.e. SQLite
+// ended the batch's transaction on its own.
+func txGone(conn *sql.Conn) bool {
+	gone := false
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
+			gone = c.AutoCommit()
+		}
+		return nil
+	})
+	return gone
+}
+
+// recover makes the write connection clean up after a transaction that
+// failed in I/O (a full disk): in rollback-journal mode SQLite leaves the
+// journal on disk until the failed connection next reads, and until then
+// every read-only connection fails with SQLITE_READONLY_ROLLBACK, since it
+// may not roll a hot journal back itself. One read here does it at once
+// (it needs no free space); in WAL mode it costs a page-cache lookup.
+func (w *Writer) recover(conn *sql.Conn) {
+	_, _ = conn.ExecContext(context.Background(), "SELECT count(*) FROM sqlite_schema")
+}
+
 func (w *Writer) failAll(conn *sql.Conn, live []*writeReq, err error) {
 	_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+	w.recover(conn)
 	for _, r := range live {
 		r.reply <- err
 	}

@@ -414,3 +414,74 @@ func BenchmarkWriterInsert(b *testing.B) {
 		}
 	}
 }
+
+// A request that fills the disk (SQLITE_FULL, here from max_page_count) can
+// make SQLite roll back the whole batch transaction on its own, closing
+// every savepoint. The writer must notice instead of failing the batch
+// with "rollback to savepoint: no such savepoint": every request is
+// answered either with success (and its row is there) or with the full
+// disk's own error (and its row is not), and the writer goes on.
+func TestWriterDiskFullKeepsItsAnswersTrue(t *testing.T) {
+	for _, journal := range []string{"WAL", "DELETE"} {
+		t.Run(journal, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "w.db")
+			db := openRaw(t, path, journal, 5*time.Second, "")
+			if _, err := db.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+				t.Fatal(err)
+			}
+			var pages int
+			if err := db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+				t.Fatal(err)
+			}
+			// Room for small rows, not for a 1 MB one.
+			if _, err := db.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+20)); err != nil {
+				t.Fatal(err)
+			}
+			w := newTestWriter(t, db, WriterOptions{})
+			big := func(ctx context.Context, ex Execer) error {
+				_, err := ex.ExecContext(ctx, "INSERT INTO t(v) VALUES (zeroblob(1000000))")
+				return err
+			}
+			for round := range 3 {
+				release, waitFirst := blockWriter(t, w)
+				names := []string{fmt.Sprint("a", round), "", fmt.Sprint("c", round)}
+				fns := []WriteFunc{insertFn(names[0]), big, insertFn(names[2])}
+				errs := make([]error, len(fns))
+				var wg sync.WaitGroup
+				for i, fn := range fns {
+					wg.Add(1)
+					go func() { defer wg.Done(); errs[i] = w.Do(context.Background(), fn) }()
+					waitQueued(t, w, i+1)
+				}
+				release()
+				firstErr := waitFirst()
+				wg.Wait()
+				got := values(t, path)
+				if code, _ := ErrorCode(errs[1]); code != CodeFull {
+					t.Fatalf("round %d: the 1 MB insert = %v; want SQLITE_FULL", round, errs[1])
+				}
+				check := func(name string, err error) {
+					switch {
+					case err == nil && !got[name]:
+						t.Errorf("round %d: %q was acknowledged but is not in the table", round, name)
+					case err != nil && got[name]:
+						t.Errorf("round %d: %q failed (%v) but is in the table", round, name, err)
+					case err != nil:
+						if code, _ := ErrorCode(err); code != CodeFull {
+							t.Errorf("round %d: %q failed with %v; want the full disk's error", round, name, err)
+						}
+					}
+				}
+				if round == 0 { // blockWriter always inserts "first"
+					check("first", firstErr)
+				}
+				check(names[0], errs[0])
+				check(names[2], errs[2])
+				t.Logf("round %d: first=%v a=%v big=%v c=%v", round, firstErr, errs[0], errs[1], errs[2])
+			}
+			if err := w.Do(context.Background(), insertFn("after")); err != nil {
+				t.Fatalf("write after a full disk: %v", err)
+			}
+		})
+	}
+}
