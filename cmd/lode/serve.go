@@ -124,7 +124,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	immutable, _ := f.GetStringArray("immutable")
 	settingArgs, _ := f.GetStringArray("setting")
 	configPath, _ := f.GetString("config")
-	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}}
+	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}, Version: lodeVersion()}
 	cfg.CORS, _ = f.GetBool("cors")
 	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
 	cfg.DB.Synchronous, _ = f.GetString("synchronous")

@@ -322,9 +322,14 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
 	}
-	if _, err := db.refreshSchema(ctx); err != nil {
+	schema, err := db.refreshSchema(ctx)
+	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := checkModules(schema, func() bool { return compiledFTS5(ctx, db) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %q: %w", path, err)
 	}
 	// Read back now, while nothing else holds the write connection: once a
 	// Writer owns it, asking it for PRAGMAs would wait for the Writer.
