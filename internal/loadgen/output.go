@@ -338,8 +338,12 @@ func WriteTable(w io.Writer, res *Result) {
 		if !o.Achieved {
 			verdict = "target rate NOT ACHIEVED"
 		}
-		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), dropped %d (all %d in-flight slots busy), missed %d, behind schedule mean %s max %s, peak in flight %d\n",
-			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, o.Dropped, o.MaxInFlight, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight)
+		dropped := "dropped 0"
+		if o.Dropped > 0 {
+			dropped = fmt.Sprintf("dropped %d (they found all %d in-flight slots busy)", o.Dropped, o.MaxInFlight)
+		}
+		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), %s, missed %d, behind schedule mean %s max %s, peak in flight %d of %d\n",
+			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, dropped, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight, o.MaxInFlight)
 		for i, st := range o.Steps {
 			v := "achieved"
 			if !st.Achieved {

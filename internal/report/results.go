@@ -52,7 +52,14 @@ type Results struct {
 	Findings []Finding `json:"findings"`
 	// Notes are run-level messages (skipped targets, warnings).
 	Notes []string `json:"notes,omitempty"`
+	// Smoke marks a smoke run (lode bench --quick: one short repeat per
+	// cell): it shows that every cell runs, and its verdicts are printed
+	// as indicative, since one 1-second run shows no spread.
+	Smoke bool `json:"smoke,omitempty"`
 }
+
+// SmokeNote is what a smoke run's findings say about their verdicts.
+const SmokeNote = "SMOKE RUN (--quick: 1 repeat of 1 s per cell): the verdicts below are indicative, not measurements; run without --quick for the study"
 
 // Machine describes where the study ran.
 type Machine struct {
