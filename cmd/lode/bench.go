@@ -148,6 +148,9 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 			return fmt.Errorf("--baseline: %w", err)
 		}
 	}
+	if err := report.PrepareDir(o.out); err != nil {
+		return fmt.Errorf("-o %s: %w", o.out, err)
+	}
 	cfg := bench.Config{Matrix: m, Command: rerunCommand(), Progress: stderr, Logger: logger, Smoke: o.quick}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && stderr == os.Stderr {
 		cfg.Interactive = true

@@ -248,6 +248,20 @@ func ReadJSON(path string) (*Results, error) {
 // FormatVersion is the current results.json format version.
 const FormatVersion = 1
 
+// PrepareDir creates dir and checks that files can be written there, so
+// that lode bench finds out before a run of minutes, not after it.
+func PrepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report folder: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".lode-write-check-*")
+	if err != nil {
+		return fmt.Errorf("report folder %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // WriteAll writes results.json, results.csv and index.html into dir,
 // creating it, and returns the index.html path.
 func WriteAll(dir string, r *Results) (string, error) {
