@@ -233,9 +233,9 @@ func (p *TablePage) appendHead(b []byte) []byte {
 		}
 		switch c.Sort {
 		case "asc":
-			b = append(b, " ▲"...)
+			b = append(b, "\u00a0▲"...) // a no-break space: the arrow stays with the name
 		case "desc":
-			b = append(b, " ▼"...)
+			b = append(b, "\u00a0▼"...)
 		}
 		if len(c.Menu) > 0 {
 			b = c.appendMenu(b)

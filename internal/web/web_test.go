@@ -155,7 +155,7 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		`1,234,567 rows where a &gt; 3 sorted by a descending`,
-		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
+		`class="sorted-desc"><a href="/db/t?_sort=a">a</a>` + "\u00a0▼",
 		`<option value="gt" selected>&gt;</option>`,
 		`<option value="a" selected>a</option>`,
 		`name="_filter_column_2"`,
@@ -197,7 +197,7 @@ func TestGoRenderedTableEscapes(t *testing.T) {
 	// html/template's URL escaping, which the header and facets keep.
 	evilURL := `%3cscript%3ealert%28%22x%22%29%3c/script%3e%27%22&amp;%c3%bcn%c3%af%e2%98%83`
 	for _, want := range []string{
-		`<th scope="col" data-column="` + evilEscaped + `" class="sorted-asc"><a href="/db/t?_sort_desc=` + evilURL + `">` + evilEscaped + `</a> ▲ <details class="col-menu">` +
+		`<th scope="col" data-column="` + evilEscaped + `" class="sorted-asc"><a href="/db/t?_sort_desc=` + evilURL + `">` + evilEscaped + `</a>` + "\u00a0▲" + ` <details class="col-menu">` +
 			`<summary title="Column actions" aria-label="Actions for column ` + evilEscaped + `">⚙</summary><div class="col-menu-box"><ul>` +
 			`<li><a href="/db/t?_facet=` + evilURL + `">` + evilEscaped + `</a></li></ul><p class="col-type">Type: ` + evilEscaped + `</p></div></details></th>`,
 		`<p class="edit-sql"><a href="/db/-/query?sql=` + evilURL + `">✎ View and edit SQL</a></p>`,
