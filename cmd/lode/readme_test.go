@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"lode/internal/shot/shottest"
+	"lode/internal/sqlitedb"
 )
 
 // TestReadmeExamples runs the README's examples as a new user would, in a
-// temp folder with `lode` on PATH (this test binary in lode mode, see
-// TestMain): every line of the command blocks of "Serving databases",
+// temp folder with a freshly built `lode` on PATH: every line of the command blocks of "Serving databases",
 // "Writing data", "Load testing" and "Screenshots" runs in bash as written,
 // so that a README change that breaks an example fails here. Only these
 // changes are made, all mechanical: the ports 8001 and 8002 become free
@@ -266,18 +266,38 @@ type readmeRunner struct {
 	mu    *sync.Mutex
 }
 
-func newReadmeRunner(t *testing.T) *readmeRunner {
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+// readmeBinEnv names a lode binary for TestReadmeExamples to use instead
+// of building one, to save the link while iterating on the test.
+const readmeBinEnv = "LODE_README_BIN"
+
+// buildLode builds the lode binary the README's commands run, as a user's
+// go install would (the same sqlite_fts5 tag as this test, no -race: the
+// race detector made the examples twice as slow).
+func buildLode(t *testing.T, binDir string) string {
+	if bin := os.Getenv(readmeBinEnv); bin != "" {
+		return bin
 	}
+	bin := filepath.Join(binDir, "lode-built")
+	args := []string{"build", "-o", bin}
+	if lib, err := sqlitedb.LibraryInfo(); err == nil && lib.FTS5 {
+		args = append(args, "-tags", "sqlite_fts5")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", append(args, "lode/cmd/lode")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build lode/cmd/lode: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func newReadmeRunner(t *testing.T) *readmeRunner {
 	dir := t.TempDir()
 	binDir := filepath.Join(dir, ".bin")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	wrapper := "#!/bin/sh\n" + runMainEnv + "=1 exec " + strconv.Quote(bin) + ` "$@"` + "\n"
-	if err := os.WriteFile(filepath.Join(binDir, "lode"), []byte(wrapper), 0o755); err != nil {
+	if err := os.Symlink(buildLode(t, binDir), filepath.Join(binDir, "lode")); err != nil {
 		t.Fatal(err)
 	}
 	home := filepath.Join(dir, ".home")
