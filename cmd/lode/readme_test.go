@@ -32,7 +32,7 @@ import (
 // run in the background until the next one or the end of their block; a
 // curl fails on an HTTP error (--fail-with-body). Files the README takes
 // for granted are provided: fixtures.db (the repository's copy, as the
-// README says), the other databases it names as copies of it, the
+// README says), the other databases its serve lines name as copies of it, the
 // scenario and people.csv the load section shows, a bench report, a
 // shots.yaml and an auth.json. `lode shot auth` (interactive) is the one
 // line not run.
@@ -49,10 +49,8 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	sections := readmeSections(string(readme))
 	r := newReadmeRunner(t)
-	r.provide("fixtures.db", "../../internal/server/testdata/datasette/fixtures.db")
-	for _, name := range []string{"a.db", "b.db", "big.db", "app.db"} {
-		r.provide(name, "../../internal/server/testdata/datasette/fixtures.db")
-	}
+	const fixtures = "../../internal/server/testdata/datasette/fixtures.db"
+	r.provide("fixtures.db", fixtures)
 
 	// Serving databases: each serve line starts and answers; the endpoint
 	// lines run against the first one.
@@ -62,6 +60,13 @@ func TestReadmeExamples(t *testing.T) {
 		t.Fatalf("Serving databases: %d command blocks; want the serve lines and the endpoints", len(blocks))
 	}
 	for _, line := range blocks[0] {
+		// The other databases the lines name are copies of fixtures.db,
+		// except those --create makes.
+		for _, f := range regexp.MustCompile(`\S+\.db\b`).FindAllString(line, -1) {
+			if _, err := os.Stat(filepath.Join(r.dir, f)); err != nil && !strings.Contains(line, "--create") {
+				r.provide(f, fixtures)
+			}
+		}
 		r.serve(line).stop()
 	}
 	srv := r.serve(blocks[0][0])
