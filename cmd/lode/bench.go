@@ -56,7 +56,7 @@ external server, started from a command template with {db}, {port} and optionall
 {workers}; it is compared with lode on the read workloads. A target whose program is not
 installed is skipped with its install line.`,
 		Example: `  lode bench                                   # the default study → lode-report/
-  lode bench --quick                           # one short repeat per cell (under a minute)
+  lode bench --quick                           # smoke run: one 1 s repeat per cell (under a minute)
   lode bench --study seed                      # Django on SQLite vs PostgreSQL, Datasette, lode
   lode bench --target 'datasette serve {db} -p {port}'
   lode bench -f matrix.yaml -o out --repeat 5
@@ -71,7 +71,7 @@ installed is skipped with its install line.`,
 	f.StringVarP(&o.file, "file", "f", "", "matrix file (YAML) to run instead of a shipped study")
 	f.StringVar(&o.study, "study", "default", "shipped study to run: "+strings.Join(bench.StudyNames(), " or ")+" (seed: Django on SQLite and PostgreSQL, Datasette and lode)")
 	f.StringVarP(&o.out, "output", "o", "lode-report", "directory for index.html, results.json and results.csv")
-	f.BoolVar(&o.quick, "quick", false, "one repeat of 1 s per cell with a short warm-up: a fast smoke run")
+	f.BoolVar(&o.quick, "quick", false, "smoke run: one repeat of 1 s per cell with a short warm-up; verdicts are labelled indicative")
 	f.IntVar(&o.repeat, "repeat", 0, "runs per cell, each on a fresh database copy (default 3, or the matrix's repeat)")
 	f.DurationVar(&o.duration, "duration", 0, "measured time per run (default 1s, or the matrix's duration)")
 	f.DurationVar(&o.warmup, "warmup", 0, "warm-up per run before measuring (default 300ms, or the matrix's warmup)")
@@ -148,7 +148,10 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 			return fmt.Errorf("--baseline: %w", err)
 		}
 	}
-	cfg := bench.Config{Matrix: m, Command: rerunCommand(), Progress: stderr, Logger: logger}
+	if err := report.PrepareDir(o.out); err != nil {
+		return fmt.Errorf("-o %s: %w", o.out, err)
+	}
+	cfg := bench.Config{Matrix: m, Command: rerunCommand(), Progress: stderr, Logger: logger, Smoke: o.quick}
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && stderr == os.Stderr {
 		cfg.Interactive = true
 	}
@@ -175,8 +178,12 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 		}
 	}
 	est := time.Duration(len(m.Cells)*m.Repeat) * (m.Duration + m.Warmup + bench.RunOverhead)
-	fmt.Fprintf(stderr, "lode bench: %s — %d cells × %d repeats × %s (+%s warm-up), about %s\n",
-		m.Name, len(m.Cells), m.Repeat, m.Duration, m.Warmup, est.Round(time.Second))
+	smoke := ""
+	if o.quick {
+		smoke = " — a smoke run: it checks that every cell runs; its verdicts are indicative"
+	}
+	fmt.Fprintf(stderr, "lode bench: %s — %d cells × %d repeats × %s (+%s warm-up), about %s%s\n",
+		m.Name, len(m.Cells), m.Repeat, m.Duration, m.Warmup, est.Round(time.Second), smoke)
 	res, runErr := bench.Run(cmd.Context(), cfg)
 	if res == nil {
 		return runErr

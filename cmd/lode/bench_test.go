@@ -50,6 +50,8 @@ func TestBenchBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "m.yaml")
 	os.WriteFile(bad, []byte("cells:\n  - workload: write\n    journal_mode: wall\n"), 0o644)
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -62,6 +64,8 @@ func TestBenchBadInput(t *testing.T) {
 		{[]string{"bench", "--baseline", bad}, "--baseline"},
 		{[]string{"bench", "--study", "nope"}, `--study "nope": want one of default, seed`},
 		{[]string{"bench", "--study", "seed", "-f", bad}, "-f and --study both name the matrix"},
+		// Checked before the run, not after it.
+		{[]string{"bench", "-o", filepath.Join(notDir, "report")}, "-o " + filepath.Join(notDir, "report")},
 	} {
 		_, err := runLode(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

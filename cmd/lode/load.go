@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -53,10 +54,12 @@ the server does; latency counts from each arrival's intended time (coordinated o
 corrected), and arrivals that find all --max-in-flight slots busy are dropped and counted.
 --rate takes 2000/s (also /m, /h) or steps: 100/s:10s,500/s:20s.
 
-Only loopback targets unless --allow-host names the host. Every run is bounded by -d or -n
-(default -d 10s). Ctrl-C stops at once and prints the partial results.
-Exit status: 0 ok, 1 usage or run error, 99 a threshold failed or --require-rate missed,
-130 interrupted.`,
+A URL without a scheme (127.0.0.1:8001/fixtures) is http://. Only loopback targets unless
+--allow-host names the host. Every run is bounded by -d or -n (default -d 10s); a run whose
+every connection is refused for its first 2 s stops there. Output folders (--csv, --json)
+are created and checked before the run. Ctrl-C stops at once and prints the partial results.
+Exit status: 0 ok, 1 usage or run error or no request succeeded, 99 a threshold failed or
+--require-rate missed, 130 interrupted.`,
 		Example: `  lode load http://127.0.0.1:8001/fixtures/facetable.json -c 32 -d 30s
   lode load http://127.0.0.1:8001/ --rate 2000/s -d 1m
   lode load http://127.0.0.1:8001/ --rate 100/s:10s,500/s:10s --require-rate
@@ -111,6 +114,14 @@ func runLoad(cmd *cobra.Command, args []string, f *loadFlags) error {
 			fmt.Fprintf(stderr, "\r\033[K%s", loadgen.ProgressLine(h, open))
 		}
 	}
+	var csvStats string
+	if f.csvPrefix != "" {
+		csvStats = f.csvPrefix + "_stats.csv"
+	}
+	if err := loadgen.PrepareOutput(csvStats, f.jsonPath); err != nil {
+		return err
+	}
+	cfg.StopIfRefused = refusedStop
 	res, err := loadgen.Run(cmd.Context(), cfg)
 	if err != nil {
 		return err
@@ -146,6 +157,9 @@ func runLoad(cmd *cobra.Command, args []string, f *loadFlags) error {
 	if res.Interrupted {
 		return &exitError{code: 130, msg: "interrupted: the results above are partial"}
 	}
+	if msg := noSuccess(res); msg != "" {
+		return &exitError{code: 1, msg: msg}
+	}
 	if !pass {
 		return &exitError{code: 99, msg: "threshold failed: " + strings.Join(failed, "; ")}
 	}
@@ -171,7 +185,7 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		switch len(f.baseURL) {
 		case 0:
 		case 1:
-			b, err := loadgen.ParseBase(f.baseURL[0])
+			b, err := loadgen.ParseBase(withScheme(f.baseURL[0]))
 			if err != nil {
 				return cfg, nil, fmt.Errorf("--base-url: %w", err)
 			}
@@ -179,7 +193,7 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		default:
 			sc.Bases = nil
 			for _, raw := range f.baseURL {
-				b, err := loadgen.ParseBase(raw)
+				b, err := loadgen.ParseBase(withScheme(raw))
 				if err != nil {
 					return cfg, nil, fmt.Errorf("--base-url: %w", err)
 				}
@@ -194,7 +208,7 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 	case len(f.baseURL) > 0:
 		return cfg, nil, errors.New("--base-url applies to a scenario (-f); with a URL, give the full URL")
 	case len(args) == 1:
-		r := &loadgen.Request{URL: args[0], Method: f.method, Body: f.body, Headers: map[string]string{}}
+		r := &loadgen.Request{URL: withScheme(args[0]), Method: f.method, Body: f.body, Headers: map[string]string{}}
 		for _, h := range f.headers {
 			name, val, ok := strings.Cut(h, ":")
 			if !ok || strings.TrimSpace(name) == "" {
@@ -259,6 +273,55 @@ func (f *loadFlags) config(args []string) (loadgen.Config, []loadgen.Threshold, 
 		return cfg, nil, err
 	}
 	return cfg, ts, nil
+}
+
+// refusedStop is how long lode load keeps trying a target that refuses
+// every connection before it stops the run (loadgen.Config.StopIfRefused).
+const refusedStop = 2 * time.Second
+
+// withScheme makes "host:port/path" an http:// URL, as lode shot does.
+func withScheme(u string) string {
+	if u == "" || strings.Contains(u, "://") || strings.HasPrefix(u, "/") {
+		return u
+	}
+	return "http://" + u
+}
+
+// noSuccess explains a run in which no request succeeded ("" if one did):
+// a load test of nothing is a failure, not a result. The commonest cause,
+// a server that is not running, is named with its address.
+func noSuccess(res *loadgen.Result) string {
+	t := res.Total
+	if t.Count > t.Failures {
+		return ""
+	}
+	target := res.Target
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		target = u.Scheme + "://" + u.Host + "/"
+	}
+	if t.Count == 0 {
+		if res.Unfinished > 0 {
+			return fmt.Sprintf("no request succeeded: the %d requests sent to %s got no answer before the run ended", res.Unfinished, target)
+		}
+		return "no request succeeded: no request was completed (is -d or -n too small?)"
+	}
+	top := t.Errors[0]
+	for _, e := range t.Errors {
+		if e.Count > top.Count {
+			top = e
+		}
+	}
+	if top.Message == "connection refused" {
+		msg := fmt.Sprintf("no request succeeded: connection refused — is the server running at %s?", target)
+		if res.Refused {
+			msg += fmt.Sprintf(" (every connection was refused for %s, so the run stopped)", refusedStop)
+		}
+		return msg
+	}
+	if len(t.Errors) == 1 {
+		return fmt.Sprintf("no request succeeded: all %d failed with %s", t.Count, top.Message)
+	}
+	return fmt.Sprintf("no request succeeded: %d requests failed, most with %s (%d); see the errors above", t.Count, top.Message, top.Count)
 }
 
 func hasHeader(h map[string]string, name string) bool {

@@ -82,13 +82,95 @@ func TestLoadScenarioBaseURLFlag(t *testing.T) {
 }
 
 func TestLoadRequireRate(t *testing.T) {
+	// The first requests are answered (a run where none succeeds exits 1
+	// first), the rest held until the end.
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 2 {
+			<-release
+		}
+	}))
 	defer srv.Close()
 	defer close(release)
 	out, errOut, code := loadRunCmd(t, "load", srv.URL, "--rate", "100/s", "-d", "200ms", "--max-in-flight", "2", "--graceful-stop", "10ms", "--require-rate")
 	if code != 99 || !strings.Contains(out, "target rate NOT ACHIEVED") || !strings.Contains(errOut, "--require-rate: target rate 100.0/s not achieved") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+}
+
+// TestLoadNoServer: against a port where nothing listens, lode load stops
+// after refusedStop instead of running its whole duration, prints what it
+// saw, and exits 1 naming the likely cause and the address. The URL has no
+// scheme, as lode shot accepts.
+func TestLoadNoServer(t *testing.T) {
+	ln := httptest.NewUnstartedServer(nil).Listener // a free port, closed below
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	out, errOut, code := loadRunCmd(t, "load", addr+"/fixtures.json", "-c", "2", "-d", "1m")
+	took := time.Since(start)
+	want := "no request succeeded: connection refused — is the server running at http://" + addr + "/? (every connection was refused for 2s, so the run stopped)"
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(out, "connection refused") || !strings.Contains(out, "stopped early") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr: %s\nwant exit 1 and %q", code, out, errOut, want)
+	}
+	if took > 30*time.Second {
+		t.Errorf("a refused run took %s of its 1m duration; want it stopped after about %s", took, refusedStop)
+	}
+	// A run shorter than the stop still fails when nothing succeeded.
+	_, errOut, code = loadRunCmd(t, "load", "http://"+addr+"/", "-n", "5", "--rate", "50/s")
+	if code != 1 || !strings.Contains(errOut, "no request succeeded: connection refused") {
+		t.Fatalf("open model: exit %d, stderr: %s", code, errOut)
+	}
+}
+
+// TestLoadAllFailed: a server that answers every request with an error
+// is a failed run too, with its error named.
+func TestLoadAllFailed(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	_, errOut, code := loadRunCmd(t, "load", srv.URL+"/nope", "-c", "2", "-n", "20")
+	if code != 1 || !strings.Contains(errOut, "no request succeeded: all 20 failed with 404 404 page not found") {
+		t.Fatalf("exit %d, stderr: %s", code, errOut)
+	}
+	// A status: check that accepts 404 makes them successes.
+	sc := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(sc, []byte("base_url: "+srv.URL+"\nrequests:\n  - url: /nope\n    checks: [{status: 404}]\n"), 0o644)
+	if _, errOut, code := loadRunCmd(t, "load", "-f", sc, "-c", "2", "-n", "20"); code != 0 {
+		t.Fatalf("accepted 404s: exit %d, stderr: %s", code, errOut)
+	}
+}
+
+// TestLoadOutputFolders: --csv and --json create missing folders before
+// the run, and an output that cannot be written stops the run before it
+// starts.
+func TestLoadOutputFolders(t *testing.T) {
+	srv := loadOKServer(t)
+	dir := t.TempDir()
+	prefix, js := filepath.Join(dir, "out", "deep", "run"), filepath.Join(dir, "json", "run.json")
+	if _, errOut, code := loadRunCmd(t, "load", srv.URL, "-c", "1", "-n", "5", "--csv", prefix, "--json", js); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, p := range []string{prefix + "_stats.csv", prefix + "_failures.csv", prefix + "_stats_history.csv", prefix + "_exceptions.csv", js} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("output %s: %v", p, err)
+		}
+	}
+	// Not writable: a file where a folder should be; a folder where the
+	// JSON file should be. The server must see no request.
+	var hits atomic.Int64
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(counting.Close)
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o644)
+	for _, args := range [][]string{{"--csv", filepath.Join(blocker, "run")}, {"--json", dir}} {
+		_, errOut, code := loadRunCmd(t, append([]string{"load", counting.URL, "-c", "1", "-n", "5"}, args...)...)
+		if code != 1 || !strings.Contains(errOut, "output ") {
+			t.Errorf("load %q: exit %d, stderr: %s; want exit 1 with an output error", args, code, errOut)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the server got %d requests from runs whose output could not be written", n)
 	}
 }
 

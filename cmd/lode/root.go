@@ -6,8 +6,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"lode/internal/sqlitedb"
 )
 
 // newRootCmd builds the command tree. Each subcommand lives in its own file
@@ -64,17 +67,66 @@ func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print Lode's version, the Go version and the bundled SQLite version",
+		Use:   "version",
+		Short: "Print Lode's version, the Go version and the bundled SQLite version (with or without FTS5)",
+		Long: `Print Lode's version (the module version, else the git commit it was built from, when the
+build recorded it), the Go version and platform, and the SQLite compiled into the binary:
+its version and whether the FTS5 full-text module is in (it is with -tags sqlite_fts5).`,
 		Example: "  lode version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			version := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				version = bi.Main.Version
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "lode %s\ngo %s %s/%s\n", lodeVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			lib, err := sqlitedb.LibraryInfo()
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lode %s\ngo %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fts5 := "FTS5 compiled in"
+			if !lib.FTS5 {
+				fts5 = "no FTS5 (databases with FTS5 tables are refused; build with -tags sqlite_fts5)"
+			}
+			fmt.Fprintf(out, "sqlite %s, %s\n", lib.Version, fts5)
 			return nil
 		},
 	}
+}
+
+// lodeVersion is the version this binary was built as: the module version
+// when it has one (go install lode@v1.2.3), else "(devel)" with the git
+// commit, its time and "modified" for uncommitted changes, as far as the
+// build recorded them (go build in a git clone does; -buildvcs=false and
+// git worktrees do not).
+func lodeVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown: no build information)"
+	}
+	return formatVersion(bi)
+}
+
+func formatVersion(bi *debug.BuildInfo) string {
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	rev := vcs["vcs.revision"]
+	if rev == "" || strings.Contains(version, rev[:min(12, len(rev))]) {
+		return version // a pseudo-version names the commit already
+	}
+	version += " commit " + rev[:min(12, len(rev))]
+	var extra []string
+	if t := vcs["vcs.time"]; t != "" {
+		extra = append(extra, t)
+	}
+	if vcs["vcs.modified"] == "true" {
+		extra = append(extra, "with uncommitted changes")
+	}
+	if len(extra) > 0 {
+		version += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return version
 }

@@ -29,9 +29,12 @@ func newServeCmd() *cobra.Command {
 
 Each file is served as a database named after the file (fixtures.db -> /fixtures).
 Files given with -i/--immutable are opened with immutable=1: no locking, counts cached.
+--create creates missing files. By default files are switched to WAL mode, which SQLite
+stores in the file (a log line says so); --journal-mode keep leaves a file's mode alone.
 Arbitrary SQL runs on read-only connections behind an authorizer, with a time limit
 (--setting sql_time_limit_ms) and a row cap (--setting max_returned_rows).`,
 		Example: `  lode serve fixtures.db                                  # http://127.0.0.1:8001/
+  lode serve data.db --create --root                      # a new database, writable by root
   lode serve fixtures.db --port 8002 --setting default_page_size 50
   lode serve -i big.db --setting sql_time_limit_ms 3000
   lode serve app.db --journal-mode wal --synchronous normal --busy-timeout 20s
@@ -46,6 +49,7 @@ Arbitrary SQL runs on read-only connections behind an authorizer, with a time li
 	f.String("host", "127.0.0.1", "address to listen on")
 	f.IntP("port", "p", 8001, "port to listen on (0 picks a free port)")
 	f.StringArrayP("immutable", "i", nil, "database file to serve immutable (repeatable)")
+	f.Bool("create", false, "create database files that do not exist")
 	f.StringArray("setting", nil, "setting NAME VALUE, e.g. --setting default_page_size 50 (repeatable)")
 	f.String("config", "", "lode.yaml with settings, permissions and canned queries")
 	f.Bool("cors", false, "send CORS headers so browser apps on any origin can read the JSON API (as datasette serve --cors)")
@@ -120,7 +124,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	immutable, _ := f.GetStringArray("immutable")
 	settingArgs, _ := f.GetStringArray("setting")
 	configPath, _ := f.GetString("config")
-	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}}
+	cfg := server.Config{Files: f.Args(), Immutable: immutable, Logger: log, Settings: map[string]string{}, Version: lodeVersion()}
 	cfg.CORS, _ = f.GetBool("cors")
 	cfg.DB.JournalMode, _ = f.GetString("journal-mode")
 	cfg.DB.Synchronous, _ = f.GetString("synchronous")
@@ -132,6 +136,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	cfg.DB.CacheSize, _ = f.GetInt("cache-size")
 	cfg.DB.MmapSize, _ = f.GetInt64("mmap-size")
 	cfg.DB.ReadConns, _ = f.GetInt("read-conns")
+	cfg.DB.Create, _ = f.GetBool("create")
 	memLimit, _ := f.GetString("memory-limit")
 	if cfg.MemoryLimit, err = server.ParseSize(memLimit); err != nil {
 		return fmt.Errorf("--memory-limit: %w", err)
@@ -161,8 +166,10 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return err
 	}
 	applyReplicaConfig(rc, &cfg)
-	if len(cfg.Files)+len(cfg.Immutable) == 0 {
-		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db (or follow a replicated one with --follow URL --as NAME)")
+	// Every mistake in the command line is reported before anything else
+	// is printed (the root sign-in URL, log lines).
+	if err := cfg.Check(); err != nil {
+		return err
 	}
 	if err := checkAccessLog(f); err != nil {
 		return err

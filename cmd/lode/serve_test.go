@@ -156,3 +156,33 @@ func TestServeProcess(t *testing.T) {
 	}
 	_ = os.Remove(db)
 }
+
+// TestServeMistakeIsTheOnlyOutput: a mistake on lode serve's command line
+// is reported alone — no root sign-in URL or log line before it, which
+// would suggest the server had started.
+func TestServeMistakeIsTheOnlyOutput(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := sqlitetest.WriteFixtures(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", filepath.Join(dir, "missing.db"), "--root"}, "--create"},
+		{[]string{"serve", db, "--root", "--journal-mode", "sideways"}, "journal mode"},
+		{[]string{"serve", db, "--root", "--setting", "nope", "1"}, "unknown setting"},
+		{[]string{"serve", db, "--root", "--bogus"}, "unknown flag"},
+		{[]string{"serve", db, "--root", "--writer", "many"}, "--writer"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Env = append(os.Environ(), runMainEnv+"=1", "LODE_SECRET=s")
+		out, err := cmd.CombinedOutput()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil || len(lines) != 1 || !strings.HasPrefix(lines[0], "lode: ") || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("lode %q: %v, output:\n%s\nwant one line: lode: ...%s...", tc.args, err, out, tc.want)
+		}
+	}
+}

@@ -60,16 +60,10 @@ func serveWorkers(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg s
 		}
 		return false, nil
 	}
-	// Catch configuration errors here, once, instead of as a crash loop of
-	// workers (which would still give up with the error, after backoff).
-	if _, err := server.ParseSettings(cfg.Settings); err != nil {
-		return true, err
-	}
-	if err := cfg.DB.Validate(); err != nil {
-		return true, err
-	}
-	// Open the databases once here too, so a missing or unreadable file is
-	// reported at once instead of after a worker crash loop's backoff.
+	// Configuration errors were caught by cfg.Check. Open the databases
+	// once here too, so an unreadable file is reported at once instead of
+	// after a worker crash loop's backoff (and --create creates the files
+	// before the workers open them).
 	// The workers' limits, checked here once (the descriptor limit is
 	// inherited); the master itself opens no database for serving.
 	probeCfg := cfg

@@ -104,7 +104,7 @@ URL is an http(s) URL, a host (http:// is added) or a local HTML file. The image
 full-page unless --height is given; -o picks the file and its format by extension
 (.png, .jpg, .pdf); -o - writes to stdout. Needs Chromium: apt-get install chromium.`,
 		Example: `  lode shot http://127.0.0.1:8001/ -o index.png
-  lode shot http://127.0.0.1:8001/fixtures -s table --padding 10 -o table.png
+  lode shot http://127.0.0.1:8001/fixtures/facetable -s table --padding 10 -o table.png
   lode shot lode-report/index.html --wait-for 'document.querySelector("svg")' -o report.png
   lode shot http://127.0.0.1:8001/ --width 400 --height 800 --retina -o - > small.png
   lode shot multi shots.yaml

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,9 +60,34 @@ view-database (vd), view-table (vt), view-query (vq), execute-sql (es).`,
 			return nil
 		},
 	}
+	// The arguments are parsed by parseTokenArgs (--database and
+	// --resource take several values); these flags only document them in
+	// --help, and TestTokenCreateHelp keeps the two lists the same.
+	f := create.Flags()
+	for _, fl := range []struct{ name, short, value, usage string }{
+		{"actor", "", "ID", "the actor id the token signs in as (required), e.g. root"},
+		{"expires-after", "", "SECONDS", "the token expires this many seconds from now (default: never)"},
+		{"all", "", "ACTION", "the token may do only ACTION, everywhere (repeatable)"},
+		{"database", "", "DB ACTION", "the token may do ACTION in database DB (two values; repeatable)"},
+		{"resource", "", "DB TABLE ACTION", "the token may do ACTION on table or canned query TABLE of DB (three values; repeatable)"},
+		{"secret", "", "S", "signing secret (default $LODE_SECRET, else .lode-secret next to --config or in ~/.config/lode)"},
+		{"config", "c", "FILE", "lode.yaml: its folder holds .lode-secret"},
+	} {
+		f.VarP(helpOnly(fl.value), fl.name, fl.short, fl.usage)
+	}
+	f.BoolP("help", "h", false, "help for create")
 	token.AddCommand(create)
 	return token
 }
+
+// helpOnly is a flag that is listed in --help but never parsed by pflag
+// (its command parses its own arguments); the string is the value's name
+// in the listing.
+type helpOnly string
+
+func (h helpOnly) String() string   { return "" }
+func (h helpOnly) Set(string) error { return errors.New("parsed by the command") }
+func (h helpOnly) Type() string     { return string(h) }
 
 func parseTokenArgs(args []string) (o auth.TokenOptions, secret, configPath string, help bool, err error) {
 	r := &auth.Restrictions{}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"lode/internal/auth"
 )
 
@@ -52,4 +54,38 @@ func TestTokenCreateErrors(t *testing.T) {
 			t.Errorf("token create %q succeeded; want an error", args)
 		}
 	}
+}
+
+// TestTokenCreateHelp: --help lists every flag token create accepts, with
+// its values, and every listed flag is accepted.
+func TestTokenCreateHelp(t *testing.T) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"token", "create", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--actor ID", "--expires-after SECONDS", "--all ACTION", "--database DB ACTION",
+		"--resource DB TABLE ACTION", "--secret S", "-c, --config FILE"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("token create --help lacks %q:\n%s", want, out.String())
+		}
+	}
+	create, _, err := newRootCmd().Find([]string{"token", "create"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		args := []string{"--actor", "a", "--" + f.Name}
+		for range strings.Fields(f.Value.Type()) {
+			args = append(args, "1")
+		}
+		if _, _, _, _, err := parseTokenArgs(args); err != nil && strings.Contains(err.Error(), "unknown argument") {
+			t.Errorf("--help lists --%s, but token create refuses it: %v", f.Name, err)
+		}
+	})
 }

@@ -48,6 +48,8 @@ type Config struct {
 	Interactive bool
 	// Logger receives debug detail; nil discards.
 	Logger *slog.Logger
+	// Smoke marks the results as a smoke run (report.Results.Smoke).
+	Smoke bool
 }
 
 // Run runs every cell of the matrix Repeat times and returns the results
@@ -82,7 +84,7 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 		cfg.Lode = []string{exe}
 	}
 	res := &report.Results{Name: m.Name, Command: cfg.Command, Started: started, Duration: m.Duration.String(),
-		Warmup: m.Warmup.String(), Repeat: m.Repeat, Matrix: m.Source}
+		Warmup: m.Warmup.String(), Repeat: m.Repeat, Matrix: m.Source, Smoke: cfg.Smoke}
 	res.Machine = DescribeMachine(ctx, cfg.WorkDir)
 	if onTmpfs(cfg.WorkDir) {
 		note := "warning: the work directory " + cfg.WorkDir + " is tmpfs (RAM): fsync is free there, so synchronous=FULL measures nothing; use --workdir on a real disk"

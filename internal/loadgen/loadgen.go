@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -92,6 +93,11 @@ type Config struct {
 	Progress func(HistoryPoint)
 	// NoHistory turns off per-interval history in the Result.
 	NoHistory bool
+	// StopIfRefused ends the run this long after its start (warm-up
+	// included) when every request so far failed with "connection
+	// refused" — nothing listens at the target — instead of reporting a
+	// full run of refusals; Result.Refused then says so. 0 never stops.
+	StopIfRefused time.Duration
 
 	// noLoops runs every closed-model user as a goroutine on the
 	// blocking client, as on systems without event loops (for tests).
@@ -127,9 +133,12 @@ type Result struct {
 	// numbers cover the part that ran.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Unfinished counts requests abandoned in flight at the end.
-	Unfinished int64          `json:"unfinished"`
-	History    []HistoryPoint `json:"history,omitempty"`
-	Warnings   []string       `json:"warnings,omitempty"`
+	Unfinished int64 `json:"unfinished"`
+	// Refused is set when the run stopped early (Config.StopIfRefused)
+	// because every connection was refused.
+	Refused  bool           `json:"refused,omitempty"`
+	History  []HistoryPoint `json:"history,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
 	// Thresholds holds the judged thresholds, when the caller set any.
 	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
 	// Machines is 1 for one run, or the number of merged results.
@@ -332,6 +341,12 @@ type engine struct {
 
 	allowed sync.Map // host → error (nil when allowed), for templated URLs
 
+	// For StopIfRefused: refused counts refused connections; reached is
+	// set by any other outcome (a response, or another error).
+	refused     atomic.Int64
+	reached     atomic.Bool
+	refusedStop atomic.Bool
+
 	pool  connPool
 	loops []*evLoop // the closed model's event loops; nil: a goroutine per user
 }
@@ -463,6 +478,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	workersDone := make(chan struct{})
 	go func() { wg.Wait(); close(workersDone) }()
 
+	if d := cfg.StopIfRefused; d > 0 && (cfg.Duration == 0 || d < runLen) {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		go func() {
+			select {
+			case <-tm.C:
+				if e.refused.Load() > 0 && !e.reached.Load() {
+					e.refusedStop.Store(true)
+					e.stop()
+				}
+			case <-e.stopCh:
+			}
+		}()
+	}
+
 	// A run ended by its deadline (or Ctrl-C) is measured up to that
 	// moment: requests in flight then still count when they finish
 	// within the graceful stop (they were sent inside the window), but
@@ -495,6 +525,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		grace.Stop()
 	}
 	res.Unfinished = e.inFlight.Load()
+	res.Refused = e.refusedStop.Load()
 	e.aborted.Store(true)
 	abort()
 	e.cl.closeAll()
@@ -539,6 +570,9 @@ func (res *Result) addWarnings() {
 	}
 	if res.Interrupted {
 		res.Warnings = append(res.Warnings, "run interrupted: partial results")
+	}
+	if res.Refused {
+		res.Warnings = append(res.Warnings, "stopped early: every connection was refused (is the server running?)")
 	}
 	if res.Unfinished > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d requests were still in flight at the end and are not counted", res.Unfinished))
@@ -639,6 +673,13 @@ func (e *engine) begin(worker, ri int, iter int64, dst *target) (*Request, *targ
 // finish judges and records one completed request, unless it was not
 // measured (warm-up) or the run was aborted under it.
 func (e *engine) finish(worker int, r *Request, ri int, lat time.Duration, resp response, err error, step int, measured bool) {
+	if e.cfg.StopIfRefused > 0 {
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			e.refused.Add(1)
+		} else if !e.reached.Load() {
+			e.reached.Store(true)
+		}
+	}
 	if e.aborted.Load() || !measured {
 		return
 	}

@@ -2,9 +2,11 @@ package loadgen_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,6 +74,31 @@ func TestOpenModelDroppedArrivals(t *testing.T) {
 	}
 	if o.Achieved || o.PeakFlight != 5 || res.Unfinished != 5 || res.Total.Count != 0 {
 		t.Fatalf("achieved %v peak %d unfinished %d count %d; want false, 5, 5, 0", o.Achieved, o.PeakFlight, res.Unfinished, res.Total.Count)
+	}
+	var out strings.Builder
+	loadgen.WriteTable(&out, res)
+	if want := fmt.Sprintf("dropped %d (they found all 5 in-flight slots busy)", o.Dropped); !strings.Contains(out.String(), want) {
+		t.Errorf("verdict lacks %q:\n%s", want, out.String())
+	}
+}
+
+// TestOpenModelVerdictNoDrops: a verdict with no dropped arrivals says
+// "dropped 0" and nothing about busy slots (which would claim they were).
+func TestOpenModelVerdictNoDrops(t *testing.T) {
+	srv := helloServer(t)
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		Scenario: loadgen.URLScenario(srv.URL), Rate: loadgen.Schedule{{Rate: 50}}, Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Open.Dropped != 0 { // 10 arrivals, 1000 slots
+		t.Fatalf("%d arrivals dropped", res.Open.Dropped)
+	}
+	var out strings.Builder
+	loadgen.WriteTable(&out, res)
+	if !strings.Contains(out.String(), ", dropped 0, missed") || strings.Contains(out.String(), "slots busy") {
+		t.Errorf("verdict with no drops:\n%s", out.String())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,6 +43,32 @@ func msFloat(d time.Duration) string {
 }
 
 func ffloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// PrepareOutput makes sure files can be written at each path before a
+// run starts, so that a long run does not end in "no such file or
+// directory": it creates the missing parent folders and writes and removes
+// a probe file in each. Each path names a file to be written.
+func PrepareOutput(paths ...string) error {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return fmt.Errorf("output %s is a folder: give a file name", p)
+		}
+		dir := filepath.Dir(p)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("output %s: create folder: %w", p, err)
+		}
+		probe, err := os.CreateTemp(dir, ".lode-write-check-*")
+		if err != nil {
+			return fmt.Errorf("output %s: folder %s is not writable: %w", p, dir, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
+	return nil
+}
 
 // WriteCSV writes PREFIX_stats.csv, PREFIX_failures.csv,
 // PREFIX_stats_history.csv and PREFIX_exceptions.csv (always empty) with
@@ -338,8 +365,12 @@ func WriteTable(w io.Writer, res *Result) {
 		if !o.Achieved {
 			verdict = "target rate NOT ACHIEVED"
 		}
-		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), dropped %d (all %d in-flight slots busy), missed %d, behind schedule mean %s max %s, peak in flight %d\n",
-			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, o.Dropped, o.MaxInFlight, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight)
+		dropped := "dropped 0"
+		if o.Dropped > 0 {
+			dropped = fmt.Sprintf("dropped %d (they found all %d in-flight slots busy)", o.Dropped, o.MaxInFlight)
+		}
+		fmt.Fprintf(w, "%s: target %.1f/s, sent %.1f/s (%d of %d arrivals), %s, missed %d, behind schedule mean %s max %s, peak in flight %d of %d\n",
+			verdict, o.TargetRate, o.AchievedRate, o.Sent, o.Scheduled, dropped, o.Missed, fmtDur(o.MeanBehind), fmtDur(o.MaxBehind), o.PeakFlight, o.MaxInFlight)
 		for i, st := range o.Steps {
 			v := "achieved"
 			if !st.Achieved {

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -125,6 +126,50 @@ func testTransportErrorMessage(t *testing.T, driver func(loadgen.Config) loadgen
 	}
 	if res.Total.Failures != 5 || len(res.Total.Errors) != 1 || !strings.Contains(res.Total.Errors[0].Message, "connection refused") {
 		t.Fatalf("errors = %+v; want 5 × connection refused", res.Total.Errors)
+	}
+}
+
+// TestStopIfRefused: a run whose every connection is refused stops at
+// StopIfRefused with Refused set; a server that starts listening within
+// that time keeps the run going for its whole duration.
+func TestStopIfRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := loadgen.Config{Scenario: loadgen.URLScenario("http://" + addr + "/"), Users: 2,
+		Duration: 30 * time.Second, StopIfRefused: 300 * time.Millisecond}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Refused || res.Duration > 10*time.Second || res.Total.Count == 0 || res.Total.Failures != res.Total.Count {
+		t.Fatalf("refused run: refused %v, duration %s, %d of %d failed; want stopped early, all refused",
+			res.Refused, res.Duration, res.Total.Failures, res.Total.Count)
+	}
+
+	// The server comes up 100 ms into the run.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			return
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+		t.Cleanup(func() { srv.Close() })
+		srv.Serve(ln)
+	}()
+	cfg.Duration = time.Second
+	res, err = loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refused || res.Duration < time.Second || res.Total.Count == res.Total.Failures {
+		t.Fatalf("late server: refused %v, duration %s, %d of %d failed; want the full second with successes",
+			res.Refused, res.Duration, res.Total.Failures, res.Total.Count)
 	}
 }
 

@@ -60,7 +60,8 @@ type Scenario struct {
 // values and Body are Go text/template texts; a text without "{{" is sent
 // as is and costs nothing per request. Templates see .row (the fed data
 // row, a map), .user (the virtual user number) and .iter (the request
-// number of that user), plus the functions randInt MIN MAX and uuid.
+// number of that user), plus the functions randInt MIN MAX, uuid and env
+// NAME (the environment variable NAME, e.g. a token: {{env "TOKEN"}}).
 type Request struct {
 	// Name labels the request in every statistic; defaults to the URL path.
 	Name string

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ func (d *tmplData) asMap() map[string]any {
 }
 
 var templateFuncs = template.FuncMap{
+	"env":     os.Getenv,
 	"randInt": randInt,
 	"uuid":    func() string { return string(appendUUID(nil)) },
 }

@@ -2,6 +2,7 @@ package query
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -218,4 +219,32 @@ func CheckParams(q string) error {
 		return invalidSQL("Unsupported parameter %s: only :named parameters are supported (write :name and pass ?name=value)", other[0])
 	}
 	return nil
+}
+
+// NamePositional rewrites each bare ? parameter of q (outside string
+// literals, quoted identifiers and comments) as :p0, :p1, ... in order,
+// the names Datasette gives a table page's parameters, so that Lode's own
+// SQL can be opened in the SQL editor, which binds only :named
+// parameters. n is the number of parameters renamed; ?NNN is left alone.
+func NamePositional(q string) (named string, n int) {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(q); i++ {
+		if j, ok := skipQuoted(q, i); ok {
+			i = j
+			continue
+		}
+		if q[i] == '?' && (i+1 == len(q) || !isIdentByte(q[i+1], true)) {
+			b.WriteString(q[last:i])
+			b.WriteString(":p")
+			b.WriteString(strconv.Itoa(n))
+			n++
+			last = i + 1
+		}
+	}
+	if n == 0 {
+		return q, 0
+	}
+	b.WriteString(q[last:])
+	return b.String(), n
 }

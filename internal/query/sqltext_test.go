@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"lode/internal/query"
@@ -70,5 +71,27 @@ func TestParseQuery(t *testing.T) {
 	want := map[string][]string{"a": {"1", "2;x"}, "b": {""}, "c": {"%zz"}, "d": {"a b c"}, "e": {""}}
 	if !reflect.DeepEqual(map[string][]string(v), want) {
 		t.Errorf("ParseQuery = %v; want %v", v, want)
+	}
+}
+
+func TestNamePositional(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		n        int
+	}{
+		{`select * from t where a = ? and b > ? limit 101`, `select * from t where a = :p0 and b > :p1 limit 101`, 2},
+		{`select '?' as "a?", [b?] from t /* ? */ where c = ? -- ?`, `select '?' as "a?", [b?] from t /* ? */ where c = :p0 -- ?`, 1},
+		{`select ?1, :x from t where y = ?`, `select ?1, :x from t where y = :p0`, 1},
+		{`select 1`, `select 1`, 0},
+		{`?`, `:p0`, 1},
+	} {
+		got, n := query.NamePositional(tc.in)
+		if got != tc.want || n != tc.n {
+			t.Errorf("NamePositional(%q) = %q, %d; want %q, %d", tc.in, got, n, tc.want, tc.n)
+		}
+		// The result binds only :named parameters besides what was there.
+		if n > 0 && query.CheckParams(got) != nil && !strings.Contains(tc.in, "?1") {
+			t.Errorf("NamePositional(%q) = %q still has parameters a query string cannot bind", tc.in, got)
+		}
 	}
 }

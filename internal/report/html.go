@@ -44,10 +44,11 @@ func HTML(r *Results) ([]byte, error) {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"cells":  CellList,
-	"spread": Spread,
-	"upper":  strings.ToUpper,
-	"dash":   dash,
+	"cells":     CellList,
+	"spread":    Spread,
+	"upper":     strings.ToUpper,
+	"dash":      dash,
+	"smokeNote": func() string { return SmokeNote },
 	"verdictClass": func(v string) string {
 		switch v {
 		case Reproduced:
@@ -125,8 +126,9 @@ dt{color:#5a6473}dd{margin:0}
 <p class="sub">{{.R.Started.Format "2006-01-02 15:04 MST"}} · {{len .R.Cells}} cells × {{.R.Repeat}} repeats of {{.R.Duration}} (warm-up {{.R.Warmup}}) · wall time {{printf "%.0f" .R.WallSeconds}} s · {{.R.Machine.CPU}}, {{.R.Machine.Cores}} cores</p>
 
 <h2>Findings</h2>
+{{if .R.Smoke}}<p class="smoke"><strong>{{smokeNote}}</strong></p>{{end}}
 {{range .R.Findings}}<div class="finding {{verdictClass .Verdict}}">
-<div><span class="verdict">{{.Verdict}}</span> — <strong>{{.N}}. {{.Title}}</strong></div>
+<div><span class="verdict">{{.Verdict}}{{if $.R.Smoke}} (smoke run){{end}}</span> — <strong>{{.N}}. {{.Title}}</strong></div>
 <div>{{.Summary}}</div>
 {{if .Warning}}<div class="warn">⚠ {{.Warning}}</div>{{end}}
 {{if gt (len .Groups) 1}}<ul class="groups">{{range .Groups}}<li><strong>{{.Label}}</strong> — <span class="verdict {{verdictClass .Verdict}}">{{if .Verdict}}{{.Verdict}}{{else}}context{{end}}</span>: {{.Summary}} <span class="sub">(cells {{cells .Cells}})</span>{{if .Warning}} <span class="warn">⚠ {{.Warning}}</span>{{end}}</li>{{end}}</ul>{{end}}

@@ -117,6 +117,37 @@ func TestWriteTableAndFindings(t *testing.T) {
 	}
 }
 
+// TestSmokeRunLabelled: the verdicts of lode bench --quick are labelled as
+// a smoke run's, in the terminal, results.json and the HTML report.
+func TestSmokeRunLabelled(t *testing.T) {
+	r := sample()
+	var buf bytes.Buffer
+	report.WriteFindings(&buf, r)
+	if strings.Contains(buf.String(), "smoke") {
+		t.Errorf("a full run's findings mention a smoke run:\n%s", buf.String())
+	}
+	r.Smoke = true
+	buf.Reset()
+	report.WriteFindings(&buf, r)
+	for _, want := range []string{report.SmokeNote + "\n", "→ REPRODUCED (smoke run). errors begin at c=8"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("smoke run's findings lack %q:\n%s", want, buf.String())
+		}
+	}
+	dir := t.TempDir()
+	index, err := report.WriteAll(dir, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(index)
+	if !strings.Contains(string(html), "reproduced (smoke run)") || !strings.Contains(string(html), "SMOKE RUN (--quick") {
+		t.Error("index.html of a smoke run does not label its verdicts")
+	}
+	if got, err := report.ReadJSON(filepath.Join(dir, "results.json")); err != nil || !got.Smoke {
+		t.Errorf("results.json: smoke = %v, %v; want true", got != nil && got.Smoke, err)
+	}
+}
+
 func TestCellList(t *testing.T) {
 	for _, tt := range []struct {
 		in   []int

@@ -52,7 +52,14 @@ type Results struct {
 	Findings []Finding `json:"findings"`
 	// Notes are run-level messages (skipped targets, warnings).
 	Notes []string `json:"notes,omitempty"`
+	// Smoke marks a smoke run (lode bench --quick: one short repeat per
+	// cell): it shows that every cell runs, and its verdicts are printed
+	// as indicative, since one 1-second run shows no spread.
+	Smoke bool `json:"smoke,omitempty"`
 }
+
+// SmokeNote is what a smoke run's findings say about their verdicts.
+const SmokeNote = "SMOKE RUN (--quick: 1 repeat of 1 s per cell): the verdicts below are indicative, not measurements; run without --quick for the study"
 
 // Machine describes where the study ran.
 type Machine struct {
@@ -252,6 +259,20 @@ func ReadJSON(path string) (*Results, error) {
 
 // FormatVersion is the current results.json format version.
 const FormatVersion = 1
+
+// PrepareDir creates dir and checks that files can be written there, so
+// that lode bench finds out before a run of minutes, not after it.
+func PrepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report folder: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".lode-write-check-*")
+	if err != nil {
+		return fmt.Errorf("report folder %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
 
 // WriteAll writes results.json, results.csv and index.html into dir,
 // creating it, and returns the index.html path.

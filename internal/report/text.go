@@ -68,9 +68,15 @@ func WriteTable(w io.Writer, r *Results) error {
 }
 
 // WriteFindings prints each finding with its verdict and evidence.
+// A smoke run's verdicts are labelled as such.
 func WriteFindings(w io.Writer, r *Results) {
+	label := ""
+	if r.Smoke {
+		fmt.Fprintln(w, SmokeNote)
+		label = " (smoke run)"
+	}
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "%d. %s\n   → %s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), f.Summary, CellList(f.Cells))
+		fmt.Fprintf(w, "%d. %s\n   → %s%s. %s (cells %s)\n", f.N, f.Title, strings.ToUpper(f.Verdict), label, f.Summary, CellList(f.Cells))
 		if f.Warning != "" {
 			fmt.Fprintf(w, "   ! %s\n", f.Warning)
 		}
@@ -82,7 +88,7 @@ func WriteFindings(w io.Writer, r *Results) {
 			if v == "" {
 				v = "context"
 			}
-			fmt.Fprintf(w, "     - %s: %s. %s (cells %s)\n", g.Label, v, g.Summary, CellList(g.Cells))
+			fmt.Fprintf(w, "     - %s: %s%s. %s (cells %s)\n", g.Label, v, label, g.Summary, CellList(g.Cells))
 			if g.Warning != "" {
 				fmt.Fprintf(w, "       ! %s\n", g.Warning)
 			}

@@ -304,7 +304,7 @@ func (p *htmlPages) tablePage(r *http.Request, rt *route, v *TableResult) (*web.
 	pg := &web.TablePage{
 		Chrome: web.Chrome{
 			Title: t.Name + ": " + v.Database, Heading: t.Name,
-			Crumbs:  []web.Link{{Label: v.Database, URL: dbPath(v.Database)}},
+			Crumbs:  []web.Link{{Label: v.Database, URL: dbPath(v.Database)}, {Label: t.Name, URL: path}},
 			JSONURL: withQuery(path+".json", r.URL.RawQuery),
 			CSVURL:  withQuery(path+".csv", csvQuery.Encode()),
 		},
@@ -312,11 +312,12 @@ func (p *htmlPages) tablePage(r *http.Request, rt *route, v *TableResult) (*web.
 		Description: sel.HumanDescription(),
 		Operators:   htmlFilterOps, FilterColumns: sel.AllColumns,
 		Searchable: t.FTSTable != "", Search: params.Get("_search"),
-		NextURL: v.NextURL, SQL: sel.SQL,
+		NextURL: v.NextURL, SQL: sel.SQL, EditSQLURL: p.editSQLURL(rt, v.Database, sel),
 	}
 	if v.Count != nil {
 		pg.Count, pg.CountKnown = *v.Count, true
 	}
+	menus := newMenuURLs(req, params) // html_table.go
 	for _, c := range v.Columns {
 		col := web.Column{Name: c}
 		next := [][2]string{{"_sort", c}, {"_sort_desc", ""}, {"_next", ""}}
@@ -329,6 +330,8 @@ func (p *htmlPages) tablePage(r *http.Request, rt *route, v *TableResult) (*web.
 			}
 		}
 		col.SortURL = query.PathWithReplacedArgs(req, next)
+		col.Menu = p.columnMenu(menus, t, sel, col, len(v.Columns))
+		col.Type = columnType(t, c)
 		pg.Columns = append(pg.Columns, col)
 	}
 	fks, err := p.fkColumns(ctx, rt, v.Columns, v.Rows)

@@ -301,6 +301,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			"synchronous", eff.Synchronous, "busy_timeout", eff.BusyTimeout, "txlock", eff.TxLock,
 			"cache_size", eff.CacheSize, "mmap_size", eff.MmapSize, "immutable", eff.Immutable, "read_conns", eff.ReadConns,
 			"max_value_bytes", eff.MaxValueBytes)
+		logFileChange(log, db)
 		return nil
 	}
 	for _, f := range cfg.Files {
@@ -397,4 +398,22 @@ func dbFileSize(db *sqlitedb.DB) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// logFileChange says, once per database, when opening it changed the file
+// itself: created it (--create), or switched it into or out of WAL mode,
+// which SQLite stores in the file, so it lasts after Lode stops (a
+// Datasette user does not expect serving a file to change it). The
+// rollback modes are per connection and leave the file as it was.
+func logFileChange(log *slog.Logger, db *sqlitedb.DB) {
+	file := filepath.Base(db.Path)
+	if db.Created() {
+		log.Info("database file created", "db", db.Name, "file", file, "path", db.Path)
+		return
+	}
+	from, to := db.PriorJournalMode(), db.EffectiveSettings().JournalMode
+	if from == "" || from == to || (from != "wal" && to != "wal") {
+		return
+	}
+	log.Info("journal mode changed (persistent; --journal-mode keep leaves it)", "db", db.Name, "file", file, "from", from, "to", to)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,6 +79,45 @@ const (
 	envRootToken = "LODE_ROOT_TOKEN"
 	envRootClaim = "LODE_ROOT_TOKEN_CLAIM"
 )
+
+// Check reports the first mistake in cfg that would stop New: a bad
+// setting, an invalid SQLite setting, a database file that does not exist
+// (unless cfg.DB.Create; an immutable file must always exist; a read-only
+// one, a replica's copy, is written by its follower). lode serve calls it
+// before it prints anything, so a mistake is the only output.
+func (cfg Config) Check() error {
+	if len(cfg.Files)+len(cfg.Immutable) == 0 {
+		return errors.New("no database files: give at least one, e.g. lode serve fixtures.db (or follow a replicated one with --follow URL --as NAME)")
+	}
+	if _, err := ParseSettings(cfg.Settings); err != nil {
+		return err
+	}
+	if err := cfg.DB.Validate(); err != nil {
+		return err
+	}
+	for i, f := range append(append([]string(nil), cfg.Files...), cfg.Immutable...) {
+		fi, err := os.Stat(f)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && cfg.DB.Create && i < len(cfg.Files):
+			if dir := filepath.Dir(f); !isDir(dir) {
+				return fmt.Errorf("database %q: cannot create it: folder %s does not exist", f, dir)
+			}
+		case errors.Is(err, os.ErrNotExist) && i < len(cfg.Files) && cfg.DB.ReadOnly:
+		case errors.Is(err, os.ErrNotExist) && i < len(cfg.Files):
+			return fmt.Errorf("database %q: %w (lode serve --create creates missing files)", f, err)
+		case err != nil:
+			return fmt.Errorf("database %q: %w", f, err)
+		case fi.IsDir():
+			return fmt.Errorf("database %q is a folder, not an SQLite file", f)
+		}
+	}
+	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
 
 // PrepareWrites checks o once, in the process that starts serving, before
 // any worker starts. With Root it creates the one-time sign-in token

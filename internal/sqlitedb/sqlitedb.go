@@ -206,6 +206,13 @@ type DB struct {
 	stats dbStats   // read-side counters (stats.go)
 
 	file os.FileInfo // the database file as Open found it (CheckFile)
+
+	// priorJournalMode is the journal mode the file had when the write
+	// connection first opened it, before writeHook set the configured one;
+	// created is set when Open created the file (Settings.Create).
+	priorOnce        sync.Once
+	priorJournalMode string
+	created          bool
 }
 
 // readDBConns is the size of the database/sql read pool (schema reads).
@@ -247,10 +254,16 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve path %q: %w", path, err)
 	}
+	created := false
 	if _, err := os.Stat(abs); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || !s.Create || s.Immutable {
 			return nil, fmt.Errorf("open database %q: %w", path, err)
 		}
+		// SQLite would say only "unable to open database file".
+		if dir := filepath.Dir(abs); !isDir(dir) {
+			return nil, fmt.Errorf("create database %q: folder %s does not exist", path, dir)
+		}
+		created = true
 	}
 	db := &DB{
 		Name:                strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)),
@@ -260,6 +273,7 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		counts:              map[string]int64{},
 		wrap:                map[string]string{},
 		SchemaCheckInterval: s.SchemaCheckInterval,
+		created:             created,
 	}
 	if !s.NoFileStats {
 		db.vfs = newStatsVFS()
@@ -308,9 +322,14 @@ func Open(ctx context.Context, path string, s Settings) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
 	}
-	if _, err := db.refreshSchema(ctx); err != nil {
+	schema, err := db.refreshSchema(ctx)
+	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := checkModules(schema, func() bool { return compiledFTS5(ctx, db) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %q: %w", path, err)
 	}
 	// Read back now, while nothing else holds the write connection: once a
 	// Writer owns it, asking it for PRAGMAs would wait for the Writer.
@@ -360,6 +379,13 @@ func (db *DB) commonPragmas() []string {
 }
 
 func (db *DB) writeHook(c *sqlite3.SQLiteConn) error {
+	// Remember the file's own journal mode, so that the server can say
+	// when serving the file changes it (WAL is stored in the file).
+	var err error
+	db.priorOnce.Do(func() { db.priorJournalMode, err = journalMode(c) })
+	if err != nil {
+		return err
+	}
 	p := db.commonPragmas()
 	if db.settings.JournalMode != "keep" {
 		p = append(p, "PRAGMA journal_mode = "+db.settings.JournalMode)
@@ -383,6 +409,31 @@ func (db *DB) readHook(c *sqlite3.SQLiteConn) error {
 	// The authorizer goes last so the PRAGMAs above are not subject to it.
 	c.RegisterAuthorizer(authorizeRead)
 	return nil
+}
+
+// journalMode reads PRAGMA journal_mode on c.
+func journalMode(c *sqlite3.SQLiteConn) (string, error) {
+	rows, err := c.Query("PRAGMA journal_mode", nil)
+	if err != nil {
+		return "", fmt.Errorf("PRAGMA journal_mode: %w", err)
+	}
+	defer rows.Close()
+	dest := []driver.Value{nil}
+	if err := rows.Next(dest); err != nil {
+		return "", fmt.Errorf("PRAGMA journal_mode: %w", err)
+	}
+	switch v := dest[0].(type) {
+	case string:
+		return strings.ToLower(v), nil
+	case []byte:
+		return strings.ToLower(string(v)), nil
+	}
+	return "", fmt.Errorf("PRAGMA journal_mode: unexpected %T", dest[0])
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func execAll(c *sqlite3.SQLiteConn, stmts []string) error {
@@ -411,6 +462,15 @@ func (c *connector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{Connec
 // Settings returns the settings the database was opened with (defaults
 // filled in). EffectiveSettings reads them back from SQLite.
 func (db *DB) Settings() Settings { return db.settings }
+
+// PriorJournalMode is the journal mode the file had before Open set the
+// configured one ("" for an immutable database, which is never changed).
+// WAL is a property of the file, so going to or from "wal" outlasts the
+// server; the rollback modes (delete, truncate, persist) are per connection.
+func (db *DB) PriorJournalMode() string { return db.priorJournalMode }
+
+// Created reports whether Open created the file (Settings.Create).
+func (db *DB) Created() bool { return db.created }
 
 // Immutable reports whether the database was opened with immutable=1.
 func (db *DB) Immutable() bool { return db.settings.Immutable }

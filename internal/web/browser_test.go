@@ -54,6 +54,7 @@ func TestJourneys(t *testing.T) {
 		{"Query", journeyQuery},
 		{"CannedWrite", journeyCannedWrite},
 		{"HostileNames", journeyHostileNames},
+		{"ColumnMenuOnPhone", journeyColumnMenuOnPhone},
 	} {
 		t.Run(jt.name, func(t *testing.T) {
 			// Journeys touch different tables (only CannedWrite writes, to
@@ -278,6 +279,66 @@ func journeyFacet(j *journey) {
 	j.clickAndLoad(`.facet[data-column="category"] li.selected a`, `!location.search.includes("category=toys")`)
 	if got := j.text(`.facet[data-column="category"] li.selected`); got != "" {
 		t.Errorf("after toggling toys off a value is still selected: %q", got)
+	}
+}
+
+// journeyColumnMenuOnPhone uses the table page at phone width: short
+// values keep to one line, a column's menu opens inside the window over
+// the table, closes with Escape, and its links facet and hide the column;
+// "View and edit SQL" opens the page's query in the SQL editor.
+func journeyColumnMenuOnPhone(j *journey) {
+	t := j.t
+	j.do(chromedp.EmulateViewport(390, 844))
+	j.open("/fixtures/items")
+	// Lines per cell: the distinct tops of its text's line boxes.
+	broken := eval[[]string](j, `[...document.querySelectorAll("table.rows tbody td")].filter(td => {
+		const text = td.textContent.trim();
+		if (text === "" || text.length > 20) return false;
+		const r = document.createRange(); r.selectNodeContents(td);
+		return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1;
+	}).map(td => td.textContent.trim())`)
+	if len(broken) > 0 {
+		t.Errorf("short values wrapped over several lines at phone width: %q", broken)
+	}
+	if got := j.text("nav.crumbs"); got != "home / fixtures / items" {
+		t.Errorf("breadcrumbs %q; want home / fixtures / items", got)
+	}
+	const menu = `document.querySelector('th[data-column="category"] details.col-menu')`
+	j.do(chromedp.Click(chromedp.CSS(`th[data-column="category"] summary`), chromedp.NodeVisible))
+	j.waitFor(menu + `.open`)
+	inside := eval[bool](j, `(() => {
+		const r = `+menu+`.querySelector(".col-menu-box").getBoundingClientRect();
+		return r.width > 0 && r.left >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+	})()`)
+	if !inside {
+		t.Error("the open column menu is not wholly inside the window")
+	}
+	j.shot("column-menu-phone")
+	j.do(chromedp.KeyEvent("\x1b")) // Escape
+	j.waitFor("!" + menu + ".open")
+
+	j.do(chromedp.Click(chromedp.CSS(`th[data-column="category"] summary`), chromedp.NodeVisible))
+	j.waitFor(menu + `.open`)
+	j.navigateBy(clickJS(`[...`+menu+`.querySelectorAll("a")].find(a => a.textContent === "Facet by this")`),
+		`location.search.includes("_facet=category")`)
+	if !eval[bool](j, `!!document.querySelector('.facet[data-column="category"]')`) {
+		t.Error("'Facet by this' shows no category facet")
+	}
+	j.do(chromedp.Click(chromedp.CSS(`th[data-column="price"] summary`), chromedp.NodeVisible))
+	j.navigateBy(clickJS(`[...document.querySelectorAll('th[data-column="price"] a')].find(a => a.textContent === "Hide this column")`),
+		`location.search.includes("_nocol=price")`)
+	if len(j.column("price")) != 0 || len(j.column("name")) == 0 {
+		t.Error("'Hide this column' did not hide price (or hid everything)")
+	}
+
+	rows := len(j.column("name"))
+	j.clickAndLoad(`p.edit-sql a`, `location.pathname === "/fixtures/-/query"`)
+	if got := eval[string](j, `document.querySelector("textarea").value`); !strings.Contains(got, `from "items"`) {
+		t.Errorf("the SQL editor shows %q; want the table page's query", got)
+	}
+	// The page's query asks for one row more than it shows.
+	if got := eval[int](j, `document.querySelectorAll("table.rows tbody tr").length`); got != rows+1 {
+		t.Errorf("the editor's query returned %d rows; want the page's %d plus one", got, rows)
 	}
 }
 

@@ -66,10 +66,12 @@ func FuzzEscapersMatchTemplate(f *testing.F) {
 }
 
 // The table page's header, suggested facets and facets as html/template
-// wrote them before they moved to Go; the Go writers must match them byte
-// for byte.
+// wrote them before they moved to Go (the header's column menus and the
+// no-break space before the sort arrow came later, written here as the
+// template would); the Go writers must match them byte for byte.
 const (
-	oldHead      = `{{if .RowLinks}}<th scope="col">Link</th>{{end}}{{range .Columns}}<th scope="col" data-column="{{.Name}}"{{if .Sort}} class="sorted-{{.Sort}}"{{end}}>{{if .SortURL}}<a href="{{.SortURL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}{{if eq .Sort "asc"}} ▲{{else if eq .Sort "desc"}} ▼{{end}}</th>{{end}}`
+	oldHead = `{{if .RowLinks}}<th scope="col">Link</th>{{end}}{{range .Columns}}<th scope="col" data-column="{{.Name}}"{{if .Sort}} class="sorted-{{.Sort}}"{{end}}>{{if .SortURL}}<a href="{{.SortURL}}">{{.Name}}</a>{{else}}{{.Name}}{{end}}{{if eq .Sort "asc"}}` + "\u00a0▲" + `{{else if eq .Sort "desc"}}` + "\u00a0▼" + `{{end}}` +
+		`{{if .Menu}} <details class="col-menu"><summary title="Column actions" aria-label="Actions for column {{.Name}}">⚙</summary><div class="col-menu-box"><ul>{{range .Menu}}<li><a href="{{.URL}}">{{.Label}}</a></li>{{end}}</ul>{{if .Type}}<p class="col-type">Type: {{.Type}}</p>{{end}}</div></details>{{end}}</th>{{end}}`
 	oldSuggested = `{{range $i, $f := .SuggestedFacets}}{{if $i}}, {{end}}<a href="{{$f.URL}}">{{$f.Label}}</a>{{end}}`
 	oldFacets    = `{{range .Facets}}
 <div class="facet" data-column="{{.Name}}">
@@ -85,7 +87,12 @@ const (
 func TestTablePartsMatchTemplate(t *testing.T) {
 	p := &TablePage{RowLinks: true}
 	for i, s := range escapeCorpus {
-		p.Columns = append(p.Columns, Column{Name: s, Sort: []string{"", "asc", "desc"}[i%3], SortURL: escapeCorpus[(i+1)%len(escapeCorpus)]})
+		col := Column{Name: s, Sort: []string{"", "asc", "desc"}[i%3], SortURL: escapeCorpus[(i+1)%len(escapeCorpus)]}
+		if i%4 != 0 {
+			col.Menu = []Link{{Label: s, URL: escapeCorpus[(i+2)%len(escapeCorpus)]}, {Label: "Sort ascending", URL: "/t?_sort=" + s}}
+			col.Type = escapeCorpus[(i+3)%len(escapeCorpus)]
+		}
+		p.Columns = append(p.Columns, col)
 		p.SuggestedFacets = append(p.SuggestedFacets, Link{Label: s, URL: escapeCorpus[(i+3)%len(escapeCorpus)]})
 	}
 	for i, s := range escapeCorpus {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"lode/internal/web"
@@ -24,7 +25,8 @@ func goldenTablePages() map[string]*web.TablePage {
 	var suggested []web.Link
 	var values []web.FacetValue
 	for i, u := range urls {
-		cols = append(cols, web.Column{Name: evil + "+\x00" + u, Sort: []string{"", "asc", "desc"}[i%3], SortURL: u})
+		cols = append(cols, web.Column{Name: evil + "+\x00" + u, Sort: []string{"", "asc", "desc"}[i%3], SortURL: u,
+			Menu: []web.Link{{Label: "Sort ascending", URL: u}, {Label: evil + u, URL: "/m?" + u}}, Type: evil})
 		suggested = append(suggested, web.Link{Label: evil + u, URL: u})
 		values = append(values, web.FacetValue{Label: evil + u, Count: int64(i * 1000), URL: u, Selected: i%2 == 0})
 	}
@@ -44,6 +46,7 @@ func goldenTablePages() map[string]*web.TablePage {
 			SuggestedFacets: suggested,
 			NextURL:         "/n?_next=" + evil,
 			SQL:             "select " + evil,
+			EditSQLURL:      "/db/-/query?sql=" + evil,
 		}
 	}
 	return map[string]*web.TablePage{
@@ -54,11 +57,16 @@ func goldenTablePages() map[string]*web.TablePage {
 			Columns: []web.Column{{Name: "a", SortURL: "/db/v?_sort=a"}}, FilterColumns: []string{"a"},
 			Operators: []web.Option{{Value: "exact", Label: "="}}},
 		// One row, the count known, one filter and a search.
-		"table_one_row": {Chrome: web.Chrome{Title: "t: db", Heading: "t", Crumbs: []web.Link{{Label: "db", URL: "/db"}}, CSVURL: "/db/t.csv"},
+		// Its columns have menus; its cells are short, medium and long.
+		"table_one_row": {Chrome: web.Chrome{Title: "t: db", Heading: "t", Crumbs: []web.Link{{Label: "db", URL: "/db"}, {Label: "t", URL: "/db/t"}}, CSVURL: "/db/t.csv"},
 			Table: "t", TableURL: "/db/t", Count: 1, CountKnown: true, RowLinks: true, Searchable: true,
-			Columns:   []web.Column{{Name: "id", Sort: "desc", SortURL: "/db/t?_sort=id"}, {Name: "n"}},
-			WriteRows: rows(row{"/db/t/1", "1", []web.Cell{{Value: "1", Numeric: true}, {Value: "2.5", Numeric: true}}}),
-			Filters:   []web.Filter{{Column: "n", Op: "gt", Value: "2"}}, FilterColumns: []string{"id", "n"},
+			Columns: []web.Column{{Name: "id", Sort: "desc", SortURL: "/db/t?_sort=id", Type: "INTEGER",
+				Menu: []web.Link{{Label: "Sort ascending", URL: "/db/t?_sort=id"}}}, {Name: "n"},
+				{Name: "s", Type: "TEXT NOT NULL", Menu: []web.Link{{Label: "Facet by this", URL: "/db/t?_facet=s"}, {Label: "Hide this column", URL: "/db/t?_nocol=s"}}}},
+			WriteRows: rows(row{"/db/t/1", "1", []web.Cell{{Value: "1", Numeric: true}, {Value: "2.5", Numeric: true},
+				{Value: "2019-01-14 08:00:00"}, {Value: "a value that is longer than twenty"}, {Value: strings.Repeat("long ", 9)}}}),
+			EditSQLURL: "/db/-/query?sql=select+*+from+t+where+n+%3E+%3Ap0&p0=2",
+			Filters:    []web.Filter{{Column: "n", Op: "gt", Value: "2"}}, FilterColumns: []string{"id", "n"},
 			Operators: []web.Option{{Value: "exact", Label: "="}, {Value: "gt", Label: ">"}, {Value: "isnull__1", Label: "is null"}},
 			Hidden:    []web.Param{{Name: "_sort_desc", Value: "id"}}, Description: "where n > 2 sorted by id descending"},
 	}

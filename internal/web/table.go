@@ -130,6 +130,11 @@ func (p *TablePage) appendContent(b []byte) []byte {
 		b = append(b, `">clear</a>`...)
 	}
 	b = append(b, "</p>\n</form>\n"...)
+	if p.EditSQLURL != "" {
+		b = append(b, `<p class="edit-sql"><a href="`...)
+		b = appendTemplateURL(b, p.EditSQLURL)
+		b = append(b, `">✎ View and edit SQL</a></p>`+"\n"...)
+	}
 	if len(p.SuggestedFacets) > 0 {
 		b = append(b, `<p class="suggested-facets">Suggested facets: `...)
 		b = p.appendSuggestedFacets(b)
@@ -228,13 +233,40 @@ func (p *TablePage) appendHead(b []byte) []byte {
 		}
 		switch c.Sort {
 		case "asc":
-			b = append(b, " ▲"...)
+			b = append(b, "\u00a0▲"...) // a no-break space: the arrow stays with the name
 		case "desc":
-			b = append(b, " ▼"...)
+			b = append(b, "\u00a0▼"...)
+		}
+		if len(c.Menu) > 0 {
+			b = c.appendMenu(b)
 		}
 		b = append(b, "</th>"...)
 	}
 	return append(b, "</tr>"...)
+}
+
+// appendMenu writes the column's menu: a <details> whose summary is the
+// menu button, holding the actions as links and the column's type.
+// lode.js places an open menu over the table (it would be clipped by the
+// table's scrolling box) and closes it on a click elsewhere or Escape.
+func (c *Column) appendMenu(b []byte) []byte {
+	b = append(b, ` <details class="col-menu"><summary title="Column actions" aria-label="Actions for column `...)
+	b = appendTemplateEscaped(b, c.Name)
+	b = append(b, `">⚙</summary><div class="col-menu-box"><ul>`...)
+	for _, l := range c.Menu {
+		b = append(b, `<li><a href="`...)
+		b = appendTemplateURL(b, l.URL)
+		b = append(b, `">`...)
+		b = appendTemplateEscaped(b, l.Label)
+		b = append(b, "</a></li>"...)
+	}
+	b = append(b, "</ul>"...)
+	if c.Type != "" {
+		b = append(b, `<p class="col-type">Type: `...)
+		b = appendTemplateEscaped(b, c.Type)
+		b = append(b, "</p>"...)
+	}
+	return append(b, "</div></details>"...)
 }
 
 // appendSuggestedFacets writes the comma-separated links of the suggested
@@ -342,11 +374,25 @@ func appendOption(b []byte, value, label string, selected bool) []byte {
 	return append(b, "</option>"...)
 }
 
+// longCell is the length (in bytes, link label included) above which a
+// cell's text may wrap. Shorter values stay on one line, so a narrow
+// column never breaks "null" or a date letter by letter; longer ones get
+// class "long": a readable minimum width, wrapping anywhere if they must.
+const longCell = 40
+
+// shortCell is the length up to which a cell's text never wraps.
+const shortCell = 20
+
 // appendCell writes one <td>, like the "cell" template.
 func appendCell(b []byte, c Cell) []byte {
-	if c.Numeric {
+	switch {
+	case c.Numeric:
 		b = append(b, `<td class="num">`...)
-	} else {
+	case len(c.Value)+len(c.Label) > longCell:
+		b = append(b, `<td class="long">`...)
+	case len(c.Value)+len(c.Label) > shortCell:
+		b = append(b, `<td class="wrap">`...)
+	default:
 		b = append(b, "<td>"...)
 	}
 	switch {

@@ -114,6 +114,15 @@ type Column struct {
 	Name    string
 	Sort    string // "asc", "desc" or ""
 	SortURL string
+	// Menu is the column's menu of actions, like Datasette's cog menu
+	// (sort ascending or descending, facet by this, hide this column, show
+	// all columns, show not-blank rows), each a link to that view. The menu
+	// is a <details> element, so it works without JavaScript. Empty: no
+	// menu.
+	Menu []Link
+	// Type is the column's declared type as the menu shows it
+	// ("INTEGER NOT NULL"); empty for none.
+	Type string
 }
 
 // Cell is one rendered value. With URL set the value is a link; with Label
@@ -204,6 +213,9 @@ type TablePage struct {
 	SuggestedFacets []Link
 	NextURL         string
 	SQL             string
+	// EditSQLURL opens this view's SQL in the SQL editor ("View and edit
+	// SQL"); empty when the actor may not run SQL.
+	EditSQLURL string
 }
 
 // RowPage is the "/DB/TABLE/PK" page.

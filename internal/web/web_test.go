@@ -155,7 +155,7 @@ func TestTablePageShowsFilterLabelsAndSort(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		`1,234,567 rows where a &gt; 3 sorted by a descending`,
-		`class="sorted-desc"><a href="/db/t?_sort=a">a</a> ▼`,
+		`class="sorted-desc"><a href="/db/t?_sort=a">a</a>` + "\u00a0▼",
 		`<option value="gt" selected>&gt;</option>`,
 		`<option value="a" selected>a</option>`,
 		`name="_filter_column_2"`,
@@ -182,7 +182,9 @@ func TestGoRenderedTableEscapes(t *testing.T) {
 	var b bytes.Buffer
 	err := tpl.Table(&b, &web.TablePage{
 		Chrome: web.Chrome{Title: "t", Heading: "t"}, TableURL: "/db/t", RowLinks: true,
-		Columns: []web.Column{{Name: evil, Sort: "asc", SortURL: "/db/t?_sort_desc=" + evil}},
+		Columns: []web.Column{{Name: evil, Sort: "asc", SortURL: "/db/t?_sort_desc=" + evil,
+			Menu: []web.Link{{Label: evil, URL: "/db/t?_facet=" + evil}}, Type: evil}},
+		EditSQLURL: "/db/-/query?sql=" + evil,
 		WriteRows: rows(row{"/db/t/" + evil, evil, []web.Cell{{Value: evil}}},
 			row{"/db/t/2", "2", []web.Cell{{Value: evil, URL: "/db/o/" + evil, Label: evil}}}),
 		Facets:          []web.Facet{{Name: evil, Type: "column", Values: []web.FacetValue{{Label: evil, Count: 1, URL: "/db/t?x=" + evil, Selected: true}}}},
@@ -195,9 +197,13 @@ func TestGoRenderedTableEscapes(t *testing.T) {
 	// html/template's URL escaping, which the header and facets keep.
 	evilURL := `%3cscript%3ealert%28%22x%22%29%3c/script%3e%27%22&amp;%c3%bcn%c3%af%e2%98%83`
 	for _, want := range []string{
-		`<th scope="col" data-column="` + evilEscaped + `" class="sorted-asc"><a href="/db/t?_sort_desc=` + evilURL + `">` + evilEscaped + `</a> ▲</th>`,
-		`<tr><td class="rowlink"><a href="/db/t/` + evilEscaped + `">` + evilEscaped + `</a></td><td>` + evilEscaped + `</td></tr>`,
-		`<td><a href="/db/o/` + evilEscaped + `">` + evilEscaped + `</a> <em class="fk">` + evilEscaped + `</em></td>`,
+		`<th scope="col" data-column="` + evilEscaped + `" class="sorted-asc"><a href="/db/t?_sort_desc=` + evilURL + `">` + evilEscaped + `</a>` + "\u00a0▲" + ` <details class="col-menu">` +
+			`<summary title="Column actions" aria-label="Actions for column ` + evilEscaped + `">⚙</summary><div class="col-menu-box"><ul>` +
+			`<li><a href="/db/t?_facet=` + evilURL + `">` + evilEscaped + `</a></li></ul><p class="col-type">Type: ` + evilEscaped + `</p></div></details></th>`,
+		`<p class="edit-sql"><a href="/db/-/query?sql=` + evilURL + `">✎ View and edit SQL</a></p>`,
+		// evil is 38 bytes: a cell that may wrap; with its label it is long.
+		`<tr><td class="rowlink"><a href="/db/t/` + evilEscaped + `">` + evilEscaped + `</a></td><td class="wrap">` + evilEscaped + `</td></tr>`,
+		`<td class="long"><a href="/db/o/` + evilEscaped + `">` + evilEscaped + `</a> <em class="fk">` + evilEscaped + `</em></td>`,
 		`<div class="facet" data-column="` + evilEscaped + `">`,
 		`<li class="selected"><a href="/db/t?x=` + evilURL + `">` + evilEscaped + `</a> <span class="n">1</span> <a class="toggle-off" href="/db/t?x=` + evilURL + `"`,
 		`Suggested facets: <a href="/db/t?_facet=` + evilURL + `">` + evilEscaped + `</a></p>`,

@@ -1,5 +1,36 @@
 // Filter builder: "Add filter" copies the last row, "✖" removes a row. The
 // form works without this script (it always shows one empty row).
+// Column menus (<details class="col-menu">): one open at a time, placed
+// over the page so the table's scrolling box cannot clip it, closed by a
+// click elsewhere, Escape, or scrolling. Without this script they still
+// open in place.
+(function () {
+  var menus = document.querySelectorAll("details.col-menu");
+  if (!menus.length) return;
+  function closeAll(except) {
+    menus.forEach(function (m) { if (m !== except) m.open = false; });
+  }
+  menus.forEach(function (m) {
+    m.addEventListener("toggle", function () {
+      var box = m.querySelector(".col-menu-box");
+      if (!m.open) { box.style.position = box.style.top = box.style.left = ""; return; }
+      closeAll(m);
+      var r = m.querySelector("summary").getBoundingClientRect();
+      box.style.position = "fixed";
+      box.style.top = (r.bottom + 2) + "px";
+      box.style.left = Math.max(4, Math.min(r.left, window.innerWidth - box.offsetWidth - 4)) + "px";
+    });
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest("details.col-menu")) closeAll(null);
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") closeAll(null);
+  });
+  window.addEventListener("scroll", function () { closeAll(null); }, true);
+  window.addEventListener("resize", function () { closeAll(null); });
+})();
+
 (function () {
   var form = document.getElementById("filter-form");
   if (!form) return;
