@@ -220,5 +220,14 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 		return err
 	}
 	defer api.Close()
-	return server.Serve(ctx, ln, prefork.InProcess(replicaHandler(rc, api)), log)
+	// Without a master this process answers /-/workers.json itself.
+	in := prefork.NewInProcess()
+	if err := srv.AddStatusEndpoint(prefork.StatusPath, in.StatusHandler()); err != nil {
+		return err
+	}
+	h, err := replicaHandler(rc, srv, api)
+	if err != nil {
+		return err
+	}
+	return server.Serve(ctx, ln, in.Wrap(h), log)
 }

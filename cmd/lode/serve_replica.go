@@ -83,13 +83,21 @@ func startReplication(ctx context.Context, cmd *cobra.Command, rc replica.ServeC
 	return rc.StartSidecar(ctx, exe, level, format, log.With("role", rc.Role()), followReadyTimeout)
 }
 
-// replicaHandler puts the replication handler (/-/replication.json, and
-// writes sent to the primary on a replica) in front of h.
-func replicaHandler(rc replica.ServeConfig, h http.Handler) http.Handler {
+// replicaHandler mounts the replication status (/-/replication.json) on
+// srv, behind its gate, and on a replica puts the forwarding of writes to
+// the primary in front of h.
+func replicaHandler(rc replica.ServeConfig, srv *server.Server, h http.Handler) (http.Handler, error) {
 	if rc.Role() == "" {
-		return h
+		return h, nil
 	}
-	return replica.NewHandler(h, rc)
+	rh := replica.NewHandler(h, rc)
+	if err := srv.AddStatusEndpoint(replica.StatusEndpoint, rh.StatusHandler()); err != nil {
+		return nil, err
+	}
+	if rc.Role() != "replica" {
+		return h, nil
+	}
+	return rh, nil
 }
 
 // newReplicaCmd builds `lode replica`: restore a database from a

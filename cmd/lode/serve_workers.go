@@ -152,8 +152,15 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		return err
 	}
 	defer api.Close()
+	if err := srv.AddStatusEndpoint(prefork.StatusPath, w.StatusHandler()); err != nil {
+		return err
+	}
+	h, err := replicaHandler(rc, srv, api)
+	if err != nil {
+		return err
+	}
 	// Requests are not cancelled by the drain; GracefulTimeout bounds it.
-	hs := server.NewHTTPServer(ctx, replicaHandler(rc, api), log)
+	hs := server.NewHTTPServer(ctx, h, log)
 	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return w.Serve(ctx, hs)
 }

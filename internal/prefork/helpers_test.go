@@ -112,6 +112,7 @@ func runTestWorker() int {
 	reg.MustRegister(served)
 	w.Metrics = reg
 	mux := http.NewServeMux()
+	mux.Handle(prefork.StatusPath, w.StatusHandler())
 	mux.Handle(prefork.MetricsPath, promhttp.HandlerFor(w.MetricsGatherer(), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		served.Inc()

@@ -9,37 +9,50 @@ import (
 	"time"
 )
 
-// InProcess wraps the handler of a server running without a master
-// (lode serve --workers 0) so that it answers StatusPath too, with a Status
-// whose only worker (ID 0) is this process, and stamps X-Lode-Pid. It is
-// safe for concurrent use.
-func InProcess(next http.Handler) http.Handler {
-	started := time.Now()
+// InProcess stands in for the master of a server running without one
+// (lode serve --workers 0): Wrap counts requests and stamps X-Lode-Pid, and
+// StatusHandler answers StatusPath with a Status whose only worker (ID 0)
+// is this process. It is safe for concurrent use.
+type InProcess struct {
+	started   time.Time
+	pid       int
+	pidHeader []string // net/http only reads header values
+	served    atomic.Uint64
+	inflight  atomic.Int64
+}
+
+// NewInProcess returns the in-process stand-in for this process.
+func NewInProcess() *InProcess {
 	pid := os.Getpid()
-	pidStr := strconv.Itoa(pid)
-	pidHeader := []string{pidStr} // net/http only reads header values
-	var served atomic.Uint64
-	var inflight atomic.Int64
+	return &InProcess{started: time.Now(), pid: pid, pidHeader: []string{strconv.Itoa(pid)}}
+}
+
+// Wrap counts next's requests and stamps X-Lode-Pid on its responses.
+func (p *InProcess) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		inflight.Add(1)
+		p.inflight.Add(1)
 		defer func() {
-			inflight.Add(-1)
-			served.Add(1)
+			p.inflight.Add(-1)
+			p.served.Add(1)
 		}()
-		rw.Header()[PidHeader] = pidHeader
-		if r.URL.Path != StatusPath {
-			next.ServeHTTP(rw, r)
-			return
-		}
-		n := inflight.Load()
+		rw.Header()[PidHeader] = p.pidHeader
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// StatusHandler answers with this process's Status (mount it at
+// StatusPath).
+func (p *InProcess) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		n := p.inflight.Load()
 		state := "idle"
 		if n > 1 { // this request is always in flight
 			state = "busy"
 		}
 		st := Status{
-			MasterPID: pid, Started: started,
+			MasterPID: p.pid, Started: p.started,
 			Workers: []WorkerStatus{{
-				PID: pid, Started: started, State: state, Requests: served.Load(), InFlight: n,
+				PID: p.pid, Started: p.started, State: state, Requests: p.served.Load(), InFlight: n,
 				LastHeartbeat: time.Now(),
 			}},
 		}

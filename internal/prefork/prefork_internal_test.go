@@ -64,8 +64,11 @@ func TestReservePortThenListen(t *testing.T) {
 }
 
 func TestInProcessStatus(t *testing.T) {
-	h := InProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
-	srv := httptest.NewServer(h)
+	p := NewInProcess()
+	mux := http.NewServeMux()
+	mux.Handle(StatusPath, p.StatusHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	srv := httptest.NewServer(p.Wrap(mux))
 	defer srv.Close()
 	for range 3 {
 		resp, err := http.Get(srv.URL + "/")
@@ -111,7 +114,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 	})
 	b.Run("in-process", func(b *testing.B) {
-		h := InProcess(ok)
+		h := NewInProcess().Wrap(ok)
 		b.ReportAllocs()
 		for b.Loop() {
 			h.ServeHTTP(httptest.NewRecorder(), req)

@@ -7,17 +7,17 @@
 // queue and a worker that exits loses no queued connection. The master also
 // passes each worker one end of a Unix socketpair: the control channel. Over
 // it the worker reports that it is ready, sends heartbeats with its request
-// counters, and asks the master for the status of all workers (served at
-// /-/workers.json by every worker). The master restarts workers that exit or
+// counters, and asks the master for the status of all workers (which the
+// worker's handler serves at /-/workers.json with Worker.StatusHandler). The master restarts workers that exit or
 // stop sending heartbeats, backs off on crash loops and gives up with the
 // worker's last output, replaces workers one at a time on SIGHUP (rolling
 // reload) and when they reach MaxRequests, adds and removes workers on
 // SIGTTIN/SIGTTOU, and stops gracefully when its context is cancelled.
 //
 // The worker side is Worker: a process started by a Master calls NewWorker and
-// then Worker.Serve with its *http.Server. Serve counts requests, answers
-// /-/workers.json, stamps X-Lode-Pid on every response and, on SIGTERM (its
-// context), drains without resetting keep-alive connections.
+// then Worker.Serve with its *http.Server. Serve counts requests, stamps
+// X-Lode-Pid on every response and, on SIGTERM (its context), drains
+// without resetting keep-alive connections.
 //
 // The package knows nothing about SQLite or routes; it is Linux-only (it uses
 // socketpair, process groups, Pdeathsig and SO_REUSEPORT).

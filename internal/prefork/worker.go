@@ -239,8 +239,9 @@ func (w *Worker) closeIdle() int {
 }
 
 // Middleware counts requests for heartbeats and MaxRequests, stamps
-// X-Lode-Pid, marks responses "Connection: close" while draining, and
-// answers StatusPath with the master's Status.
+// X-Lode-Pid and marks responses "Connection: close" while draining. It
+// answers no path itself: the handler serves StatusPath with
+// StatusHandler, behind its own permission check.
 func (w *Worker) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.inflight.Add(1)
@@ -258,12 +259,7 @@ func (w *Worker) Middleware(next http.Handler) http.Handler {
 			}
 		}()
 		rw.Header().Set(PidHeader, w.pid)
-		dw := &drainWriter{ResponseWriter: rw, w: w}
-		if r.URL.Path == StatusPath {
-			w.serveStatus(dw, r)
-			return
-		}
-		next.ServeHTTP(dw, r)
+		next.ServeHTTP(&drainWriter{ResponseWriter: rw, w: w}, r)
 	})
 }
 
@@ -302,6 +298,11 @@ func (d *drainWriter) Flush() {
 
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (d *drainWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+// StatusHandler answers with the master's Status of all workers (mount it
+// at StatusPath). Asking the master is bounded by 2 s; a master that does
+// not answer gives a 503.
+func (w *Worker) StatusHandler() http.Handler { return http.HandlerFunc(w.serveStatus) }
 
 func (w *Worker) serveStatus(rw http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

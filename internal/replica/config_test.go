@@ -77,7 +77,7 @@ func TestServeConfigRefuses(t *testing.T) {
 
 // TestStatusEndpoint serves /-/replication.json from a status file: 200
 // while fresh and ready, 503 with the reason when stale, not ready or
-// missing; other requests pass through.
+// missing; a primary's other requests pass through.
 func TestStatusEndpoint(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "data.db")
@@ -89,7 +89,7 @@ func TestStatusEndpoint(t *testing.T) {
 	h := replica.NewHandler(next, cfg)
 	get := func() (int, map[string]any) {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, replica.StatusEndpoint, nil))
+		h.StatusHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, replica.StatusEndpoint, nil))
 		var m map[string]any
 		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
 			t.Fatalf("status body %q: %v", rec.Body, err)

@@ -13,9 +13,10 @@ import (
 // StatusEndpoint is the path of the replication status.
 const StatusEndpoint = "/-/replication.json"
 
-// Handler sits in front of lode serve's handler on a node that replicates:
-// it answers StatusEndpoint from the child's status file (so every worker
-// process answers the same), and on a replica it sends writes — any
+// Handler sits in front of lode serve's handler on a node that replicates.
+// StatusHandler answers StatusEndpoint from the child's status file (so
+// every worker process answers the same); lode serve mounts it behind its
+// permission gate. On a replica, Handler sends writes — any
 // request that is not GET, HEAD or OPTIONS — to the primary: proxied (the
 // client gets the primary's answer; the default, because clients drop the
 // Authorization header when a redirect changes the host) or redirected
@@ -74,11 +75,10 @@ func NewHandler(next http.Handler, cfg ServeConfig) *Handler {
 	return h
 }
 
+// StatusHandler answers StatusEndpoint (see serveStatus).
+func (h *Handler) StatusHandler() http.Handler { return http.HandlerFunc(h.serveStatus) }
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == StatusEndpoint {
-		h.serveStatus(w, r)
-		return
-	}
 	if h.cfg.Role() != "replica" {
 		h.Next.ServeHTTP(w, r)
 		return

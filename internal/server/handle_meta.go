@@ -233,6 +233,15 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 		s.serveMetrics(w, r, rt)
 		return
 	default:
+		if h := s.statusEndpoints[rt.action]; h != nil {
+			if rt.format != formatJSON {
+				s.fail(w, r, rt, notFound("Not found: "+r.URL.Path+" (the status is at /-/"+rt.action+".json)"))
+				return
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			h.ServeHTTP(w, r)
+			return
+		}
 		// Datasette reads /-/NAME.json as a table NAME of a database "-".
 		s.fail(w, r, rt, notFound(msgDatabaseNotFound))
 		return

@@ -232,6 +232,33 @@ type Server struct {
 
 	metrics *metricsState // nil: the metrics setting is off (metrics.go)
 	obs     *observer     // nil: neither metrics nor an access log
+
+	// statusEndpoints are /-/NAME.json pages the embedding program adds
+	// (AddStatusEndpoint): the workers' and the replication status.
+	statusEndpoints map[string]http.Handler
+}
+
+// AddStatusEndpoint serves h at path, which must be /-/NAME.json, behind
+// the same gate as every instance page (view-instance): lode serve adds
+// the prefork master's /-/workers.json and the replication status. Call it
+// before serving; a page Lode already answers is refused.
+func (s *Server) AddStatusEndpoint(path string, h http.Handler) error {
+	name, ok := strings.CutPrefix(path, "/-/")
+	if ok {
+		name, ok = strings.CutSuffix(name, ".json")
+	}
+	if !ok || name == "" || strings.ContainsAny(name, "/.~%") {
+		return fmt.Errorf("status endpoint %q: want /-/NAME.json", path)
+	}
+	switch name {
+	case "actor", "auth-token", "versions", "settings", "config", "databases", "plugins", "threads", "schema", "metrics":
+		return fmt.Errorf("status endpoint %s: Lode already answers that path", path)
+	}
+	if s.statusEndpoints == nil {
+		s.statusEndpoints = map[string]http.Handler{}
+	}
+	s.statusEndpoints[name] = h
+	return nil
 }
 
 // New opens every database and builds the routes. On error, databases
