@@ -414,9 +414,9 @@ func TestGateCrossSiteWrites(t *testing.T) {
 
 // With the single writer busy in a long write transaction, every page and
 // /-/ endpoint still answers, within the time limit: none waits for the
-// writer's connection. A write waits at most the queue timeout.
+// writer's connection. A write waits at most write_queue_time_limit_ms.
 func TestGateNothingWaitsForTheWriter(t *testing.T) {
-	e := newWriteEnv(t, envOpts{yaml: cannedYAML, root: true, queueTimeout: 500 * time.Millisecond})
+	e := newWriteEnv(t, envOpts{yaml: cannedYAML, root: true, settings: map[string]string{"write_queue_time_limit_ms": "500"}})
 	release := make(chan struct{})
 	started := make(chan struct{})
 	go e.api.Writer("data").Do(context.Background(), func(ctx context.Context, ex sqlitedb.Execer) error {
@@ -444,8 +444,12 @@ func TestGateNothingWaitsForTheWriter(t *testing.T) {
 			t.Errorf("GET %s with the writer busy = %d", p, resp.StatusCode)
 		}
 	}
+	start := time.Now()
 	r := e.post("/data/docs/-/insert", e.root(), `{"row": {"title": "queued"}}`)
-	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-		t.Errorf("insert with the writer busy = %d %s; want 503 after the queue timeout", r.status, r.raw)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.raw), "within 500ms") {
+		t.Errorf("insert with the writer busy = %d %s; want 503 after write_queue_time_limit_ms (500ms)", r.status, r.raw)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Errorf("the insert was refused after %s, before its 500ms wait", d)
 	}
 }

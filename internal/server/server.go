@@ -84,6 +84,7 @@ type Settings struct {
 	IndexCountTimeLimitMS    int  `json:"index_count_time_limit_ms"`
 	FacetTotalTimeLimitMS    int  `json:"facet_total_time_limit_ms"`
 	MaxResponseMB            int  `json:"max_response_mb"`
+	WriteQueueTimeLimitMS    int  `json:"write_queue_time_limit_ms"`
 	TruncateCells            int  `json:"truncate_cells_html"`
 	NumSQLThreads            int  `json:"num_sql_threads"`
 	MaxSignedTokensTTL       int  `json:"max_signed_tokens_ttl"`
@@ -104,7 +105,8 @@ type Settings struct {
 // facet_total_time_limit_ms (all facets and facet suggestions of one
 // request together, default 1000 ms; each keeps its own limit too) and
 // max_response_mb (the largest JSON or non-streamed CSV response, default
-// 16; 0 = no limit).
+// 16; 0 = no limit) and write_queue_time_limit_ms (a write request's wait
+// for its turn at the writer, default 30000; past it a 503).
 func DefaultSettings() Settings {
 	return Settings{
 		DefaultPageSize: 100, MaxReturnedRows: 1000, SQLTimeLimitMS: 1000,
@@ -112,7 +114,8 @@ func DefaultSettings() Settings {
 		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
 		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
 		IndexCountTimeLimitMS: 10, FacetTotalTimeLimitMS: 1000, MaxResponseMB: 16,
-		TruncateCells: 2048, NumSQLThreads: 3,
+		WriteQueueTimeLimitMS: 30000,
+		TruncateCells:         2048, NumSQLThreads: 3,
 		MaxSignedTokensTTL: 0, AllowSignedTokens: true, Metrics: true,
 	}
 }
@@ -128,7 +131,8 @@ func (s *Settings) fields() map[string]any {
 		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
 		"facet_total_time_limit_ms": &s.FacetTotalTimeLimitMS, "max_response_mb": &s.MaxResponseMB,
-		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
+		"write_queue_time_limit_ms": &s.WriteQueueTimeLimitMS,
+		"num_sql_threads":           &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
 		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
 		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics,
 	}
@@ -192,6 +196,9 @@ func ParseSettings(raw map[string]string) (Settings, error) {
 	}
 	if s.MaxReturnedRows < 1 {
 		return s, fmt.Errorf("setting max_returned_rows: must be at least 1")
+	}
+	if s.WriteQueueTimeLimitMS < 1 {
+		return s, fmt.Errorf("setting write_queue_time_limit_ms: must be at least 1 (a write never waits without a bound)")
 	}
 	return s, nil
 }

@@ -419,7 +419,7 @@ func TestSchemaChangeSeen(t *testing.T) {
 func TestSettingsRejected(t *testing.T) {
 	for _, s := range []map[string]string{
 		{"no_such_setting": "1"}, {"default_page_size": "x"}, {"allow_sql": "maybe"},
-		{"max_returned_rows": "0"},
+		{"max_returned_rows": "0"}, {"write_queue_time_limit_ms": "0"},
 	} {
 		if _, err := server.ParseSettings(s); err == nil {
 			t.Errorf("ParseSettings(%v) = nil error", s)

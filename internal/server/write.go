@@ -29,10 +29,6 @@ const (
 	// PoolWriteConns is the number of read-write connections in --writer
 	// pool mode.
 	PoolWriteConns = 16
-	// DefaultWriteQueueTimeout bounds how long a write request waits for
-	// its turn at the single writer (about a graceful stop's drain): past
-	// it the request is answered 503 without having run.
-	DefaultWriteQueueTimeout = 30 * time.Second
 )
 
 // WriteConfig configures the write API, permissions and canned queries.
@@ -58,9 +54,6 @@ type WriteConfig struct {
 	// MaxInsertRows caps rows per insert (default: the max_insert_rows
 	// setting of lode.yaml, else DefaultMaxInsertRows).
 	MaxInsertRows int
-	// QueueTimeout bounds a write request's wait for the writer (default
-	// DefaultWriteQueueTimeout).
-	QueueTimeout time.Duration
 	// Now is the clock for token expiry (nil: time.Now).
 	Now func() time.Time
 }
@@ -98,9 +91,6 @@ func NewWriteAPI(s *Server, cfg WriteConfig) (*WriteAPI, error) {
 				cfg.MaxInsertRows = n
 			}
 		}
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = DefaultWriteQueueTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -149,11 +139,13 @@ func (a *WriteAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.s.Serve
 const actorCookie = "lode_actor"
 
 // write runs fn in a write transaction of rt's database. Its wait for the
-// writer ends with the client's context or after QueueTimeout (a 503);
+// writer ends with the client's context or after the
+// write_queue_time_limit_ms setting (a 503);
 // once fn started, the outcome is waited for, so an acknowledged write is
 // never lost and a failed one never reported as done.
 func (a *WriteAPI) write(r *http.Request, rt *route, ddl bool, fn sqlitedb.WriteFunc) error {
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.QueueTimeout)
+	limit := time.Duration(a.s.settings.WriteQueueTimeLimitMS) * time.Millisecond
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
 	defer cancel()
 	err := a.writers[rt.db.Name].Do(ctx, fn)
 	if ddl {
@@ -163,7 +155,7 @@ func (a *WriteAPI) write(r *http.Request, rt *route, ddl bool, fn sqlitedb.Write
 	}
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 		return &apiError{Status: http.StatusServiceUnavailable, Msgs: []string{fmt.Sprintf(
-			"The write queue did not reach this request within %s: the database is busy with other writes. Try again.", a.cfg.QueueTimeout)}}
+			"The write queue did not reach this request within %s: the database is busy with other writes. Try again.", limit)}}
 	}
 	return err
 }

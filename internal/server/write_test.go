@@ -53,8 +53,8 @@ type envOpts struct {
 	root     bool
 	rootTok  string
 	noSchema bool
-	// queueTimeout bounds a write's wait for the writer (0: the default).
-	queueTimeout time.Duration
+	// settings are --setting values (nil: the defaults).
+	settings map[string]string
 }
 
 func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
@@ -74,14 +74,14 @@ func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
 			t.Fatal(err)
 		}
 	}
-	srv, err := server.New(context.Background(), server.Config{Files: []string{path}, DB: o.db, Lode: lc})
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}, DB: o.db, Lode: lc, Settings: o.settings})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
 	e := &writeEnv{t: t, path: path, secret: []byte("test-secret"), now: time.Now()}
 	api, err := server.NewWriteAPI(srv, server.WriteConfig{Secret: e.secret, Root: o.root, RootToken: o.rootTok,
-		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}, QueueTimeout: o.queueTimeout})
+		MaxBodyBytes: o.maxBody, MaxInsertRows: o.maxRows, Writer: sqlitedb.WriterOptions{Mode: o.mode}})
 	if err != nil {
 		t.Fatal(err)
 	}
