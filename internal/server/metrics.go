@@ -217,6 +217,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	rt     route // the request's route, pooled with the recorder (it would escape to the heap)
 }
 
 func (rec *recorder) WriteHeader(code int) {
@@ -258,25 +259,25 @@ func (o *observer) observe(s *Server, w http.ResponseWriter, r *http.Request) {
 		rec = &recorder{}
 	}
 	rec.ResponseWriter, rec.status, rec.bytes = w, 0, 0
-	var rt route
-	s.serve(rec, r, &rt)
+	rt := &rec.rt
+	s.serve(rec, r, rt)
 	d := time.Since(start)
 	status, n := rec.status, rec.bytes
 	if status == 0 {
 		status = http.StatusOK // nothing written: net/http sends 200
 	}
-	rec.ResponseWriter = nil
-	o.pool.Put(rec)
 	if o.http != nil {
-		o.http.observe(routeLabel(&rt), methodIndex(r.Method), classIndex(status), d, n)
+		o.http.observe(routeLabel(rt), methodIndex(r.Method), classIndex(status), d, n)
 	}
 	if o.log != nil {
 		var actor string
 		if rt.access != nil {
 			actor = rt.access.actor.ID()
 		}
-		o.log.write(start, r, status, n, d, actor, routeLabels[routeLabel(&rt)])
+		o.log.write(start, r, status, n, d, actor, routeLabels[routeLabel(rt)])
 	}
+	rec.ResponseWriter, rec.rt = nil, route{} // hold nothing of this request in the pool
+	o.pool.Put(rec)
 }
 
 // metricsState is a server's registry and what /-/metrics serves.
