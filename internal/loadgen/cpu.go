@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -20,12 +19,13 @@ func readCPU() cpuTimes {
 	}
 }
 
-// cpuSince returns the CPU used since c0 over wall time wall. The process
+// cpuSince returns the CPU used since c0 over wall time wall on cores
+// cores (GOMAXPROCS at the start of the run). The process
 // includes anything else running in it (for example an in-process server
 // in a test), so the number is an upper bound for the generator.
-func cpuSince(c0 cpuTimes, wall time.Duration) CPUStats {
+func cpuSince(c0 cpuTimes, wall time.Duration, cores int) CPUStats {
 	c1 := readCPU()
-	s := CPUStats{User: c1.user - c0.user, System: c1.sys - c0.sys, Wall: wall, Cores: runtime.GOMAXPROCS(0)}
+	s := CPUStats{User: c1.user - c0.user, System: c1.sys - c0.sys, Wall: wall, Cores: cores}
 	s.Utilization = safeDiv(float64(s.User+s.System), float64(wall)*float64(s.Cores))
 	s.Bound = s.Utilization >= CPUBoundThreshold
 	return s

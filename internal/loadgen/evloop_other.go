@@ -10,6 +10,6 @@ const loopsSupported = false
 
 type evLoop struct{}
 
-func (e *engine) newLoops(*sync.WaitGroup) []*evLoop { return nil }
-func (l *evLoop) addUser(int) bool                   { return false }
-func (l *evLoop) wake()                              {}
+func (e *engine) newLoops(*sync.WaitGroup, int) []*evLoop { return nil }
+func (l *evLoop) addUser(int) bool                        { return false }
+func (l *evLoop) wake()                                   {}

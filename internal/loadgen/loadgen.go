@@ -401,7 +401,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sc := cfg.Scenario
 	runCtx, abort := context.WithCancel(context.Background())
 	defer abort()
-	nshards := 4 * runtime.GOMAXPROCS(0)
+	cores := runtime.GOMAXPROCS(0) // before event loops lower it (procs.go)
+	nshards := 4 * cores
 	e := &engine{
 		cfg: cfg, sc: sc,
 		cl:     newClient(cfg.Timeout, cfg.Insecure),
@@ -438,7 +439,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Model = "closed"
 		res.Users = cfg.Users
 		if e.loopable() {
-			e.newLoops(&wg)
+			if loops := e.newLoops(&wg, cores); len(loops) > 0 {
+				defer holdProcs(len(loops))()
+			}
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); e.spawn(&wg) }()
@@ -556,7 +559,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if open != nil {
 		res.Open = open.stats(res)
 	}
-	res.CPU = cpuSince(cpu0, end.Sub(wall0))
+	res.CPU = cpuSince(cpu0, end.Sub(wall0), cores)
 	res.addWarnings()
 	return res, nil
 }

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ func TestCPUBoundWarning(t *testing.T) {
 	for time.Now().Before(deadline) {
 		x++
 	}
-	st := cpuSince(c0, 50*time.Millisecond)
+	st := cpuSince(c0, 50*time.Millisecond, runtime.GOMAXPROCS(0))
 	if st.User+st.System <= 0 || st.Utilization <= 0 {
 		t.Fatalf("cpuSince = %+v (x=%d); want some CPU used", st, x)
 	}
@@ -23,7 +24,7 @@ func TestCPUBoundWarning(t *testing.T) {
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "CPU-BOUND (95% of 2 cores)") || !strings.Contains(res.Warnings[0], "floor") {
 		t.Fatalf("warnings = %q; want the CPU-bound warning", res.Warnings)
 	}
-	if st := cpuSince(readCPU(), time.Hour); st.Bound {
+	if st := cpuSince(readCPU(), time.Hour, runtime.GOMAXPROCS(0)); st.Bound {
 		t.Fatalf("an idle hour counted as CPU-bound: %+v", st)
 	}
 }

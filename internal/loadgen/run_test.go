@@ -269,3 +269,36 @@ func TestThinkTimeHonoured(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopRunHoldsProcs: a run on event loops lowers GOMAXPROCS to its
+// number of loops (one loop per two cores) while it runs, reports the
+// cores it started with, and restores GOMAXPROCS when it ends; with the
+// GOMAXPROCS environment variable set it leaves it alone.
+func TestLoopRunHoldsProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	var during atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		during.Store(int64(runtime.GOMAXPROCS(0)))
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	cfg := loadgen.Config{Scenario: loadgen.URLScenario(srv.URL + "/"), Users: 8, MaxRequests: 200}
+	if !loadgen.UsesLoops(cfg) {
+		t.Skip("no event loops on this system")
+	}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Load() != 2 || runtime.GOMAXPROCS(0) != 4 || res.CPU.Cores != 4 {
+		t.Errorf("GOMAXPROCS during the run = %d, after = %d, reported cores = %d; want 2 (two loops), 4, 4",
+			during.Load(), runtime.GOMAXPROCS(0), res.CPU.Cores)
+	}
+	t.Setenv("GOMAXPROCS", "4")
+	if _, err := loadgen.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if during.Load() != 4 {
+		t.Errorf("GOMAXPROCS during a run with $GOMAXPROCS=4 = %d; want it left at 4", during.Load())
+	}
+}

@@ -5,6 +5,8 @@ package loadgen
 import (
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // sockRead and sockWrite are read(2) and write(2) on an event loop's
@@ -32,6 +34,17 @@ func sockWrite(fd int, p []byte) (int, error) {
 	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if errno != 0 {
 		return -1, errno
+	}
+	return int(n), nil
+}
+
+// epollNow is epoll_wait(2) with a zero timeout: it never blocks either,
+// so it is a raw system call too. It is the event loop's look for ready
+// connections before and after it parks on Go's netpoller.
+func epollNow(ep int, events []unix.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
 	}
 	return int(n), nil
 }
