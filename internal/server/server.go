@@ -114,8 +114,7 @@ func DefaultSettings() Settings {
 		AllowFacet: true, AllowSQL: true, AllowDownload: true, AllowCSVStream: true,
 		SuggestFacets: true, MaxCSVMB: 100, DefaultCacheTTL: 5, CountTimeLimitMS: 200,
 		IndexCountTimeLimitMS: 10, FacetTotalTimeLimitMS: 1000, MaxResponseMB: 16,
-		WriteQueueTimeLimitMS: 30000,
-		TruncateCells:         2048, NumSQLThreads: 3,
+		TruncateCells: 2048, NumSQLThreads: 3, WriteQueueTimeLimitMS: 30000,
 		MaxSignedTokensTTL: 0, AllowSignedTokens: true, Metrics: true,
 	}
 }
@@ -131,10 +130,9 @@ func (s *Settings) fields() map[string]any {
 		"default_cache_ttl": &s.DefaultCacheTTL, "count_time_limit_ms": &s.CountTimeLimitMS,
 		"index_count_time_limit_ms": &s.IndexCountTimeLimitMS, "truncate_cells_html": &s.TruncateCells,
 		"facet_total_time_limit_ms": &s.FacetTotalTimeLimitMS, "max_response_mb": &s.MaxResponseMB,
-		"write_queue_time_limit_ms": &s.WriteQueueTimeLimitMS,
-		"num_sql_threads":           &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
+		"num_sql_threads": &s.NumSQLThreads, "max_signed_tokens_ttl": &s.MaxSignedTokensTTL,
 		"allow_signed_tokens": &s.AllowSignedTokens, "template_debug": &s.TemplateDebug,
-		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics,
+		"cache_size_kb": &s.CacheSizeKB, "metrics": &s.Metrics, "write_queue_time_limit_ms": &s.WriteQueueTimeLimitMS,
 	}
 }
 
