@@ -278,6 +278,36 @@ func TestGateJoinsAndListings(t *testing.T) {
 	}
 }
 
+// The schema pages leave out the CREATE statements of denied tables
+// (Datasette shows them to whoever may view the database; Lode keeps the
+// schema pages consistent with the listings). A public table's own
+// statement still names the tables its foreign keys point to.
+func TestGateSchemaPages(t *testing.T) {
+	e := newGateEnv(t, "false", "")
+	for _, p := range []string{"/-/schema.json", "/-/schema.md", "/data/-/schema.json", "/data/-/schema.md", "/data/-/schema"} {
+		status, body := e.get(p, "")
+		if status != 200 || !strings.Contains(body, "CREATE TABLE pub") {
+			t.Errorf("GET %s = %d; want 200 with the public table\n%.400s", p, status, body)
+		}
+		for _, n := range deniedNames {
+			if strings.Contains(body, "CREATE TABLE "+strings.ReplaceAll(query.QuoteIdent(n), `"`, `\"`)) ||
+				strings.Contains(body, "CREATE TABLE "+query.QuoteIdent(n)) {
+				t.Errorf("GET %s shows denied table %q's CREATE statement\n%.600s", p, n, body)
+			}
+		}
+	}
+	for _, n := range deniedNames {
+		p := "/data/" + query.TildeEncode(n) + "/-/schema.json"
+		if status, body := e.get(p, ""); status != http.StatusForbidden || strings.Contains(body, "CREATE") {
+			t.Errorf("GET %s = %d; want 403\n%.300s", p, status, body)
+		}
+	}
+	open := newGateEnv(t, "true", "")
+	if _, body := open.get("/data/-/schema.json", ""); !strings.Contains(body, `CREATE TABLE \"secret/x\"`) {
+		t.Errorf("an allowed table is missing from the schema page\n%.600s", body)
+	}
+}
+
 // A database the actor may not view is left out of the instance's
 // listings, and its URLs are refused.
 func TestGateDeniedDatabase(t *testing.T) {

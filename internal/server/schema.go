@@ -13,13 +13,30 @@ import (
 // as JSON, Markdown (.md) or plain text. `dclient schema` reads them.
 func (s *Server) serveSchema(w http.ResponseWriter, r *http.Request, rt *route) {
 	opt := sqlitedb.QueryOptions{TimeLimit: ms(s.settings.SQLTimeLimitMS)}
+	// dbSchema is Datasette's group_concat of sqlite_master's statements,
+	// less those of tables and views the actor may not view (with their
+	// indexes and triggers): Datasette shows a denied table's columns
+	// here to anyone who may view the database, which the listings do
+	// not; Lode keeps the two consistent (README, "What a denied table
+	// means").
 	dbSchema := func(db *sqlitedb.DB) (string, error) {
-		res, err := db.Query(r.Context(), "select group_concat(sql, ';' || CHAR(10)) as schema from sqlite_master where sql is not null", nil, opt)
-		if err != nil || len(res.Rows) == 0 {
+		res, err := db.Query(r.Context(), "select sql, tbl_name from sqlite_master where sql is not null", nil, opt)
+		if err != nil {
 			return "", err
 		}
-		text, _ := res.Rows[0][0].(string)
-		return text, nil
+		var b strings.Builder
+		for _, row := range res.Rows {
+			sql, _ := row[0].(string)
+			table, _ := row[1].(string)
+			if !rt.access.canViewTable(db.Name, table) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString(";\n")
+			}
+			b.WriteString(sql)
+		}
+		return b.String(), nil
 	}
 	switch rt.kind {
 	case routeInstance:
