@@ -308,6 +308,37 @@ func TestGateSchemaPages(t *testing.T) {
 	}
 }
 
+// /-/config.json shows only explicit settings: {} without any, as
+// Datasette's config without one; lode.yaml's rules are not shown.
+func TestConfigJSONHidesRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	raw, _ := sql.Open("sqlite3", path)
+	if _, err := raw.Exec("CREATE TABLE t (id INTEGER PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	lc, err := config.Parse([]byte("databases:\n  data:\n    allow: {id: alice}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}, Lode: lc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	resp, err := http.Get(ts.URL + "/-/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "{}" {
+		t.Errorf("/-/config.json without settings = %d %s; want {}", resp.StatusCode, body)
+	}
+}
+
 // A database the actor may not view is left out of the instance's
 // listings, and its URLs are refused.
 func TestGateDeniedDatabase(t *testing.T) {

@@ -204,7 +204,13 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 				settings[k] = derefAny(cf[k])
 			}
 		}
-		v = map[string]any{"settings": settings}
+		// Datasette's is its configuration with secrets redacted: {}
+		// when it has none. Lode's shows only the settings (README).
+		if len(settings) == 0 {
+			v = map[string]any{}
+		} else {
+			v = map[string]any{"settings": settings}
+		}
 	case "databases":
 		var list []map[string]any
 		for _, n := range s.dbNames {

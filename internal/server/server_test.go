@@ -185,6 +185,11 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("%s: %d %s", p, status, b)
 		}
 	}
+	// newTestServer sets one setting; Datasette's config shows it under
+	// "settings" (and is {} without any: TestGateSchemaPages).
+	if _, _, b := get(t, base, "/-/config.json"); !strings.Contains(string(b), `{"settings":{"index_count_time_limit_ms":`) {
+		t.Errorf("/-/config.json = %s; want the explicit setting", b)
+	}
 	st := getJSON(t, base, "/-/settings.json", 200)
 	if sq := st["sqlite"].(map[string]any)["fixtures"].(map[string]any); sq["journal_mode"] != "wal" || sq["synchronous"] != "full" {
 		t.Errorf("settings sqlite = %v", sq)
