@@ -138,6 +138,10 @@ func (s *Server) checkMethod(r *http.Request, rt *route) error {
 	ok := get
 	switch rt.kind {
 	case routeTableAction, routeRowAction:
+		if !knownAction(rt) {
+			// Whatever the method: an unknown action is a missing page.
+			return notFound("Not found: unknown action " + rt.action + " (a table has insert, upsert, drop and schema; a row has update and delete)")
+		}
 		ok = post != rt.isSchema()
 	case routeDatabaseAction:
 		if rt.action == "create" {
@@ -150,6 +154,18 @@ func (s *Server) checkMethod(r *http.Request, rt *route) error {
 		return statusError(http.StatusMethodNotAllowed, "Method not allowed: "+r.Method)
 	}
 	return nil
+}
+
+// knownAction reports whether a table or row route names an action Lode
+// has: /DB/TABLE/-/{insert,upsert,drop,schema}, /DB/TABLE/PK/-/{update,delete}.
+func knownAction(rt *route) bool {
+	switch rt.action {
+	case "insert", "upsert", "drop", "schema":
+		return rt.kind == routeTableAction
+	case "update", "delete":
+		return rt.kind == routeRowAction
+	}
+	return false
 }
 
 // serveStatic serves the stylesheet and script.

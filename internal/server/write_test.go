@@ -261,6 +261,13 @@ func TestInsertErrors(t *testing.T) {
 			checkErr(t, e.do("POST", tt.path, tok, tt.ctype, tt.body), tt.status, tt.want)
 		})
 	}
+	// An action Lode does not have is a 404 whatever the method (GET
+	// once answered 405, as if the page existed for POST).
+	for _, p := range []string{"/data/docs/-/nope", "/data/docs/1/-/nope", "/data/docs/-/update", "/data/docs/1/-/insert"} {
+		for _, m := range []string{"GET", "POST"} {
+			checkErr(t, e.do(m, p, tok, "application/json", `{"row": {}}`), 404, "Not found: unknown action")
+		}
+	}
 	if n := e.count("docs"); n != 2 {
 		t.Errorf("docs has %d rows after failed inserts; want 2", n)
 	}
