@@ -180,6 +180,9 @@ func (db *DB) refreshSchema(ctx context.Context) (*Schema, error) {
 	return s, nil
 }
 
+// ftsUsingRE finds an FTS virtual table's module in its upper-cased SQL.
+var ftsUsingRE = regexp.MustCompile(`USING\s+FTS[345]`)
+
 var ftsContentRE = regexp.MustCompile(`(?is)content\s*=\s*(?:"((?:[^"]|"")*)"|'((?:[^']|'')*)'|\[([^\]]*)\]|([A-Za-z0-9_]+))`)
 
 // introspect reads the whole schema in one read transaction-free pass.
@@ -263,7 +266,7 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 
 	for _, t := range s.Tables {
 		upper := strings.ToUpper(t.SQL)
-		isFTS := t.Virtual && regexp.MustCompile(`USING\s+FTS[345]`).MatchString(upper)
+		isFTS := t.Virtual && ftsUsingRE.MatchString(upper)
 		lower := strings.ToLower(t.Name)
 		// Litestream keeps two bookkeeping tables in a database it
 		// replicates (_litestream_seq, _litestream_lock); they travel to

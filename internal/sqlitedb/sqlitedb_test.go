@@ -197,13 +197,17 @@ func TestSchema(t *testing.T) {
 	check("cheap_items", func(tb *sqlitedb.Table) bool { return tb.IsView && len(tb.Columns) == 3 })
 	check("ünïcödé", func(tb *sqlitedb.Table) bool { return tb.Columns[1].Name == "ünï col" })
 
-	// A schema change is picked up on refresh.
-	if _, err := db.WriteDB().Exec("CREATE TABLE added (x)"); err != nil {
+	// A schema change is picked up on refresh. An FTS table's content=
+	// may name its table without quotes (Datasette misses that form).
+	if _, err := db.WriteDB().Exec("CREATE TABLE added (x); CREATE VIRTUAL TABLE added_fts USING fts4(x, content=added)"); err != nil {
 		t.Fatal(err)
 	}
 	s2, err := db.RefreshSchema(context.Background())
 	if err != nil || s2.Table("added") == nil || s2.Version == s.Version {
 		t.Fatalf("after CREATE TABLE: %v, %v", s2, err)
+	}
+	if got := s2.Table("added").FTSTable; got != "added_fts" {
+		t.Errorf("added's FTS table = %q; want added_fts (unquoted content=)", got)
 	}
 }
 
