@@ -1,18 +1,23 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"lode/internal/config"
 	"lode/internal/prefork"
+	"lode/internal/replica"
 	"lode/internal/server"
 	"lode/internal/sqlitedb"
 )
@@ -193,41 +198,72 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	if handled, err := serveWorkers(ctx, f, log, cfg, rc, net.JoinHostPort(host, strconv.Itoa(port))); handled {
 		return err // a supervised worker, or the master of --workers N
 	}
-	logFile, err := setAccessLog(f, &cfg)
+	// Without a master this process answers /-/workers.json itself.
+	in := prefork.NewInProcess()
+	sv, err := openServing(ctx, f, cfg, rc, log, in.StatusHandler())
 	if err != nil {
 		return err
 	}
-	if logFile != nil {
-		defer logFile.Close()
-	}
-	limits, err := server.ApplyProcessLimits(&cfg, log)
-	if err != nil {
-		return err
-	}
-	srv, err := server.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer sv.close()
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
-	ln = server.LimitListener(ln, limits.MaxConns, log)
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(srv.DatabaseNames(), ","), "pid", os.Getpid())
-	api, err := server.EnableWrites(srv, writeOptions(f))
+	ln = server.LimitListener(ln, sv.limits.MaxConns, log)
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(sv.srv.DatabaseNames(), ","), "pid", os.Getpid())
+	return server.Serve(ctx, ln, in.Wrap(sv.handler), log)
+}
+
+// serving is what a serving process runs, alone or as a worker: the server,
+// its handler (writes and replica routing included), the process limits it
+// applied, and close, which releases all of it in reverse order.
+type serving struct {
+	srv     *server.Server
+	handler http.Handler
+	limits  server.ProcessLimits
+	closers []func() error
+}
+
+func (sv *serving) close() {
+	for i := len(sv.closers) - 1; i >= 0; i-- {
+		sv.closers[i]()
+	}
+}
+
+// openServing opens the access log, applies the process limits, opens the
+// databases, enables writes and adds status, which answers
+// /-/workers.json. On error it releases what it opened.
+func openServing(ctx context.Context, f *pflag.FlagSet, cfg server.Config, rc replica.ServeConfig, log *slog.Logger, status http.Handler) (_ *serving, err error) {
+	sv := &serving{}
+	defer func() {
+		if err != nil {
+			sv.close()
+		}
+	}()
+	logFile, err := setAccessLog(f, &cfg) // serve_observe.go
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer api.Close()
-	// Without a master this process answers /-/workers.json itself.
-	in := prefork.NewInProcess()
-	if err := srv.AddStatusEndpoint(prefork.StatusPath, in.StatusHandler()); err != nil {
-		return err
+	if logFile != nil {
+		sv.closers = append(sv.closers, logFile.Close)
 	}
-	h, err := replicaHandler(rc, srv, api)
+	if sv.limits, err = server.ApplyProcessLimits(&cfg, log); err != nil {
+		return nil, err
+	}
+	if sv.srv, err = server.New(ctx, cfg); err != nil {
+		return nil, err
+	}
+	sv.closers = append(sv.closers, sv.srv.Close)
+	api, err := server.EnableWrites(sv.srv, writeOptions(f)) // token.go
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return server.Serve(ctx, ln, in.Wrap(h), log)
+	sv.closers = append(sv.closers, api.Close)
+	if err := sv.srv.AddStatusEndpoint(prefork.StatusPath, status); err != nil {
+		return nil, err
+	}
+	if sv.handler, err = replicaHandler(rc, sv.srv, api); err != nil {
+		return nil, err
+	}
+	return sv, nil
 }

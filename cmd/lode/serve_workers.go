@@ -125,42 +125,19 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		n, _ := f.GetInt("workers")
 		runtime.GOMAXPROCS(workerProcs(runtime.GOMAXPROCS(0), n))
 	}
-	logFile, err := setAccessLog(f, &cfg) // serve_observe.go
+	sv, err := openServing(ctx, f, cfg, rc, log, w.StatusHandler())
 	if err != nil {
 		return err
 	}
-	if logFile != nil {
-		defer logFile.Close()
-	}
-	limits, err := server.ApplyProcessLimits(&cfg, log)
-	if err != nil {
-		return err
-	}
-	w.Listener = server.LimitListener(w.Listener, limits.MaxConns, log)
-	srv, err := server.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	if g := srv.Gatherer(); g != nil {
+	defer sv.close()
+	w.Listener = server.LimitListener(w.Listener, sv.limits.MaxConns, log)
+	if g := sv.srv.Gatherer(); g != nil {
 		// The master gathers every worker's metrics for one scrape.
 		w.Metrics = g
-		srv.SetMetricsGatherer(w.MetricsGatherer())
-	}
-	api, err := server.EnableWrites(srv, writeOptions(f)) // token.go
-	if err != nil {
-		return err
-	}
-	defer api.Close()
-	if err := srv.AddStatusEndpoint(prefork.StatusPath, w.StatusHandler()); err != nil {
-		return err
-	}
-	h, err := replicaHandler(rc, srv, api)
-	if err != nil {
-		return err
+		sv.srv.SetMetricsGatherer(w.MetricsGatherer())
 	}
 	// Requests are not cancelled by the drain; GracefulTimeout bounds it.
-	hs := server.NewHTTPServer(ctx, h, log)
+	hs := server.NewHTTPServer(ctx, sv.handler, log)
 	log.Debug("worker serving", "pid", strconv.Itoa(os.Getpid()), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return w.Serve(ctx, hs)
 }
