@@ -170,9 +170,12 @@ func (s *Server) tableCounts(ctx context.Context, db *sqlitedb.DB, tables []*sql
 	return out
 }
 
-// serveInstance serves /-/versions, /-/settings, /-/databases,
-// /-/metadata, /-/config, /-/plugins (JSON, with or without .json), and
-// /-/actor.json and /-/auth-token.
+// instancePages are the /-/NAME pages serveInstance answers itself, one
+// per case of its switch; AddStatusEndpoint refuses these names.
+var instancePages = []string{"auth-token", "actor", "versions", "settings", "config", "databases", "plugins", "threads", "schema", "metrics"}
+
+// serveInstance serves the instance pages (JSON, with or without .json),
+// then the status endpoints the embedding program added.
 func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route) {
 	var v any
 	switch rt.action {

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -255,8 +256,7 @@ func (s *Server) AddStatusEndpoint(path string, h http.Handler) error {
 	if !ok || name == "" || strings.ContainsAny(name, "/.~%") {
 		return fmt.Errorf("status endpoint %q: want /-/NAME.json", path)
 	}
-	switch name {
-	case "actor", "auth-token", "versions", "settings", "config", "databases", "plugins", "threads", "schema", "metrics":
+	if slices.Contains(instancePages, name) {
 		return fmt.Errorf("status endpoint %s: Lode already answers that path", path)
 	}
 	if s.statusEndpoints == nil {

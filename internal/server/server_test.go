@@ -539,3 +539,45 @@ func TestCSVStreamSizeLimit(t *testing.T) {
 		t.Fatalf("unlimited stream has %d lines; want 40001", n)
 	}
 }
+
+// TestAddStatusEndpoint: a status endpoint may not shadow a page Lode
+// answers itself, and an added one is served as JSON only.
+func TestAddStatusEndpoint(t *testing.T) {
+	path := sqlitetest.WriteFixtures(t, t.TempDir())
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"added"}`))
+	})
+	for _, name := range []string{"actor", "auth-token", "versions", "settings", "config", "databases", "plugins", "threads", "schema", "metrics"} {
+		if err := srv.AddStatusEndpoint("/-/"+name+".json", ok); err == nil {
+			t.Errorf("AddStatusEndpoint(%s) was accepted; it would shadow or never be reached", name)
+		}
+	}
+	for _, bad := range []string{"/-/workers", "/workers.json", "/-/a/b.json", "/-/.json", "/-/a~2Fb.json"} {
+		if err := srv.AddStatusEndpoint(bad, ok); err == nil {
+			t.Errorf("AddStatusEndpoint(%q) was accepted", bad)
+		}
+	}
+	if err := srv.AddStatusEndpoint("/-/workers.json", ok); err != nil {
+		t.Fatal(err)
+	}
+	if m := getJSON(t, ts.URL, "/-/workers.json", 200); m["status"] != "added" {
+		t.Errorf("/-/workers.json = %v", m)
+	}
+	if status, _, b := get(t, ts.URL, "/-/workers"); status != 404 || !strings.Contains(string(b), "/-/workers.json") {
+		t.Errorf("/-/workers = %d %s; want a 404 pointing at the .json", status, b)
+	}
+	// Every refused name is a page Lode answers: none is "Database not found".
+	for _, p := range []string{"/-/actor.json", "/-/versions.json", "/-/settings.json", "/-/config.json", "/-/databases.json", "/-/plugins.json", "/-/threads.json", "/-/schema.json", "/-/metrics"} {
+		if status, _, b := get(t, ts.URL, p); status != 200 {
+			t.Errorf("GET %s = %d %s", p, status, b)
+		}
+	}
+}
