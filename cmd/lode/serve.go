@@ -209,7 +209,7 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w (is another server using the port? try --port)", host, port, err)
 	}
-	ln = server.LimitListener(ln, sv.limits.MaxConns, log)
+	ln = server.ServeListener(ln, sv.limits.MaxConns, log)
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(sv.srv.DatabaseNames(), ","), "pid", os.Getpid())
 	return server.Serve(ctx, ln, in.Wrap(sv.handler), log)
 }

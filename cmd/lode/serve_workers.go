@@ -130,7 +130,7 @@ func runWorker(ctx context.Context, f *pflag.FlagSet, log *slog.Logger, cfg serv
 		return err
 	}
 	defer sv.close()
-	w.Listener = server.LimitListener(w.Listener, sv.limits.MaxConns, log)
+	w.Listener = server.ServeListener(w.Listener, sv.limits.MaxConns, log)
 	if g := sv.srv.Gatherer(); g != nil {
 		// The master gathers every worker's metrics for one scrape.
 		w.Metrics = g
