@@ -211,7 +211,8 @@ func runServe(cmd *cobra.Command, rawArgs []string) error {
 	}
 	ln = server.ServeListener(ln, sv.limits.MaxConns, log)
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "databases", strings.Join(sv.srv.DatabaseNames(), ","), "pid", os.Getpid())
-	return server.Serve(ctx, ln, in.Wrap(sv.handler), log)
+	grace, _ := f.GetDuration("graceful-timeout") // checked by serveWorkers
+	return server.Serve(ctx, ln, in.Wrap(sv.handler), log, grace)
 }
 
 // serving is what a serving process runs, alone or as a worker: the server,

@@ -26,7 +26,7 @@ func addWorkerFlags(f *pflag.FlagSet) {
 		"(SIGHUP rolling reload, SIGTTIN/SIGTTOU one more/fewer, SIGTERM graceful stop)")
 	f.Bool("reuse-port", false, "each worker listens on its own SO_REUSEPORT socket instead of the shared one\n"+
 		"(kernel balancing, but connections queued on a stopping worker are reset)")
-	f.Duration("graceful-timeout", prefork.DefaultGracefulTimeout, "how long a stopping worker may take to finish its requests")
+	f.Duration("graceful-timeout", prefork.DefaultGracefulTimeout, "how long a stop (SIGTERM, SIGINT) waits for running requests before closing their connections\n(each worker; with --workers 0, the process)")
 	f.Duration("worker-timeout", prefork.DefaultWorkerTimeout, "replace a worker that sends no heartbeat (or is not ready) for this long")
 	f.Int("max-requests", 0, "replace a worker (rolling) after it served this many requests; 0 = never")
 	f.Int("max-requests-jitter", 0, "add a random 0..N to --max-requests per worker, so workers are not replaced together")

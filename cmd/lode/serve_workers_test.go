@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -217,5 +219,93 @@ func TestWorkerProcs(t *testing.T) {
 		if got := workerProcs(tt.procs, tt.workers); got != tt.want {
 			t.Errorf("workerProcs(%d CPUs, %d workers) = %d; want %d", tt.procs, tt.workers, got, tt.want)
 		}
+	}
+}
+
+// TestServeInProcessGracefulTimeout: with --workers 0, a stop waits for a
+// request that does not finish (a client that stops reading a CSV
+// stream) only --graceful-timeout, then closes it, logs why and exits 0.
+// It used to wait a fixed 30 s and exit 1 "graceful shutdown: context
+// deadline exceeded".
+func TestServeInProcessGracefulTimeout(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "big.db")
+	db, err := sql.Open("sqlite3", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`create table t (id integer primary key, v text);
+		with recursive n(i) as (select 1 union all select i+1 from n where i < 50000)
+		insert into t (v) select printf('%.200c', 'v') from n`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$")
+	cmd.Env = append(os.Environ(), "LODE_SERVE_HELPER=1",
+		"LODE_ARGS="+strings.Join([]string{"serve", dbPath, "--port", "0", "--workers", "0", "--graceful-timeout", "1s"}, "\x1f"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	var mu sync.Mutex
+	var log strings.Builder
+	exited := make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		urlRE := regexp.MustCompile(`url=http://(\S+)/`)
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	logText := func() string { mu.Lock(); defer mu.Unlock(); return log.String() }
+	var hostport string
+	select {
+	case hostport = <-addr:
+	case err := <-exited:
+		t.Fatalf("lode serve exited: %v\n%s", err, logText())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no serving line within 30s:\n%s", logText())
+	}
+	// A client that asks for the whole table as a CSV stream and never
+	// reads: the handler blocks once the socket buffers are full.
+	c, err := net.Dial("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /big/t.csv?_stream=on HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the stream start and fill the buffers
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The bound is the behaviour under test (1 s, not the old fixed
+	// 30 s); 15 s leaves a loaded machine room.
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("lode serve after SIGTERM: %v; want exit 0\n%s", err, logText())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("lode serve --graceful-timeout 1s did not exit within 15s of SIGTERM\n%s", logText())
+	}
+	if !strings.Contains(logText(), "graceful timeout: closing remaining connections") {
+		t.Errorf("no warning about the connection closed at the graceful timeout:\n%s", logText())
 	}
 }

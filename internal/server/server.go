@@ -403,9 +403,16 @@ func NewHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger) *http.
 }
 
 // Serve serves h on ln until ctx is cancelled, then shuts down gracefully:
-// it stops accepting, lets in-flight requests finish (up to
-// ShutdownTimeout) and returns nil.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+// it stops accepting, lets in-flight requests finish for up to grace
+// (0: ShutdownTimeout), closes the connections still open after that
+// with a warning, and returns nil.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if grace <= 0 {
+		grace = ShutdownTimeout
+	}
 	srv := NewHTTPServer(ctx, h, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -414,10 +421,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+		// Requests still running (a slow client's CSV stream) end here:
+		// a stop never waits longer than grace.
+		log.Warn("graceful timeout: closing remaining connections", "graceful_timeout", grace, "err", err)
+		_ = srv.Close()
 	}
 	<-errc
 	return nil

@@ -447,7 +447,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, ln, srv, nil) }()
+	go func() { done <- server.Serve(ctx, ln, srv, nil, 0) }()
 	getJSON(t, "http://"+ln.Addr().String(), "/fixtures/cities/1.json", 200)
 	cancel()
 	if err := <-done; err != nil {
