@@ -25,7 +25,8 @@ func statusMessage(resp response) string {
 // bodyMessage reads the cause of an error from a response body, whatever
 // the server:
 //   - JSON: the "error" field (Datasette, Lode; an object is kept as JSON),
-//     else "detail" or "message"; a string "code" (Lode's SQLite extended
+//     else "detail" or "message", else the "errors" list (Datasette's write
+//     API, joined with "; "); a string "code" (Lode's SQLite extended
 //     code, e.g. SQLITE_BUSY_SNAPSHOT) is kept in brackets, so lock
 //     failures of different kinds are counted apart;
 //   - HTML: Django's debug page as "ExceptionName: value", else the
@@ -68,6 +69,7 @@ func jsonMessage(b []byte) string {
 		Error   any `json:"error"`
 		Detail  any `json:"detail"`
 		Message any `json:"message"`
+		Errors  any `json:"errors"`
 		Code    any `json:"code"`
 	}
 	if json.Unmarshal(b, &e) != nil {
@@ -87,6 +89,15 @@ func jsonMessage(b []byte) string {
 		if msg != "" {
 			break
 		}
+	}
+	if list, ok := e.Errors.([]any); ok && msg == "" {
+		var parts []string
+		for _, v := range list {
+			if s, ok := v.(string); ok && s != "" {
+				parts = append(parts, s)
+			}
+		}
+		msg = strings.Join(parts, "; ")
 	}
 	if code, ok := e.Code.(string); ok && code != "" && msg != "" {
 		msg += " (" + code + ")"

@@ -27,6 +27,7 @@ func TestErrorGroupsFromRecordedBodies(t *testing.T) {
 		{"django-prod-500.html", 500, "500 Server Error (500)"},
 		{"gunicorn-500.html", 500, "500 Internal Server Error"},
 		{"datasette-400.json", 400, "400 _col=bad - invalid columns"},
+		{"datasette-write-400.json", 400, "400 UNIQUE constraint failed: items.id"},
 		{"python-traceback.txt", 500, "500 OperationalError: database is locked"},
 		{"go-http-error.txt", 503, "503 database is locked"},
 	} {

@@ -119,7 +119,9 @@ func badInputCorpus() []badCase {
 		{name: "create: bad column type", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "x", "columns": [{"name": "a", "type": "bogus"}]}`, auth: "root", status: 400, msg: "bogus"},
 		{name: "create: columns not a list", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "x", "columns": "a"}`, auth: "root", status: 400, msg: "columns"},
 		{name: "create: existing table", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "items", "columns": [{"name": "a"}]}`, auth: "root", status: 400, msg: "items"},
-		{name: "create: pk not a column", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "x2", "columns": [{"name": "a"}], "pk": "zz"}`, auth: "root", status: 400, msg: "zz"},
+		// As in Datasette (sqlite-utils): the key becomes an INTEGER PRIMARY KEY column.
+		{name: "create: pk not a column", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "x2", "columns": [{"name": "a"}], "pk": "zz"}`, auth: "root", status: -1},
+		{name: "create: compound pk not columns", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "x3", "columns": [{"name": "a"}], "pks": ["a", "zz"]}`, auth: "root", status: 400, msg: "zz"},
 		{name: "create: name sqlite_master", method: "POST", path: "app/-/create", ctype: js, body: `{"table": "sqlite_master", "columns": [{"name": "a"}]}`, auth: "root", status: 400},
 		{name: "drop unknown table", method: "POST", path: "app/nope/-/drop", ctype: js, body: `{"confirm": true}`, auth: "root", status: 404, msg: "nope"},
 		{name: "drop: invalid JSON (not confirmed, as Datasette)", method: "POST", path: "app/items/-/drop", ctype: js, body: `{"confirm": `, auth: "root", status: -1},

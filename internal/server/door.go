@@ -86,7 +86,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	if r.URL.RawQuery != "" {
 		rt.params = query.ParseQuery(r.URL.RawQuery) // nil (empty) without one: reads work
 	}
-	if err := s.checkMethod(r, rt); err != nil {
+	if err := s.checkMethod(w, r, rt); err != nil {
 		s.fail(w, r, rt, err)
 		return
 	}
@@ -131,29 +131,35 @@ func (s *Server) noRoute(r *http.Request) error {
 }
 
 // checkMethod refuses methods a route does not take: pages and data are
-// GET (and HEAD), writes are POST, a canned query takes both.
-func (s *Server) checkMethod(r *http.Request, rt *route) error {
-	get := r.Method == http.MethodGet || r.Method == http.MethodHead
-	post := r.Method == http.MethodPost
-	ok := get
+// GET (and HEAD), writes are POST, a canned query takes both. A 405 names
+// the methods that the page takes in Allow.
+func (s *Server) checkMethod(w http.ResponseWriter, r *http.Request, rt *route) error {
+	get, post := true, false
 	switch rt.kind {
 	case routeTableAction, routeRowAction:
 		if !knownAction(rt) {
 			// Whatever the method: an unknown action is a missing page.
 			return notFound("Not found: unknown action " + rt.action + " (a table has insert, upsert, drop and schema; a row has update and delete)")
 		}
-		ok = post != rt.isSchema()
+		get, post = rt.isSchema(), !rt.isSchema()
 	case routeDatabaseAction:
 		if rt.action == "create" {
-			ok = post
+			get, post = false, true
 		}
 	case routeTable:
-		ok = get || post // a POST is only for a canned write query; see dispatch
+		post = true // only for a canned write query; see dispatch
 	}
-	if !ok {
-		return statusError(http.StatusMethodNotAllowed, "Method not allowed: "+r.Method)
+	switch {
+	case get && (r.Method == http.MethodGet || r.Method == http.MethodHead), post && r.Method == http.MethodPost:
+		return nil
+	case get && post:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+	case get:
+		w.Header().Set("Allow", "GET, HEAD")
+	default:
+		w.Header().Set("Allow", "POST")
 	}
-	return nil
+	return statusError(http.StatusMethodNotAllowed, "Method not allowed: "+r.Method)
 }
 
 // knownAction reports whether a table or row route names an action Lode
@@ -199,7 +205,8 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 	rt.db = s.dbs[rt.dbName]
 	if rt.db == nil {
 		if rt.isWrite() {
-			return notFound("Database not found: " + rt.dbName)
+			// Named, which Datasette does for update and delete only.
+			return notFound(msgDatabaseNotFound + ": " + rt.dbName)
 		}
 		return notFound(msgDatabaseNotFound)
 	}
@@ -232,7 +239,9 @@ func (s *Server) resolve(ctx context.Context, rt *route) error {
 	if rt.isWrite() {
 		if t == nil || t.IsView {
 			rt.table = nil
-			return notFound("Table not found: " + rt.name)
+			// Named, which Datasette does for update and delete (and
+			// for a view) but not for insert, upsert or drop.
+			return notFound(msgTableNotFound + ": " + rt.name)
 		}
 		return nil
 	}

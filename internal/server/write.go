@@ -244,6 +244,10 @@ func truthy(v any) bool {
 		return x != ""
 	case nil:
 		return false
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
 	}
 	return true
 }
@@ -522,12 +526,15 @@ func (a *WriteAPI) handleCreate(w http.ResponseWriter, r *http.Request, rt *rout
 		fail(errs400("ignore and replace are mutually exclusive"))
 		return
 	}
+	// Datasette tests these keys for truth: an empty list, object or
+	// string counts as absent.
+	hasCols, hasRows, hasRow := truthy(data["columns"]), truthy(data["rows"]), truthy(data["row"])
 	if hasIgnore || hasReplace {
-		if data["row"] == nil && data["rows"] == nil {
+		if !hasRow && !hasRows {
 			fail(errs400("ignore and replace require row or rows"))
 			return
 		}
-		if data["pk"] == nil && data["pks"] == nil {
+		if !truthy(data["pk"]) && !truthy(data["pks"]) {
 			fail(errs400("ignore and replace require pk or pks"))
 			return
 		}
@@ -545,16 +552,15 @@ func (a *WriteAPI) handleCreate(w http.ResponseWriter, r *http.Request, rt *rout
 		fail(errs400("Invalid table name"))
 		return
 	}
-	columnsRaw, hasCols := data["columns"]
-	if !hasCols && data["rows"] == nil && data["row"] == nil {
+	if !hasCols && !hasRows && !hasRow {
 		fail(errs400("columns, rows or row is required"))
 		return
 	}
-	if data["rows"] != nil && data["row"] != nil {
+	if hasRows && hasRow {
 		fail(errs400("Cannot specify both rows and row"))
 		return
 	}
-	if data["rows"] != nil || data["row"] != nil {
+	if hasRows || hasRow {
 		if !acc.allowed(auth.InsertRow, rt.dbName, "") {
 			fail(forbidden("Permission denied: need insert-row"))
 			return
@@ -564,7 +570,7 @@ func (a *WriteAPI) handleCreate(w http.ResponseWriter, r *http.Request, rt *rout
 			return
 		}
 		raw := []any{data["row"]}
-		if data["rows"] != nil {
+		if hasRows {
 			list, ok := data["rows"].([]any)
 			if !ok {
 				fail(errs400("rows must be a list"))
@@ -591,23 +597,23 @@ func (a *WriteAPI) handleCreate(w http.ResponseWriter, r *http.Request, rt *rout
 		}
 	}
 	if hasCols {
-		if o.Columns, err = parseColumns(columnsRaw); err != nil {
+		if o.Columns, err = parseColumns(data["columns"]); err != nil {
 			fail(err)
 			return
 		}
 	}
-	if pk, ok := data["pk"]; ok && pk != nil {
+	if pk := data["pk"]; truthy(pk) {
+		if truthy(data["pks"]) {
+			fail(errs400("Cannot specify both pk and pks"))
+			return
+		}
 		s, ok := pk.(string)
 		if !ok {
 			fail(errs400("pk must be a string"))
 			return
 		}
 		o.PKs = []string{s}
-		if data["pks"] != nil {
-			fail(errs400("Cannot specify both pk and pks"))
-			return
-		}
-	} else if raw, ok := data["pks"]; ok && raw != nil {
+	} else if raw := data["pks"]; truthy(raw) {
 		list, ok := raw.([]any)
 		if !ok {
 			fail(errs400("pks must be a list"))

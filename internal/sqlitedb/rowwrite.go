@@ -316,7 +316,9 @@ func InsertRows(ctx context.Context, ex Execer, table string, rows []map[string]
 		return nil, nil
 	}
 	sel := "*"
-	if rowid {
+	if rowid && o.Upsert {
+		// Datasette returns a rowid table's rowid for an upsert (the key
+		// it was given) but not for an insert.
 		sel = "rowid, *"
 	}
 	// One query per row keeps the order the rows were sent in.
@@ -512,7 +514,7 @@ func CreateTable(ctx context.Context, ex Execer, o CreateOptions) (schema string
 			return "", invalid("pk cannot be changed for existing table")
 		}
 		if len(o.Rows) == 0 {
-			return "", invalid(fmt.Sprintf("Table %s already exists", o.Table))
+			return "", invalid(fmt.Sprintf("table %s already exists", bracketIdent(o.Table))) // SQLite's words, as Datasette shows them
 		}
 	} else {
 		columns := o.Columns
@@ -549,15 +551,22 @@ func CreateTable(ctx context.Context, ex Execer, o CreateOptions) (schema string
 
 // CreateTableSQL is the CREATE TABLE statement for columns with primary
 // keys pks, laid out as sqlite-utils writes it (key columns first, one
-// column per line). A key that is not a column is an *InvalidError.
+// column per line). As in sqlite-utils, a single key that is not a column
+// is added as an INTEGER PRIMARY KEY (so {"pk": "id"} gives rows an id);
+// a compound key naming a missing column is an *InvalidError with
+// SQLite's message.
 func CreateTableSQL(table string, columns []ColumnDef, pks []string) (string, error) {
 	for _, pk := range pks {
 		found := false
 		for _, col := range columns {
 			found = found || col.Name == pk
 		}
-		if !found {
-			return "", invalid(fmt.Sprintf("pk column %s is not one of the columns", pk))
+		switch {
+		case found:
+		case len(pks) == 1:
+			columns = append([]ColumnDef{{Name: pk, Type: "INTEGER"}}, columns...)
+		default:
+			return "", invalid("no such column: " + pk)
 		}
 	}
 	ordered := append([]ColumnDef(nil), columns...)
