@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -53,18 +54,22 @@ type envOpts struct {
 	root     bool
 	rootTok  string
 	noSchema bool
+	// file and schema name the database file ("data.db") and the SQL it
+	// starts with (writeSchema).
+	file, schema string
 	// settings are --setting values (nil: the defaults).
 	settings map[string]string
 }
 
 func newWriteEnv(t testing.TB, o envOpts) *writeEnv {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "data.db")
+	file, schema := cmp.Or(o.file, "data.db"), cmp.Or(o.schema, writeSchema)
+	path := filepath.Join(t.TempDir(), file)
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(writeSchema); err != nil {
+	if _, err := raw.Exec(schema); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
