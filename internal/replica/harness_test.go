@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,15 +133,19 @@ func (n *node) childPID() int {
 	return int(pid)
 }
 
-// kill SIGKILLs the node and its replication child: a machine's death.
-// Workers follow their master (parent-death signal).
+// kill SIGKILLs the node and every process under it (workers, the
+// replication child): a machine's death. It waits until all are gone, so
+// none writes into the test's folders while they are removed. The
+// processes are found through /proc, not the status page, which the gate
+// may refuse.
 func (n *node) kill() {
 	select {
 	case <-n.exited:
 		return
 	default:
 	}
-	if pid := n.childPID(); pid > 0 {
+	pids := descendants(n.cmd.Process.Pid)
+	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	_ = n.cmd.Process.Kill()
@@ -149,6 +154,64 @@ func (n *node) kill() {
 	case <-time.After(10 * time.Second):
 		n.t.Errorf("%s: not gone 10s after SIGKILL", n.name)
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for !gone(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // poll: a non-child cannot be waited for
+		}
+		if !gone(pid) {
+			n.t.Errorf("%s: process %d not gone 10s after SIGKILL", n.name, pid)
+		}
+	}
+}
+
+// descendants lists the processes under pid (children first, then
+// theirs), from the parent pid field of /proc/PID/stat.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "PID (COMM) STATE PPID ...": COMM may hold spaces and ')'.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		if f := strings.Fields(rest); len(f) > 1 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				parent[p] = pp
+			}
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for c, pp := range parent {
+			if pp == p {
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out
+}
+
+// gone reports whether pid no longer runs (or is a zombie, which holds
+// no files).
+func gone(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] == "Z"
 }
 
 // stop sends SIGTERM and waits for a clean exit.
