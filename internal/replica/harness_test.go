@@ -123,16 +123,6 @@ func (n *node) output() string {
 	return n.log.String()
 }
 
-// childPID is the pid of the node's replicator or follower.
-func (n *node) childPID() int {
-	st, _ := n.status()
-	if st == nil {
-		return 0
-	}
-	pid, _ := st["pid"].(float64)
-	return int(pid)
-}
-
 // kill SIGKILLs the node and every process under it (workers, the
 // replication child): a machine's death. It waits until all are gone, so
 // none writes into the test's folders while they are removed. The
