@@ -125,13 +125,13 @@ func loadTable(tb testing.TB, db *sql.DB, name string) *query.Table {
 		}
 		cols.Close()
 	}
-	var colsForLabel []query.Column
+	// The label is the schema's decision (sqlitedb); here a name or
+	// title column is enough.
 	for _, c := range t.Columns {
-		if !c.Hidden {
-			colsForLabel = append(colsForLabel, c)
+		if l := strings.ToLower(c.Name); !c.Hidden && t.LabelColumn == "" && (l == "name" || l == "title") {
+			t.LabelColumn = c.Name
 		}
 	}
-	t.LabelColumn = query.DetectLabelColumn(colsForLabel)
 	return t
 }
 

@@ -58,24 +58,3 @@ func LabelsSQL(fk ForeignKey, labelColumn string, values []any) (sql string, arg
 		" from " + QuoteIdent(fk.OtherTable) + " where " + QuoteIdent(fk.OtherColumn) + " in (" + ph + ")"
 	return sql, args, true
 }
-
-// DetectLabelColumn picks a table's label column the way Datasette does
-// when metadata names none: a column called name or title (any case, first
-// wins), else for a two-column table with an "id" column the other column,
-// else "".
-func DetectLabelColumn(cols []Column) string {
-	for _, c := range cols {
-		if l := strings.ToLower(c.Name); l == "name" || l == "title" {
-			return c.Name
-		}
-	}
-	if len(cols) == 2 {
-		if cols[0].Name == "id" {
-			return cols[1].Name
-		}
-		if cols[1].Name == "id" {
-			return cols[0].Name
-		}
-	}
-	return ""
-}

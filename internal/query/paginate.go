@@ -192,6 +192,23 @@ func (s *Select) NextToken(lastRow []any) string {
 	return strings.Join(parts, ",")
 }
 
+// Hide drops the columns selected only for the next token
+// (TokenColumns) from Columns and from rows, in place. Call it after
+// NextToken, which needs them.
+func (s *Select) Hide(rows [][]any) {
+	if s.TokenColumns == 0 {
+		return
+	}
+	n := len(s.Columns) - s.TokenColumns
+	s.Columns = s.Columns[:n:n]
+	for i, row := range rows {
+		if len(row) > n {
+			rows[i] = row[:n:n]
+		}
+	}
+	s.TokenColumns = 0
+}
+
 func at(row []any, i int) any {
 	if i < 0 || i >= len(row) {
 		return nil

@@ -74,7 +74,7 @@ type Table struct {
 	// ForeignKeys are the outgoing foreign keys, for _labels / _label.
 	ForeignKeys []ForeignKey
 	// LabelColumn is the column shown as the label when another table links
-	// here ("" = none); see DetectLabelColumn.
+	// here ("" = none); the schema decides it (sqlitedb's labelColumn).
 	LabelColumn string
 
 	// Table metadata (Datasette's per-table settings), all optional:
@@ -295,6 +295,11 @@ type Select struct {
 	// whereArgs; facets and suggestions run over it.
 	fromWhere string
 	whereArgs []any
+	// TokenColumns is how many of Columns, at the end, are selected only
+	// for the next token: the sort column that _col/_nocol left out, which
+	// Datasette does not show. Hide drops them.
+	TokenColumns int
+
 	// keyIdx are the Columns indexes of the key parts of the next token
 	// (rowid or primary keys); sortIdx is the index of the sort column or -1.
 	keyIdx  []int
@@ -514,9 +519,11 @@ func Build(t *Table, params url.Values, opts Options) (*Select, error) {
 	}
 	if s.SortColumn != "" && !contains(cols, s.SortColumn) && s.Paginated {
 		// The next token needs the sort value of the last row, so the sort
-		// column is selected (and shown) even when _col/_nocol left it out.
-		// Datasette instead looks the value up with a second query.
+		// column is selected even when _col/_nocol left it out, and hidden
+		// once the token is taken (Hide). Datasette instead looks the value
+		// up with a second query.
 		cols = append(cols, s.SortColumn)
+		s.TokenColumns = 1
 	}
 	s.Columns = cols
 

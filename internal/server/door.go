@@ -469,12 +469,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 		case r.Method == http.MethodPost:
 			s.fail(w, r, rt, statusError(http.StatusMethodNotAllowed, "Method not allowed: POST to a table; use /-/insert"))
 		default:
-			if rt.format == formatHTML {
-				// The filter form's fields become the canonical URL.
-				if target, ok := query.FormRedirect(requestURL(r)); ok {
-					http.Redirect(w, r, target, http.StatusFound)
-					return
-				}
+			// The filter form's fields become the canonical URL, in
+			// every format, as Datasette answers them: a 302 with an
+			// empty text body and the target also as a preload Link.
+			if target, ok := query.FormRedirect(requestURL(r)); ok {
+				w.Header().Set("Location", target)
+				w.Header().Set("Link", "<"+target+">; rel=preload")
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusFound)
+				return
 			}
 			s.serveTable(w, r, rt)
 		}

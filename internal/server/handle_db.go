@@ -1,10 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"maps"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"lode/internal/auth"
 	"lode/internal/config"
@@ -158,6 +160,11 @@ func (s *Server) visibleFKs(acc *access, db string, fks []sqlitedb.ForeignKey) [
 			out = append(out, fkJSON{OtherTable: fk.OtherTable, Column: fk.Column, OtherColumn: fk.OtherColumn})
 		}
 	}
+	// Datasette sorts the listing's keys (the table page keeps the
+	// schema's order).
+	slices.SortStableFunc(out, func(a, b fkJSON) int {
+		return cmp.Or(strings.Compare(a.OtherTable, b.OtherTable), strings.Compare(a.Column, b.Column), strings.Compare(a.OtherColumn, b.OtherColumn))
+	})
 	return out
 }
 

@@ -170,7 +170,8 @@ func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 		rows = rows[:sel.PageSize]
 		res.Next = sel.NextToken(rows[len(rows)-1])
 	}
-	res.Rows = rows
+	sel.Hide(rows)
+	res.Columns, res.Rows = sel.Columns, rows
 	req := requestURL(r)
 	if res.Next != "" {
 		replace := [][2]string{{"_next", res.Next}}
@@ -551,6 +552,13 @@ func (s *Server) runFacet(ctx context.Context, rt *route, f *query.Facet, req qu
 			if err != nil {
 				return query.FacetResult{}, false, err
 			}
+		} else if rt.access.canViewTable(rt.db.Name, f.LabelKey.OtherTable) {
+			// Datasette labels the values of a key into a table without a
+			// label column with their text.
+			labels = make(map[string]any, len(values))
+			for _, v := range values {
+				labels[query.PyStr(v)] = query.PyStr(v)
+			}
 		}
 	}
 	return f.Result(rows, labels, req), false, nil
@@ -656,6 +664,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 		if sel.PageSize >= 0 && len(rows) > sel.PageSize {
 			rows = rows[:sel.PageSize]
 		}
+		sel.Hide(rows)
 		if err := s.expandLabels(ctx, rt, sel, rows); err != nil {
 			s.fail(w, r, rt, err)
 			return
@@ -705,6 +714,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 		if more {
 			next = cur.NextToken(rows[len(rows)-1]) // before labels replace key values
 		}
+		cur.Hide(rows)
 		keysOf = cur.KeyValues
 		err = s.expandLabels(ctx, rt, cur, rows)
 		if cs == nil {

@@ -49,9 +49,10 @@ type Table struct {
 	// FTSTable names the FTS virtual table that indexes this table ("" if
 	// none). An FTS table's own FTSTable is itself, like Datasette.
 	FTSTable string
-	// Outgoing holds this table's single-column foreign keys, sorted by
-	// other table then column. Compound foreign keys are left out, as
-	// Datasette does.
+	// Outgoing holds this table's single-column foreign keys in PRAGMA
+	// foreign_key_list's order (the last declared first), which is the
+	// order of Datasette's labels and expandable_columns. Compound
+	// foreign keys are left out, as Datasette does.
 	Outgoing []ForeignKey
 	// Incoming holds the foreign keys of other tables that point here,
 	// seen from this table: Column is this table's column.
@@ -330,9 +331,39 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 			}
 			return a.OtherColumn < b.OtherColumn
 		})
-		t.LabelColumn = labelColumn(t.ColumnNames())
+		if !t.IsView && !t.Virtual && len(t.Incoming) > 0 {
+			// Only a table that others link to needs a label.
+			unique, err := uniqueColumns(ctx, conn, t.Name)
+			if err != nil {
+				return nil, err
+			}
+			t.LabelColumn = labelColumn(t.Columns, unique)
+		}
 	}
 	return s, nil
+}
+
+// uniqueColumns lists the columns that a unique index covers alone
+// (declared UNIQUE, a non-integer PRIMARY KEY's automatic index, or
+// CREATE UNIQUE INDEX on one column).
+func uniqueColumns(ctx context.Context, conn *sql.Conn, table string) (map[string]bool, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT min(ii.name) FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii
+		WHERE il."unique" GROUP BY il.name HAVING count(*) = 1`, table)
+	if err != nil {
+		return nil, fmt.Errorf("introspect %q indexes: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name sql.NullString // NULL for an index on an expression
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("introspect %q indexes: %w", table, err)
+		}
+		if name.Valid {
+			out[name.String] = true
+		}
+	}
+	return out, rows.Err()
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -411,31 +442,41 @@ func readForeignKeys(ctx context.Context, conn *sql.Conn, table string) ([]Forei
 			out = append(out, r.fk)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].OtherTable != out[j].OtherTable {
-			return out[i].OtherTable < out[j].OtherTable
-		}
-		return out[i].Column < out[j].Column
-	})
 	return out, nil
 }
 
-// labelColumn applies Datasette's rule for the label of a linked row.
-func labelColumn(cols []string) string {
+// labelColumn applies Datasette's rule for the label of a linked row: the
+// only text column that a unique index covers alone, if there is exactly
+// one; else a column called name or title (any case, first wins); else,
+// for a two-column table with an id or pk column, the other one.
+func labelColumn(cols []Column, unique map[string]bool) string {
+	var names, uniqueText []string
 	for _, c := range cols {
+		if c.Hidden {
+			continue
+		}
+		names = append(names, c.Name)
+		if unique[c.Name] && textAffinity(c.Type) {
+			uniqueText = append(uniqueText, c.Name)
+		}
+	}
+	if len(uniqueText) == 1 {
+		return uniqueText[0]
+	}
+	for _, c := range names {
 		if l := strings.ToLower(c); l == "name" || l == "title" {
 			return c
 		}
 	}
-	if len(cols) == 2 {
+	if len(names) == 2 {
 		hasID := false
-		for _, c := range cols {
+		for _, c := range names {
 			if c == "id" || c == "pk" {
 				hasID = true
 			}
 		}
-		if hasID && !(cols[0] == "id" && cols[1] == "pk" || cols[0] == "pk" && cols[1] == "id") {
-			for _, c := range cols {
+		if hasID && !(names[0] == "id" && names[1] == "pk" || names[0] == "pk" && names[1] == "id") {
+			for _, c := range names {
 				if c != "id" && c != "pk" {
 					return c
 				}
@@ -443,4 +484,18 @@ func labelColumn(cols []string) string {
 		}
 	}
 	return ""
+}
+
+// textAffinity reports whether a declared type has TEXT affinity as
+// Datasette reads it (sqlite-utils' column_affinity): no type at all
+// counts as text, then INT wins, then CHAR, CLOB or TEXT.
+func textAffinity(declared string) bool {
+	t := strings.ToUpper(strings.TrimSpace(declared))
+	switch {
+	case t == "":
+		return true
+	case strings.Contains(t, "INT"):
+		return false
+	}
+	return strings.Contains(t, "CHAR") || strings.Contains(t, "CLOB") || strings.Contains(t, "TEXT")
 }
