@@ -45,6 +45,22 @@ func newTestServer(t testing.TB, settings map[string]string) (string, string) {
 	return ts.URL, path
 }
 
+// newFixturesServer serves a fresh copy of the fixtures database with the
+// default settings and returns the server (for its methods) and the
+// listener.
+func newFixturesServer(t testing.TB) (*server.Server, *httptest.Server) {
+	t.Helper()
+	path := sqlitetest.WriteFixtures(t, t.TempDir())
+	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return srv, ts
+}
+
 // get fetches base+path and returns status, headers and body.
 func get(t testing.TB, base, path string) (int, http.Header, []byte) {
 	t.Helper()
@@ -403,14 +419,7 @@ func TestPidHeaderAndTruncation(t *testing.T) {
 // TestSchemaChangeSeen shows a table created after startup (by another
 // connection, as the write API or another process would) is served.
 func TestSchemaChangeSeen(t *testing.T) {
-	path := sqlitetest.WriteFixtures(t, t.TempDir())
-	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	srv, ts := newFixturesServer(t)
 	getJSON(t, ts.URL, "/fixtures/later.json", 404)
 	if _, err := srv.DB("fixtures").WriteDB().Exec("CREATE TABLE later (x); INSERT INTO later VALUES (1)"); err != nil {
 		t.Fatal(err)
@@ -462,14 +471,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 // while tables are created, so cached statements and the schema snapshot
 // are replaced under load (run with -race).
 func TestConcurrentReadsDuringSchemaChanges(t *testing.T) {
-	path := sqlitetest.WriteFixtures(t, t.TempDir())
-	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	srv, ts := newFixturesServer(t)
 	paths := []string{
 		"/fixtures/cities/3.json", "/fixtures/people.json?_size=5&_sort=name",
 		"/fixtures/items.json?_size=3&_extra=count&_facet=category", "/fixtures/pairs/a,0.json",
@@ -543,14 +545,7 @@ func TestCSVStreamSizeLimit(t *testing.T) {
 // TestAddStatusEndpoint: a status endpoint may not shadow a page Lode
 // answers itself, and an added one is served as JSON only.
 func TestAddStatusEndpoint(t *testing.T) {
-	path := sqlitetest.WriteFixtures(t, t.TempDir())
-	srv, err := server.New(context.Background(), server.Config{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	srv, ts := newFixturesServer(t)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"added"}`))
