@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -62,7 +63,7 @@ func (s *Server) serveCanned(w http.ResponseWriter, r *http.Request, rt *route) 
 	var out *sqlitedb.Result
 	if err == nil {
 		run, _ := query.FirstStatement(q.SQL)
-		out, err = rt.db.Query(r.Context(), run, namedArgs(names, rt.params), sqlitedb.QueryOptions{
+		out, err = rt.db.Query(r.Context(), run, namedArgs(names, withMagic(r, rt, query.NamedParams(run), rt.params)), sqlitedb.QueryOptions{
 			TimeLimit: ms(s.settings.SQLTimeLimitMS), MaxRows: s.settings.MaxReturnedRows, CheckReadOnly: true,
 		})
 	}
@@ -118,12 +119,23 @@ func (s *Server) runCannedWrite(w http.ResponseWriter, r *http.Request, rt *rout
 			return
 		}
 		for k, v := range data {
+			// Text as Datasette binds it, Python's str(): 1.0 stays
+			// "1.0", true is "True", null "None"; lists and objects
+			// are their JSON.
 			sv, err := sqlValue(v)
 			if err != nil {
 				fail(err)
 				return
 			}
-			params.Set(k, fmt.Sprint(sv))
+			switch v.(type) {
+			case bool, nil:
+				sv = v
+			}
+			if n, ok := v.(json.Number); ok && strings.ContainsAny(n.String(), ".eE") {
+				f, _ := n.Float64()
+				sv = f
+			}
+			params.Set(k, query.PyStr(sv))
 		}
 	} else {
 		r.Body = http.MaxBytesReader(w, r.Body, s.api.cfg.MaxBodyBytes)
@@ -149,7 +161,14 @@ func (s *Server) runCannedWrite(w http.ResponseWriter, r *http.Request, rt *rout
 	stmts := query.SplitStatements(q.SQL)
 	script := make([]sqlitedb.Statement, len(stmts))
 	for i, st := range stmts {
-		script[i] = sqlitedb.Statement{SQL: st, Args: namedArgs(query.NamedParams(st), params)}
+		names := query.NamedParams(st)
+		bind := withMagic(r, rt, names, params)
+		if n := missingParam(names, bind); n != "" {
+			// Datasette's words; a missing value is not an empty one.
+			fail(errs400("You did not supply a value for binding parameter :" + n + "."))
+			return
+		}
+		script[i] = sqlitedb.Statement{SQL: st, Args: namedArgs(names, bind)}
 	}
 	var changed int64
 	// A script with DDL expires the schema cache after it.

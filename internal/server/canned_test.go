@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,6 +30,11 @@ databases:
         sql: |-
           SELECT balance FROM accounts WHERE id = :id;
           UPDATE accounts SET balance = balance + 1 WHERE id = :id
+      stamp:
+        write: true
+        sql: INSERT INTO docs (title, score) VALUES (:_actor_id || ':' || :_header_x_tag || ':' || length(:_random_chars_6) || ':' || (:_now_epoch > 1700000000), :score)
+      who:
+        sql: SELECT :_actor_id AS who, :_now_date_utc = date('now') AS today
       half:
         write: true
         sql: |-
@@ -80,6 +87,56 @@ func TestCannedWriteQuery(t *testing.T) {
 		t.Error("first statement of a failed script was committed")
 	}
 	checkErr(t, e.post("/data/by_title", "", `{}`), 405, "read-only")
+}
+
+// TestCannedMagicParameters: Datasette's magic parameters (_actor_*,
+// _header_*, _random_chars_N, _now_*) are filled from the request in
+// canned reads and writes (a write with one used to answer 500); a write
+// with a parameter the body does not give is refused, not run with "";
+// JSON values bind as Python's str() of them.
+func TestCannedMagicParameters(t *testing.T) {
+	e := newWriteEnv(t, envOpts{yaml: cannedYAML, root: true})
+	tok := e.root()
+	req := func(method, path, body string, hdr ...string) resp {
+		t.Helper()
+		rq, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+		rq.Header.Set("Content-Type", "application/json")
+		rq.Header.Set("Authorization", "Bearer "+tok)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			rq.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := http.DefaultClient.Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out resp
+		out.status = res.StatusCode
+		b, _ := io.ReadAll(res.Body)
+		out.raw = string(b)
+		_ = json.Unmarshal(b, &out.body)
+		return out
+	}
+	r := req("POST", "/data/stamp", `{"score": 2.0}`, "X-Tag", "t1")
+	if r.status != 200 || e.count(`docs WHERE title = 'root:t1:6:1' AND score = 2.0`) != 1 {
+		t.Errorf("magic write = %d %s", r.status, r.raw)
+	}
+	r = req("GET", "/data/who.json?_shape=array", "")
+	if r.status != 200 || !strings.Contains(r.raw, `"who": "root"`) || !strings.Contains(r.raw, `"today": 1`) {
+		t.Errorf("magic read = %d %s", r.status, r.raw)
+	}
+	// Anonymous: no actor, so :_actor_id has no value.
+	if r := e.do("POST", "/data/stamp", "", "application/json", `{"score": 1}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :_actor_id.") {
+		t.Errorf("magic write without an actor = %d %s", r.status, r.raw)
+	}
+	if r := req("POST", "/data/add_doc", `{}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :title.") {
+		t.Errorf("write without its parameter = %d %s", r.status, r.raw)
+	}
+	for body, want := range map[string]string{`{"title": null}`: "None", `{"title": true}`: "True", `{"title": 1.0}`: "1.0", `{"title": 7}`: "7"} {
+		if r := req("POST", "/data/add_doc", body); r.status != 200 || e.count("docs WHERE title = '"+want+"'") != 1 {
+			t.Errorf("%s stored as %q? %d %s", body, want, r.status, r.raw)
+		}
+	}
 }
 
 // TestScriptTxLock runs the study's read-then-write script concurrently in

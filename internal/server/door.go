@@ -90,7 +90,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		s.fail(w, r, rt, err)
 		return
 	}
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && !bearerOnly(r) {
 		// A browser's state-changing request must come from a page of
 		// this server (Sec-Fetch-Site, else Origin), whatever its content
 		// type; clients that send neither header (curl, API clients) are
@@ -110,6 +110,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 		return
 	}
 	s.dispatch(w, r, rt)
+}
+
+// bearerOnly reports a request authenticated by a bearer token alone,
+// without cookies: as in Datasette, it skips the cross-origin check. A
+// page on another site cannot make a browser add the header without a
+// CORS preflight (which only --cors answers), and without cookies it
+// carries no ambient credential to abuse: the token is the credential,
+// as for a browser app that --cors serves.
+func bearerOnly(r *http.Request) bool {
+	a := r.Header.Get("Authorization")
+	return len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && r.Header.Get("Cookie") == ""
 }
 
 // corsHeaders are Datasette's CORS headers (--cors): any origin may read

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"database/sql"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -57,7 +55,11 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 	for _, name := range names {
 		res.Params[name] = params.Get(name)
 	}
-	args := namedArgs(names, params)
+	bind := params
+	if rt.canned != nil {
+		bind = withMagic(r, rt, names, params) // shown params stay the request's
+	}
+	args := namedArgs(names, bind)
 	opt := sqlitedb.QueryOptions{
 		TimeLimit:     ms(s.settings.SQLTimeLimitMS),
 		CheckReadOnly: true,
@@ -137,16 +139,6 @@ func cannedMetadata(rt *route) map[string]any {
 		}
 	}
 	return out
-}
-
-// namedArgs binds every name from values; a missing one is bound as ""
-// (Datasette binds missing parameters as empty strings).
-func namedArgs(names []string, values url.Values) []any {
-	args := make([]any, len(names))
-	for i, n := range names {
-		args[i] = sql.Named(n, values.Get(n))
-	}
-	return args
 }
 
 // isTrue reports a true query-string flag: Datasette's value_as_boolean
