@@ -13,8 +13,8 @@ import (
 
 // serveBlob answers a .blob URL with one cell's bytes as a download, as
 // Datasette's blob renderer: /DB/TABLE/PK.blob?_blob_column=COL for a
-// row, /DB/-/query.blob?sql=...&_blob_column=COL&_blob_hash=SHA256 for a
-// query's cell (the links in CSV files).
+// row, /DB/-/query.blob?sql=...&_blob_column=COL&_blob_hash=SHA256 (or
+// /DB/CANNED.blob?...) for a query's cell (the links in CSV files).
 func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt *route) {
 	col := rt.params.Get("_blob_column")
 	if !rt.params.Has("_blob_column") {
@@ -35,14 +35,23 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt *route) {
 		res, err = rt.db.Query(r.Context(), rq.SQL, rq.Args, opt)
 		bits = append(bits, cssClass(rt.table.Name), strings.Join(rt.pk, ","))
 	} else {
+		// A query's cell: ?sql= or a canned read query's SQL.
 		q := rt.params.Get("sql")
+		if rt.canned != nil {
+			q = rt.canned.SQL
+		}
 		if err := query.ValidateSelect(q); err != nil {
 			s.fail(w, r, rt, err)
 			return
 		}
 		run, _ := query.FirstStatement(q)
 		opt.CheckReadOnly = true
-		res, err = rt.db.Query(r.Context(), run, namedArgs(query.NamedParams(q), rt.params), opt)
+		names := query.NamedParams(run)
+		bind := rt.params
+		if rt.canned != nil {
+			bind = withMagic(r, rt, names, bind)
+		}
+		res, err = rt.db.Query(r.Context(), run, namedArgs(names, bind), opt)
 	}
 	if err != nil {
 		s.fail(w, r, rt, err)

@@ -38,9 +38,23 @@ func (s *Server) serveCanned(w http.ResponseWriter, r *http.Request, rt *route) 
 			s.html.write(w, r, http.StatusOK, func(b *bytes.Buffer) error { return s.html.tpl.Query(b, pg) })
 			return
 		}
-		// A write query's description; the write itself needs POST.
-		writeJSONStatus(w, http.StatusOK, map[string]any{"ok": true, "database": rt.db.Name, "query_name": rt.name,
-			"sql": q.SQL, "params": paramNames(q), "write": true, "rows": []any{}})
+		// The write itself needs POST; a GET runs nothing and, as in
+		// Datasette, answers an empty result in the asked shape (a CSV
+		// of it is an error, as there).
+		if rt.format == formatCSV {
+			s.fail(w, r, rt, badRequest("A write query has no rows: POST to /"+rt.db.Name+"/"+rt.name+" to run it"))
+			return
+		}
+		s.renderRows(w, r, rt, &QueryResult{Database: rt.db.Name}, rowsPage{cols: []string{}, rows: [][]any{}, shape: rt.params.Get("_shape"),
+			build: func(o *orderedJSON, extras map[string]bool) {
+				if extras["columns"] {
+					o.set("columns", []string{})
+				}
+				if extras["metadata"] {
+					o.set("metadata", cannedMetadata(rt))
+				}
+				s.commonExtras(o, extras, r, rt, scopeQuery, nil)
+			}})
 		return
 	}
 	if rt.format != formatHTML {
@@ -171,11 +185,33 @@ func (s *Server) runCannedWrite(w http.ResponseWriter, r *http.Request, rt *rout
 		script[i] = sqlitedb.Statement{SQL: st, Args: namedArgs(names, bind)}
 	}
 	var changed int64
+	var sqlMessage any
+	msgSQL, _ := q.Extra["on_success_message_sql"].(string)
 	// A script with DDL expires the schema cache after it.
 	err := s.api.write(r, rt, mayChangeSchema(q.SQL), func(ctx context.Context, ex sqlitedb.Execer) error {
 		var err error
-		changed, err = sqlitedb.RunScript(ctx, ex, script)
-		return err
+		if changed, err = sqlitedb.RunScript(ctx, ex, script); err != nil || msgSQL == "" {
+			return err
+		}
+		// on_success_message_sql: the first value of its first row is the
+		// message, read in the write's transaction, so it sees the write.
+		names := query.NamedParams(msgSQL)
+		rows, err := ex.QueryContext(ctx, msgSQL, namedArgs(names, withMagic(r, rt, names, params))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if cols, _ := rows.Columns(); len(cols) > 0 && rows.Next() {
+			dest := make([]any, len(cols))
+			for i := range dest {
+				dest[i] = new(any)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			sqlMessage = *dest[0].(*any)
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		if q.OnErrorMessage != "" {
@@ -185,6 +221,9 @@ func (s *Server) runCannedWrite(w http.ResponseWriter, r *http.Request, rt *rout
 		return
 	}
 	msg := q.OnSuccessMessage
+	if sqlMessage != nil {
+		msg = query.PyStr(sqlMessage)
+	}
 	if msg == "" {
 		msg = fmt.Sprintf("Query executed, %d row%s affected", changed, plural(changed))
 	}

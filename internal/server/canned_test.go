@@ -35,6 +35,17 @@ databases:
         sql: INSERT INTO docs (title, score) VALUES (:_actor_id || ':' || :_header_x_tag || ':' || length(:_random_chars_6) || ':' || (:_now_epoch > 1700000000), :score)
       who:
         sql: SELECT :_actor_id AS who, :_now_date_utc = date('now') AS today
+      blobq:
+        sql: SELECT 1 AS n, x'0102ff' AS b
+      add_msgsql:
+        sql: INSERT INTO docs (title) VALUES (:title)
+        write: true
+        on_success_message_sql: SELECT 'Now ' || count(*) || ' docs, last ' || :title, 2 FROM docs
+      add_err:
+        sql: INSERT INTO docs (id, title) VALUES (1, 'dup')
+        write: true
+        on_error_message: Could not add
+        on_error_redirect: /data
       half:
         write: true
         sql: |-
@@ -87,6 +98,39 @@ func TestCannedWriteQuery(t *testing.T) {
 		t.Error("first statement of a failed script was committed")
 	}
 	checkErr(t, e.post("/data/by_title", "", `{}`), 405, "read-only")
+	// on_success_message_sql is run after the write, in its transaction.
+	r = e.post("/data/add_msgsql", "", `{"title": "Msg"}`)
+	if r.status != 200 || r.body["message"] != "Now 4 docs, last Msg" {
+		t.Errorf("on_success_message_sql = %d %s", r.status, r.raw)
+	}
+	// A failure carries Datasette's message and redirect next to Lode's
+	// error.
+	r = e.post("/data/add_err", "", `{}`)
+	if r.status != 400 || r.body["ok"] != false || r.body["message"] != "Could not add" || r.body["redirect"] != "/data" || !strings.Contains(r.raw, "UNIQUE constraint failed") {
+		t.Errorf("failed canned write = %d %s", r.status, r.raw)
+	}
+}
+
+// TestCannedQueryBlob: the CSV of a canned query links a blob cell to the
+// query's .blob URL (with Datasette's _nofacet=1), and that link serves
+// the bytes (it used to be a 404 "Invalid format: blob").
+func TestCannedQueryBlob(t *testing.T) {
+	e := newWriteEnv(t, envOpts{yaml: cannedYAML})
+	r := e.do("GET", "/data/blobq.csv", "", "", "")
+	i := strings.Index(r.raw, "http")
+	if r.status != 200 || i < 0 || !strings.Contains(r.raw, "/data/blobq.blob?_nofacet=1&_blob_column=b&_blob_hash=") {
+		t.Fatalf("canned CSV = %d %s", r.status, r.raw)
+	}
+	link := strings.TrimSpace(r.raw[i:])
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "\x01\x02\xff" {
+		t.Errorf("GET %s = %d %q", link, res.StatusCode, b)
+	}
 }
 
 // TestCannedMagicParameters: Datasette's magic parameters (_actor_*,

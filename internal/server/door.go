@@ -440,7 +440,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 			return
 		}
 	case "blob":
-		if rt.kind != routeRow && !rt.queryEditor() {
+		if rt.kind != routeRow && !rt.queryEditor() && (rt.canned == nil || rt.canned.Write) {
 			s.fail(w, r, rt, notFound("Invalid format: "+rt.format))
 			return
 		}
@@ -454,6 +454,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt *route) {
 	default:
 		s.fail(w, r, rt, notFound("Invalid format: "+rt.format))
 		return
+	}
+	if rt.format == formatHTML && (rt.kind == routeDatabase || rt.kind == routeTable || rt.kind == routeRow || rt.queryEditor()) {
+		// Datasette points its HTML pages at their JSON.
+		req := requestURL(r)
+		u := req.Base + req.Path + ".json"
+		if req.RawQuery != "" {
+			u += "?" + req.RawQuery
+		}
+		w.Header().Set("Link", "<"+u+`>; rel="alternate"; type="application/json+datasette"`)
 	}
 	switch rt.kind {
 	case routeIndex:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -184,6 +185,16 @@ func writeErrorJSON(w http.ResponseWriter, rt *route, e errorInfo) {
 		o.set("error", strings.Join(e.msgs, "; "))
 		o.set("truncated", false)
 	case rt != nil && (rt.isWrite() || rt.canned != nil && rt.canned.Write):
+		if q := rt.canned; q != nil {
+			// A canned write's outcome in Datasette's keys too: the
+			// message (on_error_message if set) and where to go next.
+			o.set("message", cmp.Or(q.OnErrorMessage, strings.Join(e.msgs, "; ")))
+			if q.OnErrorRedirect != "" {
+				o.set("redirect", q.OnErrorRedirect)
+			} else {
+				o.set("redirect", nil)
+			}
+		}
 		o.set("error", strings.Join(e.msgs, "; "))
 		o.set("errors", e.msgs)
 		o.set("status", e.status)

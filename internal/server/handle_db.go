@@ -130,14 +130,75 @@ func (s *Server) serveDatabase(w http.ResponseWriter, r *http.Request, rt *route
 		o.set("tables", nonNilSlice(res.Tables))
 		o.set("hidden_count", res.Hidden)
 		o.set("views", views)
-		o.set("queries", []any{})
-		o.set("queries_more", false)
-		o.set("queries_count", 0)
+		// Datasette lists five canned queries, by title (else name),
+		// and counts them all.
+		qs := slices.Clone(res.Queries)
+		slices.SortStableFunc(qs, func(a, b DatabaseQuery) int {
+			return strings.Compare(strings.ToLower(cmp.Or(a.Query.Title, a.Name)), strings.ToLower(cmp.Or(b.Query.Title, b.Name)))
+		})
+		list := []any{}
+		for _, q := range qs[:min(len(qs), 5)] {
+			list = append(list, storedQueryJSON(db.Name, q, true))
+		}
+		o.set("queries", list)
+		o.set("queries_more", len(qs) > 5)
+		o.set("queries_count", len(qs))
 		o.set("allow_execute_sql", res.AllowExecuteSQL)
 		o.set("table_columns", res.TableColumns)
 		o.set("metadata", map[string]any{})
 		return o
 	})
+}
+
+// storedQueryJSON describes a canned query as Datasette's database page
+// does (its stored_query_to_dict): every field, null when not set; listed
+// adds source and private, which the query's own metadata block leaves
+// out.
+func storedQueryJSON(db string, dq DatabaseQuery, listed bool) orderedJSON {
+	q := dq.Query
+	orNull := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	extra := func(k string) any {
+		if v, ok := q.Extra[k]; ok {
+			return v
+		}
+		return nil
+	}
+	params := q.Params
+	if params == nil {
+		params = []string{}
+	}
+	o := orderedJSON{}
+	o.set("database", db)
+	o.set("name", dq.Name)
+	o.set("sql", q.SQL)
+	o.set("title", orNull(q.Title))
+	o.set("description", orNull(q.Description))
+	o.set("description_html", extra("description_html"))
+	o.set("hide_sql", truthy(extra("hide_sql")))
+	o.set("fragment", extra("fragment"))
+	o.set("params", params)
+	o.set("parameters", params)
+	o.set("is_write", q.Write)
+	o.set("is_private", dq.Private)
+	o.set("is_trusted", true)
+	if listed {
+		o.set("source", "config")
+	}
+	o.set("owner_id", nil)
+	o.set("on_success_message", orNull(q.OnSuccessMessage))
+	o.set("on_success_message_sql", extra("on_success_message_sql"))
+	o.set("on_success_redirect", orNull(q.OnSuccessRedirect))
+	o.set("on_error_message", orNull(q.OnErrorMessage))
+	o.set("on_error_redirect", orNull(q.OnErrorRedirect))
+	if listed {
+		o.set("private", dq.Private)
+	}
+	return o
 }
 
 // visibleTables are the tables and views of sch that the actor may see,

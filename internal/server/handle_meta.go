@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -47,6 +48,21 @@ type IndexTable struct {
 	FTSTable                   *string  `json:"fts_table"`
 	NumRelationshipsForSorting int      `json:"num_relationships_for_sorting"`
 	Private                    bool     `json:"private"`
+
+	view bool // a view, listed as Datasette lists one: name and private
+}
+
+// MarshalJSON writes a view as {"name", "private"}, a table with every
+// field.
+func (t IndexTable) MarshalJSON() ([]byte, error) {
+	if t.view {
+		return json.Marshal(struct {
+			Name    string `json:"name"`
+			Private bool   `json:"private"`
+		}{t.Name, t.Private})
+	}
+	type plain IndexTable
+	return json.Marshal(plain(t))
 }
 
 // serveIndex serves / and /.json: the databases the actor may see, each
@@ -68,10 +84,11 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, rt *route) {
 		counts := s.tableCounts(r.Context(), db, tables)
 		d := IndexDatabase{Name: name, Color: dbColor(name), Path: "/" + tildeEncode(name), ShowTableRowCounts: true,
 			Private: acc.privateDatabase(name)}
-		var visible []IndexTable
+		var visible, views []IndexTable
 		for _, t := range tables {
 			if t.IsView {
 				d.ViewsCount++
+				views = append(views, IndexTable{Name: t.Name, Private: acc.private(name, t.Name), view: true})
 				continue
 			}
 			n := counts[t.Name]
@@ -103,6 +120,8 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request, rt *route) {
 		if len(visible) > 5 {
 			visible = visible[:5]
 		}
+		// Datasette fills the five places left by tables with views.
+		visible = append(visible, views[:min(len(views), 5-len(visible))]...)
 		d.TablesAndViewsTruncated = nonNilSlice(visible)
 		res.Databases = append(res.Databases, d)
 	}
@@ -222,7 +241,7 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 			}
 			db := s.dbs[n]
 			list = append(list, map[string]any{
-				"name": n, "route": tildeEncode(n), "path": db.GivenPath, "size": dbFileSize(db),
+				"name": n, "route": n, "path": db.GivenPath, "size": dbFileSize(db),
 				"is_mutable": !db.Immutable(), "is_memory": false, "hash": nil,
 			})
 		}

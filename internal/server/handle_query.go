@@ -55,6 +55,13 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 	for _, name := range names {
 		res.Params[name] = params.Get(name)
 	}
+	if rt.canned != nil {
+		// A canned query's declared params show even when its SQL
+		// does not use them, as in Datasette.
+		for _, name := range rt.canned.Params {
+			res.Params[name] = params.Get(name)
+		}
+	}
 	bind := params
 	if rt.canned != nil {
 		bind = withMagic(r, rt, names, params) // shown params stay the request's
@@ -120,25 +127,14 @@ func (s *Server) serveSQL(w http.ResponseWriter, r *http.Request, rt *route, q s
 }
 
 // cannedMetadata is a query's "metadata" block: a canned query's
-// configuration, {} for ?sql=.
-func cannedMetadata(rt *route) map[string]any {
-	out := map[string]any{}
-	if q := rt.canned; q != nil {
-		out["sql"] = q.SQL
-		if q.Title != "" {
-			out["title"] = q.Title
-		}
-		if q.Description != "" {
-			out["description"] = q.Description
-		}
-		if len(q.Params) > 0 {
-			out["params"] = q.Params
-		}
-		if q.Write {
-			out["write"] = true
-		}
+// definition as Datasette shows it (its listing's fields, without source
+// and private), {} for ?sql=.
+func cannedMetadata(rt *route) any {
+	if rt.canned == nil {
+		return map[string]any{}
 	}
-	return out
+	return storedQueryJSON(rt.db.Name, DatabaseQuery{Name: rt.name, Query: rt.canned,
+		Private: rt.access.privateQuery(rt.db.Name, rt.name)}, false)
 }
 
 // isTrue reports a true query-string flag: Datasette's value_as_boolean

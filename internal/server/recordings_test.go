@@ -17,6 +17,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"lode/internal/config"
 	"lode/internal/server"
 )
 
@@ -27,6 +28,8 @@ var recordingSetups = map[string]struct {
 	db       string
 	settings map[string]string
 	cors     bool
+	dbs      []string // more databases, after db (paths as given)
+	config   string   // the configuration file (canned queries)
 }{
 	// datasette serve fixtures.db --setting default_page_size 100
 	"fixtures": {db: "fixtures.db", settings: map[string]string{"default_page_size": "100"}},
@@ -37,6 +40,10 @@ var recordingSetups = map[string]struct {
 	// datasette serve shop.db --setting default_page_size 100 (a
 	// differential probe's URLs on a database built by makeshop.py)
 	"shop": {db: "shop.db", settings: map[string]string{"default_page_size": "100"}},
+	// cd multi && datasette serve alpha.db my-data.db x.y.db "sp ace.db"
+	//   -c datasette.yaml (makemulti.py: canned queries, several
+	//   databases with names to encode)
+	"multi": {db: "multi/alpha.db", dbs: []string{"multi/my-data.db", "multi/x.y.db", "multi/sp ace.db"}, config: "multi/datasette.yaml"},
 }
 
 // testOnlySettings give the time limits room on a loaded test machine:
@@ -147,6 +154,26 @@ var recordedDifferences = map[string]string{
 	"shop /shop/products.json?_facet_array=title&_size=0":          "_facet_array on a column that is not JSON is a 400 (Datasette: 500)",
 	"shop /shop/customers.json?_where=&_size=2&_extra=count":       "SQL error text: Lode's generated SQL differs",
 	"shop /shop/ventes+2024+~E2~80~93+~C3~A9t~C3~A9/-/schema.json": "the schema page decodes tilde-encoded names",
+
+	// multi: canned queries and several databases (makemulti.py). A raw
+	// dot in a database name starts the format, as in Datasette, which
+	// then answers 500; Lode 404 (the name is /x~2Ey).
+	"multi /x.y.json":                                    "a database segment with a dot is a 404 (Datasette: 500)",
+	"multi /x.y/plain.json":                              "a database segment with a dot is a 404 (Datasette: 500)",
+	"multi /x.y/qx.json":                                 "a database segment with a dot is a 404 (Datasette: 500)",
+	"multi /x.y/-/query.json?sql=select+*+from+plain":    "a database segment with a dot is a 404 (Datasette: 500)",
+	"multi /sp%20ace.json":                               "the redirect of a %-escaped name keeps .json the format",
+	"multi /alpha.csv":                                   "errors of .csv URLs are JSON",
+	"multi /alpha/q_err.csv":                             "errors of .csv URLs are JSON",
+	"multi /alpha/w1.csv":                                "errors of .csv URLs are JSON",
+	"multi /alpha/-/query.csv?sql=select+*+from+nothere": "errors of .csv URLs are JSON",
+	"multi /alpha/q1.tsv?x=a":                            "an unknown format is a 404 (Datasette: 500)",
+	"multi /alpha/samename.json?_extra=query":            "query.sql is the SQL Lode runs",
+	// A read canned query whose SQL writes is refused before it runs
+	// (Statement must be a SELECT); Datasette runs it on a read-only
+	// connection and shows SQLite's error.
+	"multi /alpha/q_badwrite.json": "a read canned query that writes is refused by the SELECT check",
+	"multi /alpha/q_badwrite.csv":  "a read canned query that writes is refused by the SELECT check",
 }
 
 // TestDatasetteRecordings replays every recording and requires each one
@@ -158,7 +185,7 @@ func TestDatasetteRecordings(t *testing.T) {
 		t.Fatalf("no recordings: %v", err)
 	}
 	servers := map[string]string{}
-	dbPaths := map[string][2]string{} // the file as Datasette was given it, and as Lode was
+	dbPaths := map[string][][2]string{} // each file as Datasette was given it, and as Lode was
 	serverFor := func(setup string) string {
 		if u, ok := servers[setup]; ok {
 			return u
@@ -168,7 +195,21 @@ func TestDatasetteRecordings(t *testing.T) {
 			t.Fatalf("recording setup %q is not described in recordingSetups", setup)
 		}
 		dir := t.TempDir()
-		db := copyFile(t, filepath.Join("testdata", "datasette", st.db), dir)
+		var files []string
+		for _, f := range append([]string{st.db}, st.dbs...) {
+			files = append(files, copyFile(t, filepath.Join("testdata", "datasette", f), dir))
+			dbPaths[setup] = append(dbPaths[setup], [2]string{filepath.Base(f), files[len(files)-1]})
+		}
+		var lc *config.Config
+		if st.config != "" {
+			b, err := os.ReadFile(filepath.Join("testdata", "datasette", st.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lc, err = config.Parse(b); err != nil {
+				t.Fatal(err)
+			}
+		}
 		settings := map[string]string{}
 		for k, v := range testOnlySettings {
 			settings[k] = v
@@ -176,7 +217,7 @@ func TestDatasetteRecordings(t *testing.T) {
 		for k, v := range st.settings {
 			settings[k] = v
 		}
-		srv, err := server.New(context.Background(), server.Config{Files: []string{db}, Settings: settings, CORS: st.cors})
+		srv, err := server.New(context.Background(), server.Config{Files: files, Settings: settings, CORS: st.cors, Lode: lc})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +225,6 @@ func TestDatasetteRecordings(t *testing.T) {
 		ts := httptest.NewServer(srv)
 		t.Cleanup(ts.Close)
 		servers[setup] = ts.URL
-		dbPaths[setup] = [2]string{st.db, db}
 		return ts.URL
 	}
 	type tally struct{ pass, fail, listed int }
@@ -213,8 +253,9 @@ func TestDatasetteRecordings(t *testing.T) {
 			}
 			if strings.HasPrefix(e.URL, "/-/databases.json") {
 				// /-/databases.json shows the path as given on the command line.
-				p := dbPaths[setup]
-				e.Body = strings.ReplaceAll(e.Body, fmt.Sprintf(`"path": %q`, p[0]), fmt.Sprintf(`"path": %q`, p[1]))
+				for _, p := range dbPaths[setup] {
+					e.Body = strings.ReplaceAll(e.Body, fmt.Sprintf(`"path": %q`, p[0]), fmt.Sprintf(`"path": %q`, p[1]))
+				}
 			}
 			key := setup + " " + e.URL
 			diffs := replayOne(t, base, e)

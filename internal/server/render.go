@@ -273,7 +273,7 @@ func csvHeaders(w http.ResponseWriter, rt *route, filename string) {
 // body early, so it is logged and appended as a final CSV line.
 func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q string, args []any, opt sqlitedb.QueryOptions, stream bool, filename string) {
 	db := rt.db
-	co := csvOptions{header: rt.params.Get("_header") != "off", blobURL: queryBlobURL(r)}
+	co := csvOptions{header: rt.params.Get("_header") != "off", blobURL: queryBlobURL(r, rt)}
 	if !stream {
 		opt.MaxRows = s.settings.MaxReturnedRows
 		res, err := db.Query(r.Context(), q, args, opt)
@@ -308,13 +308,17 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, rt *route, q s
 }
 
 // queryBlobURL is the URL a query's CSV gives a blob cell, as Datasette:
-// the same query as .blob, naming the column and the blob's SHA-256.
-func queryBlobURL(r *http.Request) func(cols []string, row []any, i int) string {
+// the same query as .blob, naming the column and the blob's SHA-256 (a
+// canned query's link also has Datasette's _nofacet=1).
+func queryBlobURL(r *http.Request, rt *route) func(cols []string, row []any, i int) string {
 	return func(cols []string, row []any, i int) string {
 		req := requestURL(r)
 		sum := sha256.Sum256(row[i].([]byte))
 		path := strings.TrimSuffix(req.Path, ".csv") + ".blob"
 		extra := "_blob_column=" + url.QueryEscape(cols[i]) + "&_blob_hash=" + hex.EncodeToString(sum[:])
+		if rt.canned != nil {
+			extra = "_nofacet=1&" + extra
+		}
 		if req.RawQuery != "" {
 			return req.Base + path + "?" + req.RawQuery + "&" + extra
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"lode/internal/sqlitedb"
@@ -42,7 +43,8 @@ func (s *Server) serveSchema(w http.ResponseWriter, r *http.Request, rt *route) 
 	case routeInstance:
 		var schemas []map[string]any
 		var md []string
-		for _, name := range s.dbNames {
+		// Datasette lists the databases by name here.
+		for _, name := range slices.Sorted(slices.Values(s.dbNames)) {
 			if !rt.access.canViewDatabase(name) {
 				continue
 			}

@@ -269,10 +269,12 @@ func introspect(ctx context.Context, db *sql.DB) (*Schema, error) {
 		upper := strings.ToUpper(t.SQL)
 		isFTS := t.Virtual && ftsUsingRE.MatchString(upper)
 		lower := strings.ToLower(t.Name)
-		// Litestream keeps two bookkeeping tables in a database it
-		// replicates (_litestream_seq, _litestream_lock); they travel to
-		// every replica and are nobody's data.
-		t.Hidden = shadow[t.Name] || isFTS || strings.HasPrefix(lower, "sqlite_") || strings.HasPrefix(lower, "_litestream_")
+		// Datasette's rule: shadow tables, names that start with "_"
+		// (Litestream's _litestream_seq and _litestream_lock among them)
+		// and FTS tables over a content table are hidden; a standalone FTS
+		// table is data and is shown. Lode also hides every sqlite_ table.
+		t.Hidden = shadow[t.Name] || isFTS && strings.Contains(strings.ToLower(t.SQL), "content=") ||
+			strings.HasPrefix(lower, "sqlite_") || strings.HasPrefix(t.Name, "_")
 		if isFTS {
 			t.FTSTable = t.Name
 			if m := ftsContentRE.FindStringSubmatch(t.SQL); m != nil {
