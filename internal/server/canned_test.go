@@ -37,6 +37,8 @@ databases:
         sql: SELECT :_actor_id AS who, :_now_date_utc = date('now') AS today
       blobq:
         sql: SELECT 1 AS n, x'0102ff' AS b
+      mixed:
+        sql: SELECT :a AS a, :_actor_id AS who, :b AS b, :_actor_id AS again, :a || :b AS ab
       add_msgsql:
         sql: INSERT INTO docs (title) VALUES (:title)
         write: true
@@ -168,6 +170,11 @@ func TestCannedMagicParameters(t *testing.T) {
 	r = req("GET", "/data/who.json?_shape=array", "")
 	if r.status != 200 || !strings.Contains(r.raw, `"who": "root"`) || !strings.Contains(r.raw, `"today": 1`) {
 		t.Errorf("magic read = %d %s", r.status, r.raw)
+	}
+	// Names bound by position (_actor_id) and by name, repeated and
+	// interleaved, each get their own value.
+	if r := req("GET", "/data/mixed.json?a=1&b=2&_shape=array", ""); r.status != 200 || !strings.Contains(r.raw, `[{"a": "1", "who": "root", "b": "2", "again": "root", "ab": "12"}]`) {
+		t.Errorf("mixed parameters = %d %s", r.status, r.raw)
 	}
 	// Anonymous: no actor, so :_actor_id has no value.
 	if r := e.do("POST", "/data/stamp", "", "application/json", `{"score": 1}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :_actor_id.") {
