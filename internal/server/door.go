@@ -308,14 +308,25 @@ func (s *Server) authorize(r *http.Request, rt *route) error {
 	if rt.kind == routeInstance && (rt.action == "actor" || rt.action == "auth-token") {
 		return nil // who am I, and signing in, need no permission
 	}
+	// The message names what was asked for, whichever level refused it,
+	// as Datasette's does.
+	asked := "database"
+	switch {
+	case rt.kind == routeIndex || rt.kind == routeInstance:
+		asked = "instance"
+	case rt.canned != nil:
+		asked = "query"
+	case rt.kind == routeTable || rt.kind == routeRow || rt.kind == routeTableAction:
+		asked = "table"
+	}
 	if !acc.allowed(auth.ViewInstance, "", "") {
-		return deny("instance")
+		return deny(asked)
 	}
 	if rt.kind == routeIndex || rt.kind == routeInstance {
 		return nil
 	}
 	if !acc.allowed(auth.ViewDatabase, rt.dbName, "") {
-		return deny("database")
+		return deny(asked)
 	}
 	switch rt.kind {
 	case routeTableAction: // the table's schema page
@@ -343,10 +354,10 @@ func (s *Server) authorize(r *http.Request, rt *route) error {
 		if !acc.allowed(auth.ViewTable, rt.dbName, rt.name) {
 			return deny("table")
 		}
-		if rt.kind == routeTable && rt.params.Has("_where") {
+		if rt.kind == routeTable && rt.params.Has("_where") && needSQL() != nil {
 			// _where= pastes SQL into the table's query: as powerful as
-			// ?sql=, so it needs the same permission.
-			return needSQL()
+			// ?sql=, so it needs the same permission (Datasette's words).
+			return &apiError{Status: http.StatusForbidden, Msgs: []string{"_where= is not allowed"}}
 		}
 	}
 	return nil

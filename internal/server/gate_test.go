@@ -519,3 +519,37 @@ func TestGateNothingWaitsForTheWriter(t *testing.T) {
 		t.Errorf("the insert was refused after %s, before its 500ms wait", d)
 	}
 }
+
+// TestGatePermissionParity: what the permission layer answers as
+// Datasette 1.0a34 does (found by a differential probe): a key into a
+// denied table stays a plain value under _labels; table_columns only for
+// an actor who may execute SQL; _where= without execute-sql in Datasette's
+// words; a refusal names what was asked for, whichever level refused it;
+// a restricted token's actor shows its restrictions.
+func TestGatePermissionParity(t *testing.T) {
+	e := newGateEnv(t, "false", "allow_sql: {id: alice}\n")
+	if _, body := e.get("/data/pub.json?_labels=on&_shape=array", ""); !strings.Contains(body, `"s0": 1`) || strings.Contains(body, `"label"`) {
+		t.Errorf("_labels into denied tables: %.300s", body)
+	}
+	if _, body := e.get("/data.json", ""); !strings.Contains(body, `"table_columns": {}`) {
+		t.Errorf("/data.json without execute-sql shows table_columns: %.600s", body)
+	}
+	if _, body := e.get("/data.json", e.token("alice")); strings.Contains(body, `"table_columns": {}`) || !strings.Contains(body, `"table_columns"`) {
+		t.Errorf("/data.json for alice (execute-sql) lacks table_columns: %.600s", body)
+	}
+	if status, body := e.get("/data/pub.json?_where=1%3D1", ""); status != 403 || !strings.Contains(body, `"_where= is not allowed"`) {
+		t.Errorf("_where without execute-sql = %d %.300s", status, body)
+	}
+	tok, err := auth.CreateToken(e.secret, auth.TokenOptions{Actor: "bob", Restrict: &auth.Restrictions{Resources: map[string]map[string][]string{"data": {"pub": {"vt"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := e.get("/-/actor.json", tok); !strings.Contains(body, `"_r"`) || !strings.Contains(body, `"pub"`) {
+		t.Errorf("restricted actor = %s", body)
+	}
+
+	locked := newGateEnv(t, "false", "allow: {id: alice}\n")
+	if status, body := locked.get("/data/pub.json", ""); status != 403 || !strings.Contains(body, "view this table") {
+		t.Errorf("a table of a denied instance = %d %.300s; want 403 naming the table", status, body)
+	}
+}

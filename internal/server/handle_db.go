@@ -144,7 +144,13 @@ func (s *Server) serveDatabase(w http.ResponseWriter, r *http.Request, rt *route
 		o.set("queries_more", len(qs) > 5)
 		o.set("queries_count", len(qs))
 		o.set("allow_execute_sql", res.AllowExecuteSQL)
-		o.set("table_columns", res.TableColumns)
+		// The columns are for the SQL editor: Datasette sends them only
+		// to an actor who may execute SQL.
+		if res.AllowExecuteSQL {
+			o.set("table_columns", res.TableColumns)
+		} else {
+			o.set("table_columns", map[string][]string{})
+		}
 		o.set("metadata", map[string]any{})
 		return o
 	})
@@ -184,7 +190,7 @@ func storedQueryJSON(db string, dq DatabaseQuery, listed bool) orderedJSON {
 	o.set("params", params)
 	o.set("parameters", params)
 	o.set("is_write", q.Write)
-	o.set("is_private", dq.Private)
+	o.set("is_private", false) // a stored query's owner flag; config queries have none
 	o.set("is_trusted", true)
 	if listed {
 		o.set("source", "config")

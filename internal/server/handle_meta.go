@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -207,8 +208,16 @@ func (s *Server) serveInstance(w http.ResponseWriter, r *http.Request, rt *route
 		return
 	case "actor":
 		var actor any
-		if rt.access.actor != nil {
-			actor = rt.access.actor
+		if a := rt.access.actor; a != nil {
+			if r := rt.access.restr; r != nil {
+				// A restricted token's actor shows its restrictions, as
+				// Datasette's "_r".
+				m := maps.Clone(a)
+				m["_r"] = r
+				actor = m
+			} else {
+				actor = a
+			}
 		}
 		v = map[string]any{"actor": actor}
 	case "versions":

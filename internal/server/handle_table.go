@@ -142,12 +142,26 @@ func (s *Server) queryOptions(rt *route) query.Options {
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
+// buildSelect builds the page's query for the actor: a foreign key into
+// a table the actor may not view is not expanded into labels (its values
+// stay plain, as in Datasette), in JSON, HTML and CSV alike.
+func (s *Server) buildSelect(rt *route, qt *query.Table, params url.Values) (*query.Select, error) {
+	sel, err := query.Build(qt, params, s.queryOptions(rt))
+	if err != nil {
+		return nil, err
+	}
+	sel.ExpandLabels = slices.DeleteFunc(sel.ExpandLabels, func(fk query.ForeignKey) bool {
+		return !rt.access.canViewTable(rt.db.Name, fk.OtherTable)
+	})
+	return sel, nil
+}
+
 // serveTable serves a table or view page: /DB/TABLE(.json|.csv).
 func (s *Server) serveTable(w http.ResponseWriter, r *http.Request, rt *route) {
 	ctx := r.Context()
 	db, sch, t, format, params := rt.db, rt.schema, rt.table, rt.format, rt.params
 	qt := s.queryTable(sch, t)
-	sel, err := query.Build(qt, params, s.queryOptions(rt))
+	sel, err := s.buildSelect(rt, qt, params)
 	if err != nil {
 		s.fail(w, r, rt, err)
 		return
@@ -678,7 +692,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 	}
 	p.Set("_size", "max")
 	p.Del("_next")
-	cur, err := query.Build(qt, p, s.queryOptions(rt))
+	cur, err := s.buildSelect(rt, qt, p)
 	if err != nil {
 		s.fail(w, r, rt, err)
 		return
@@ -692,7 +706,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 			// (bounded by max_csv_mb) goes on in smaller pages.
 			pageSize = max(1, pageSize/2)
 			p.Set("_size", strconv.Itoa(pageSize))
-			if cur, err = query.Build(qt, p, s.queryOptions(rt)); err == nil {
+			if cur, err = s.buildSelect(rt, qt, p); err == nil {
 				continue
 			}
 		}
@@ -738,7 +752,7 @@ func (s *Server) serveTableCSV(w http.ResponseWriter, r *http.Request, rt *route
 			return
 		}
 		p.Set("_next", next)
-		if cur, err = query.Build(qt, p, s.queryOptions(rt)); err != nil {
+		if cur, err = s.buildSelect(rt, qt, p); err != nil {
 			cs.flush()
 			s.csvStreamEnded(w, r, err)
 			return
