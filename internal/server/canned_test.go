@@ -176,9 +176,13 @@ func TestCannedMagicParameters(t *testing.T) {
 	if r := req("GET", "/data/mixed.json?a=1&b=2&_shape=array", ""); r.status != 200 || !strings.Contains(r.raw, `[{"a": "1", "who": "root", "b": "2", "again": "root", "ab": "12"}]`) {
 		t.Errorf("mixed parameters = %d %s", r.status, r.raw)
 	}
-	// Anonymous: no actor, so :_actor_id has no value.
-	if r := e.do("POST", "/data/stamp", "", "application/json", `{"score": 1}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :_actor_id.") {
+	// Anonymous: no actor, so :_actor_id has no value, and a client may
+	// not supply one (in the body or the query string).
+	if r := e.do("POST", "/data/stamp", "", "application/json", `{"score": 1, "_actor_id": "root"}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :_actor_id.") {
 		t.Errorf("magic write without an actor = %d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/data/who.json?_actor_id=root&_shape=array", "", "", ""); r.status != 200 || !strings.Contains(r.raw, `"who":""`) {
+		t.Errorf("anonymous read with ?_actor_id=root = %d %s", r.status, r.raw)
 	}
 	if r := req("POST", "/data/add_doc", `{}`); r.status != 400 || !strings.Contains(r.raw, "You did not supply a value for binding parameter :title.") {
 		t.Errorf("write without its parameter = %d %s", r.status, r.raw)

@@ -13,17 +13,18 @@ import (
 	"lode/internal/query"
 )
 
-// withMagic returns values plus the magic parameters among names that a
-// canned query uses, as Datasette fills them from the request:
+// withMagic returns values with the magic parameters among names that a
+// canned query uses filled in from the request, as Datasette fills them:
 // _actor_KEY (a field of the actor), _header_NAME (a request header,
 // "_" read as "-"), _cookie_NAME, _now_epoch, _now_date_utc,
-// _now_datetime_utc and _random_chars_N. A magic name that has no value
-// here (no actor, no such header) stays missing. values is not changed.
+// _now_datetime_utc and _random_chars_N. A value the client sent for a
+// magic name is dropped, so an anonymous request cannot pose as an actor
+// with ?_actor_id=root; a magic name with no value here (no actor, no such
+// cookie) stays missing. values is not changed.
 func withMagic(r *http.Request, rt *route, names []string, values url.Values) url.Values {
 	var out url.Values
 	for _, n := range names {
-		v, ok := magicValue(r, rt, n)
-		if !ok {
+		if !isMagic(n) {
 			continue
 		}
 		if out == nil {
@@ -32,7 +33,10 @@ func withMagic(r *http.Request, rt *route, names []string, values url.Values) ur
 				out[k] = vs
 			}
 		}
-		out.Set(n, v)
+		delete(out, n)
+		if v, ok := magicValue(r, rt, n); ok {
+			out.Set(n, v)
+		}
 	}
 	if out == nil {
 		return values
@@ -40,11 +44,24 @@ func withMagic(r *http.Request, rt *route, names []string, values url.Values) ur
 	return out
 }
 
-func magicValue(r *http.Request, rt *route, name string) (string, bool) {
+// isMagic reports a name of one of the magic parameter families.
+func isMagic(name string) bool {
 	kind, key, ok := strings.Cut(strings.TrimPrefix(name, "_"), "_")
 	if !ok || !strings.HasPrefix(name, "_") || key == "" {
+		return false
+	}
+	switch kind {
+	case "actor", "header", "cookie", "now", "random":
+		return true
+	}
+	return false
+}
+
+func magicValue(r *http.Request, rt *route, name string) (string, bool) {
+	if !isMagic(name) {
 		return "", false
 	}
+	kind, key, _ := strings.Cut(strings.TrimPrefix(name, "_"), "_")
 	switch kind {
 	case "actor":
 		if rt.access == nil || rt.access.actor == nil {
